@@ -56,16 +56,24 @@ pub fn parse_track_request(body: &[u8], source: Source) -> Result<Vec<Event>, Re
     validate_track_request(&raw, source)
 }
 
-pub(crate) fn validate_track_request(raw: &Raw<'_>, source: Source) -> Result<Vec<Event>, RequestError> {
+pub(crate) fn validate_track_request(
+    raw: &Raw<'_>,
+    source: Source,
+) -> Result<Vec<Event>, RequestError> {
     const SHAPE: &str = r#"a track request must be a JSON object {"events": [ ... ]}"#;
     let Raw::Object(entries) = raw else {
-        return Err(RequestError::Shape(format!("{SHAPE}, not {}", raw.type_name())));
+        return Err(RequestError::Shape(format!(
+            "{SHAPE}, not {}",
+            raw.type_name()
+        )));
     };
     let mut events = None;
     for (key, value) in entries {
         if key == "events" {
             if events.is_some() {
-                return Err(RequestError::Shape(r#""events" appears more than once"#.into()));
+                return Err(RequestError::Shape(
+                    r#""events" appears more than once"#.into(),
+                ));
             }
             events = Some(value);
         } else {
@@ -75,7 +83,9 @@ pub(crate) fn validate_track_request(raw: &Raw<'_>, source: Source) -> Result<Ve
         }
     }
     let Some(events) = events else {
-        return Err(RequestError::Shape(format!(r#"{SHAPE}: "events" is missing"#)));
+        return Err(RequestError::Shape(format!(
+            r#"{SHAPE}: "events" is missing"#
+        )));
     };
     let Raw::Array(items) = events else {
         return Err(RequestError::Shape(format!(
@@ -155,13 +165,15 @@ pub(crate) fn validate_event(raw: &Raw<'_>, source: Source) -> Result<Event, Vec
         }
     }
     match (kind, subject_id, event_type) {
-        (Some(subject_kind), Some(subject_id), Some(event_type)) if errors.is_empty() => Ok(Event {
-            subject_kind,
-            subject_id,
-            event_type,
-            time,
-            data,
-        }),
+        (Some(subject_kind), Some(subject_id), Some(event_type)) if errors.is_empty() => {
+            Ok(Event {
+                subject_kind,
+                subject_id,
+                event_type,
+                time,
+                data,
+            })
+        }
         _ => Err(errors),
     }
 }
@@ -181,7 +193,12 @@ fn subject_type(value: &Raw<'_>, errors: &mut Vec<FieldError>) -> Option<Subject
     None
 }
 
-fn bounded_string(field: &str, value: &Raw<'_>, max: usize, errors: &mut Vec<FieldError>) -> Option<String> {
+fn bounded_string(
+    field: &str,
+    value: &Raw<'_>,
+    max: usize,
+    errors: &mut Vec<FieldError>,
+) -> Option<String> {
     match value {
         Raw::Str(s) if s.is_empty() => errors.push(FieldError::new(field, "must not be empty")),
         Raw::Str(s) if s.len() > max => errors.push(FieldError::new(
@@ -293,7 +310,10 @@ pub fn data_path(key: &str) -> String {
         } else {
             Cow::Borrowed(key)
         };
-        format!("data[{}]", serde_json::to_string(&shown).unwrap_or_default())
+        format!(
+            "data[{}]",
+            serde_json::to_string(&shown).unwrap_or_default()
+        )
     }
 }
 
@@ -326,7 +346,10 @@ fn data_object(value: &Raw<'_>, errors: &mut Vec<FieldError>) -> Vec<(String, Va
         if key.len() > MAX_KEY_BYTES {
             errors.push(FieldError::new(
                 path(),
-                format!("key must be at most {MAX_KEY_BYTES} bytes, not {}", key.len()),
+                format!(
+                    "key must be at most {MAX_KEY_BYTES} bytes, not {}",
+                    key.len()
+                ),
             ));
             continue;
         }
@@ -341,7 +364,11 @@ fn data_object(value: &Raw<'_>, errors: &mut Vec<FieldError>) -> Vec<(String, Va
     out
 }
 
-fn data_value(value: &Raw<'_>, path: &dyn Fn() -> String, errors: &mut Vec<FieldError>) -> Option<Value> {
+fn data_value(
+    value: &Raw<'_>,
+    path: &dyn Fn() -> String,
+    errors: &mut Vec<FieldError>,
+) -> Option<Value> {
     Some(match value {
         Raw::Null => Value::Null,
         Raw::Bool(b) => Value::Bool(*b),
@@ -373,22 +400,36 @@ fn finite(x: f64, path: &dyn Fn() -> String, errors: &mut Vec<FieldError>) -> Op
     }
 }
 
-fn check_string_len(s: &str, path: &dyn Fn() -> String, errors: &mut Vec<FieldError>) -> Option<()> {
+fn check_string_len(
+    s: &str,
+    path: &dyn Fn() -> String,
+    errors: &mut Vec<FieldError>,
+) -> Option<()> {
     if s.len() > MAX_STRING_BYTES {
         errors.push(FieldError::new(
             path(),
-            format!("string must be at most {MAX_STRING_BYTES} bytes, not {}", s.len()),
+            format!(
+                "string must be at most {MAX_STRING_BYTES} bytes, not {}",
+                s.len()
+            ),
         ));
         return None;
     }
     Some(())
 }
 
-fn data_array(items: &[Raw<'_>], path: &dyn Fn() -> String, errors: &mut Vec<FieldError>) -> Option<Value> {
+fn data_array(
+    items: &[Raw<'_>],
+    path: &dyn Fn() -> String,
+    errors: &mut Vec<FieldError>,
+) -> Option<Value> {
     if items.len() > MAX_ARRAY_LEN {
         errors.push(FieldError::new(
             path(),
-            format!("array must have at most {MAX_ARRAY_LEN} elements, not {}", items.len()),
+            format!(
+                "array must have at most {MAX_ARRAY_LEN} elements, not {}",
+                items.len()
+            ),
         ));
         return None;
     }
@@ -410,7 +451,10 @@ fn data_array(items: &[Raw<'_>], path: &dyn Fn() -> String, errors: &mut Vec<Fie
             Raw::Array(_) => errors.push(FieldError::new(at(), "nested arrays are not allowed")),
             other => errors.push(FieldError::new(
                 at(),
-                format!("array elements must be strings or numbers, not {}", other.type_name()),
+                format!(
+                    "array elements must be strings or numbers, not {}",
+                    other.type_name()
+                ),
             )),
         }
     }

@@ -10,7 +10,11 @@ const BASE: &str = r#""subjectType":"user","subjectId":"u1","type":"purchase""#;
 fn check(source: Source, line: &str) -> String {
     match parse_event(line.as_bytes(), source) {
         Ok(_) => "ok".to_string(),
-        Err(errors) => errors.iter().map(ToString::to_string).collect::<Vec<_>>().join(" | "),
+        Err(errors) => errors
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(" | "),
     }
 }
 
@@ -83,10 +87,18 @@ fn each_rule_has_its_message() {
     for (line, expected) in &cases {
         let got = check(Source::Client, line);
         if &got != expected {
-            failures.push(format!("input:    {line}\nexpected: {expected}\ngot:      {got}\n"));
+            failures.push(format!(
+                "input:    {line}\nexpected: {expected}\ngot:      {got}\n"
+            ));
         }
     }
-    assert!(failures.is_empty(), "{} of {} cases failed:\n{}", failures.len(), cases.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases failed:\n{}",
+        failures.len(),
+        cases.len(),
+        failures.join("\n")
+    );
 }
 
 #[test]
@@ -110,8 +122,14 @@ fn values_are_typed() {
     let event = parse_event(line.as_bytes(), Source::Client).unwrap();
     assert_eq!(event.get("s"), Some(&Value::String("abc".into())));
     assert_eq!(event.get("n"), Some(&Value::Number(2.5)));
-    assert!(matches!(event.get("t"), Some(Value::Time(t)) if t.millis == 1_713_504_236_000 && t.offset_minutes == 540));
-    assert_eq!(event.get("d"), Some(&Value::String("2024-04-19".into())), "a date alone is not a time");
+    assert!(
+        matches!(event.get("t"), Some(Value::Time(t)) if t.millis == 1_713_504_236_000 && t.offset_minutes == 540)
+    );
+    assert_eq!(
+        event.get("d"),
+        Some(&Value::String("2024-04-19".into())),
+        "a date alone is not a time"
+    );
     assert_eq!(event.get("b"), Some(&Value::Bool(true)));
     assert_eq!(event.get("a"), Some(&Value::Strings(vec!["x".into()])));
     assert_eq!(event.get("m"), Some(&Value::Numbers(vec![1.0, 2.0])));
@@ -119,7 +137,11 @@ fn values_are_typed() {
     assert_eq!(event.get("e"), Some(&Value::Strings(vec![])));
     assert_eq!(event.time, None, "createdAt absent");
     let keys: Vec<&str> = event.data.iter().map(|(k, _)| k.as_str()).collect();
-    assert_eq!(keys, ["s", "n", "t", "d", "b", "a", "m", "z", "e"], "data keeps its order");
+    assert_eq!(
+        keys,
+        ["s", "n", "t", "d", "b", "a", "m", "z", "e"],
+        "data keeps its order"
+    );
 }
 
 #[test]
@@ -138,12 +160,20 @@ fn track_request_is_all_or_nothing() {
     match parse_track_request(body.as_bytes(), Source::Client) {
         Err(RequestError::Events(invalid)) => {
             assert_eq!(invalid.iter().map(|e| e.index).collect::<Vec<_>>(), [1, 3]);
-            assert_eq!(invalid[0].to_string(), "events[1].subjectId: must not be empty");
+            assert_eq!(
+                invalid[0].to_string(),
+                "events[1].subjectId: must not be empty"
+            );
         }
         other => panic!("expected every invalid event listed, got {other:?}"),
     }
     let body = format!(r#"{{"events":[{good},{good}]}}"#);
-    assert_eq!(parse_track_request(body.as_bytes(), Source::Client).unwrap().len(), 2);
+    assert_eq!(
+        parse_track_request(body.as_bytes(), Source::Client)
+            .unwrap()
+            .len(),
+        2
+    );
 }
 
 #[test]
@@ -151,18 +181,46 @@ fn track_request_shape_errors() {
     let one = r#"{"subjectType":"user","subjectId":"u1","type":"a"}"#;
     let hundred = vec![one; 100].join(",");
     let cases = [
-        ("[]".to_string(), r#"a track request must be a JSON object {"events": [ ... ]}, not an array"#.to_string()),
-        ("{}".to_string(), r#"a track request must be a JSON object {"events": [ ... ]}: "events" is missing"#.to_string()),
-        (r#"{"events":{}}"#.to_string(), r#""events" must be an array, not an object"#.to_string()),
-        (r#"{"events":[]}"#.to_string(), r#""events" must hold 1 to 100 events, not 0"#.to_string()),
-        (format!(r#"{{"events":[{hundred},{one}]}}"#), r#""events" must hold 1 to 100 events, not 101"#.to_string()),
-        (format!(r#"{{"events":[{one}],"project":"p"}}"#), r#""project" is not a field of a track request (only "events")"#.to_string()),
-        ("{".to_string(), "invalid JSON: EOF while parsing an object at line 1 column 1".to_string()),
+        (
+            "[]".to_string(),
+            r#"a track request must be a JSON object {"events": [ ... ]}, not an array"#
+                .to_string(),
+        ),
+        (
+            "{}".to_string(),
+            r#"a track request must be a JSON object {"events": [ ... ]}: "events" is missing"#
+                .to_string(),
+        ),
+        (
+            r#"{"events":{}}"#.to_string(),
+            r#""events" must be an array, not an object"#.to_string(),
+        ),
+        (
+            r#"{"events":[]}"#.to_string(),
+            r#""events" must hold 1 to 100 events, not 0"#.to_string(),
+        ),
+        (
+            format!(r#"{{"events":[{hundred},{one}]}}"#),
+            r#""events" must hold 1 to 100 events, not 101"#.to_string(),
+        ),
+        (
+            format!(r#"{{"events":[{one}],"project":"p"}}"#),
+            r#""project" is not a field of a track request (only "events")"#.to_string(),
+        ),
+        (
+            "{".to_string(),
+            "invalid JSON: EOF while parsing an object at line 1 column 1".to_string(),
+        ),
     ];
     for (body, expected) in cases {
         let err = parse_track_request(body.as_bytes(), Source::Client).unwrap_err();
         assert_eq!(err.to_string(), expected, "body: {body}");
     }
     let full = format!(r#"{{"events":[{hundred}]}}"#);
-    assert_eq!(parse_track_request(full.as_bytes(), Source::Client).unwrap().len(), 100);
+    assert_eq!(
+        parse_track_request(full.as_bytes(), Source::Client)
+            .unwrap()
+            .len(),
+        100
+    );
 }

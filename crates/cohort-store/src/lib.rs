@@ -1,1 +1,57 @@
-//! stub
+//! cohort's append-only event store on RocksDB.
+//!
+//! One store is one directory. It keeps an append-only **event log** keyed
+//! by (subject kind, subject, time, sequence), so that one subject's events
+//! are contiguous and in time order; **dictionaries** mapping subject IDs to
+//! dense `u32`s per kind (the evaluator's bitmaps are over these) and event
+//! types and data keys to small integers; **per-subject facts** (first and
+//! last event time, count); the **catalog** of event types; and a time
+//! index for **recent events**. Every write is one atomic RocksDB
+//! `WriteBatch`.
+//!
+//! The store knows nothing of filters.
+//!
+//! ```
+//! use cohort_store::{RecentQuery, Source, Store, StoreOptions, SubjectKind};
+//!
+//! let dir = tempfile::tempdir().unwrap();
+//! let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
+//!
+//! // A track request is validated and stored all or nothing, durably.
+//! let body = br#"{"events":[
+//!   {"subjectType":"user","subjectId":"u1","type":"purchase",
+//!    "data":{"amount":10000},"createdAt":"2024-04-19T14:23:56+09:00"},
+//!   {"subjectType":"user","subjectId":"u1","type":"app_open","createdAt":1713400000000}
+//! ]}"#;
+//! let receipt = store.track(body, Source::Client).unwrap();
+//! assert_eq!(receipt.stored, 2);
+//!
+//! // A subject's events come back in time order.
+//! let events = store.events(SubjectKind::User, "u1", ..).unwrap();
+//! let types: Vec<_> = events.iter().map(|e| e.event_type.as_str()).collect();
+//! assert_eq!(types, ["app_open", "purchase"]);
+//!
+//! // Recent events are newest first; the catalog knows both types.
+//! let page = store.recent(&RecentQuery { limit: 1, ..Default::default() }).unwrap();
+//! assert_eq!(page.events[0].event_type, "purchase");
+//! assert!(page.next.is_some());
+//! assert_eq!(store.catalog().len(), 2);
+//! ```
+
+mod codec;
+mod db;
+mod error;
+mod keys;
+mod load;
+mod options;
+mod read;
+mod state;
+mod store;
+
+pub use codec::SubjectFacts;
+pub use cohort_event::{Event, Source, SubjectKind, Value, ValueKind};
+pub use db::FORMAT_VERSION;
+pub use error::{Result, StoreError};
+pub use options::{Durability, StoreOptions};
+pub use read::{CatalogEntry, Cursor, EventRecord, KeyStats, RecentPage, RecentQuery};
+pub use store::{now_millis, AppendOptions, AppendReceipt, Store, StoreStats};

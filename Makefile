@@ -1,0 +1,74 @@
+# cohort — the two commands that matter: `make demo` and `make test`.
+SHELL := /bin/bash
+CARGO ?= cargo
+DEMO_DB ?= demo-store
+# The dev profile builds dependencies (RocksDB included) optimised, so the demo
+# shares the test build instead of compiling RocksDB a second time.
+COHORT = $(CARGO) run -q -p cohort-cli --
+
+.PHONY: all deps build test demo lint fmt bench bench-ingest-compare fuzz clean
+
+all: build
+
+# RocksDB's bindings need libclang at build time. Install it when missing
+# (Debian/Ubuntu, as root or with sudo); otherwise say what to do.
+deps:
+	@if ls /usr/lib/llvm-*/lib/libclang.so* /usr/lib/x86_64-linux-gnu/libclang*.so* >/dev/null 2>&1 || [ -n "$${LIBCLANG_PATH:-}" ]; then \
+		true; \
+	elif command -v apt-get >/dev/null 2>&1; then \
+		echo "installing libclang-dev (needed to build RocksDB's bindings)"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq libclang-dev >/dev/null; \
+	else \
+		echo "cohort needs libclang to build RocksDB; install libclang (e.g. libclang-dev) or set LIBCLANG_PATH" >&2; exit 1; \
+	fi
+
+build: deps
+	$(CARGO) build --workspace
+
+# Every test of the workspace (unit, integration, doc tests, the crash test,
+# the real-data test). Long fuzzing and benchmarks are separate targets.
+test: deps
+	$(CARGO) test --workspace
+
+# The main job on built-in sample data: ingest the real CDNOW purchases into a
+# fresh store, then show the catalog and one customer's recent events.
+demo: deps
+	$(CARGO) build -p cohort-cli
+	rm -rf $(DEMO_DB)
+	$(COHORT) ingest --db $(DEMO_DB) testdata/cdnow.ndjson.gz
+	@echo; echo "== cohort catalog --db $(DEMO_DB)"
+	$(COHORT) catalog --db $(DEMO_DB)
+	@echo; echo "== cohort events --db $(DEMO_DB) --user 07592 --limit 5"
+	$(COHORT) events --db $(DEMO_DB) --user 07592 --limit 5
+	@echo; echo "== cohort events --db $(DEMO_DB) --limit 5"
+	$(COHORT) events --db $(DEMO_DB) --limit 5
+
+lint: deps
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+fmt:
+	$(CARGO) fmt --all
+
+bench: deps
+	$(CARGO) bench -p cohort-benches
+
+# Ingest throughput of cohort (criterion) and DuckDB's read_json on the same
+# file, in one run. Needs Python with pip (installs benches/compare/requirements.txt).
+bench-ingest-compare: deps
+	python3 -m pip install -q -r benches/compare/requirements.txt
+	$(CARGO) bench -p cohort-benches --bench ingest -- --noplot
+	python3 benches/compare/ingest_duckdb.py testdata/cdnow.ndjson.gz
+
+# Long fuzzing, not part of `make test`. FUZZ_SECONDS per target.
+FUZZ_SECONDS ?= 60
+fuzz:
+	mkdir -p fuzz/corpus/validate_event
+	@command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz --locked
+	cd fuzz && RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run validate_event corpus/validate_event seeds/validate_event -- -max_total_time=$(FUZZ_SECONDS)
+	cd fuzz && RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run track_request -- -max_total_time=$(FUZZ_SECONDS)
+
+clean:
+	$(CARGO) clean
+	rm -rf $(DEMO_DB)

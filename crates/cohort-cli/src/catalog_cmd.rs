@@ -1,0 +1,111 @@
+//! `cohort catalog` and `cohort catalog add`.
+
+use std::io::{self, Write};
+
+use anyhow::Context;
+use cohort::{format_millis, CatalogEntry};
+
+use crate::text::thousands;
+use crate::{open_existing, DbArg, Format};
+
+/// Show the events catalog: every event type, when it was first and last
+/// seen, how many events, and each data key with the kinds of value seen.
+///
+/// Example: cohort catalog --db ./store
+#[derive(clap::Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+pub(crate) struct Args {
+    #[command(subcommand)]
+    action: Option<Action>,
+    #[command(flatten)]
+    db: Option<DbArg>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
+}
+
+#[derive(clap::Subcommand)]
+enum Action {
+    /// Add an event type by hand, before any event of it arrives, so that
+    /// segments can use it at once; or set a known type's description.
+    ///
+    /// Example: cohort catalog add --db ./store trial_started --description "Began a free trial"
+    Add {
+        #[command(flatten)]
+        db: DbArg,
+        /// The event type, as events will name it.
+        name: String,
+        /// What the event means, for the people who build segments.
+        #[arg(long, value_name = "TEXT")]
+        description: Option<String>,
+    },
+}
+
+pub(crate) fn run(args: Args) -> anyhow::Result<u8> {
+    match args.action {
+        Some(Action::Add {
+            db,
+            name,
+            description,
+        }) => {
+            let store = cohort::Store::open(&db.db, cohort::StoreOptions::default())
+                .with_context(|| format!("opening the store at {}", db.db.display()))?;
+            store.add_catalog_type(&name, description.as_deref())?;
+            println!("added {name:?} to the catalog");
+            Ok(0)
+        }
+        None => {
+            let db = args.db.context("--db DIR is required")?;
+            let store = open_existing(&db.db)?;
+            let catalog = store.catalog();
+            let mut out = io::BufWriter::new(io::stdout().lock());
+            match args.format {
+                Format::Json => {
+                    let entries: Vec<_> = catalog.iter().map(CatalogEntry::to_json).collect();
+                    writeln!(out, "{}", serde_json::to_string_pretty(&entries)?)?;
+                }
+                Format::Text => print_text(&mut out, &catalog)?,
+            }
+            out.flush()?;
+            Ok(0)
+        }
+    }
+}
+
+fn print_text(out: &mut impl Write, catalog: &[CatalogEntry]) -> io::Result<()> {
+    if catalog.is_empty() {
+        return writeln!(out, "the catalog is empty: no events yet");
+    }
+    let day =
+        |t: Option<i64>| t.map_or_else(|| "-".to_owned(), |t| format_millis(t)[..10].to_owned());
+    writeln!(
+        out,
+        "{:<24} {:>12}  {:<10}  {:<10}  DESCRIPTION",
+        "TYPE", "EVENTS", "FIRST", "LAST"
+    )?;
+    for e in catalog {
+        let name = if e.automatic {
+            format!("{} (auto)", e.name)
+        } else {
+            e.name.clone()
+        };
+        writeln!(
+            out,
+            "{:<24} {:>12}  {:<10}  {:<10}  {}",
+            name,
+            thousands(e.count),
+            day(e.first_seen),
+            day(e.last_seen),
+            e.description.as_deref().unwrap_or("")
+        )?;
+        for k in &e.keys {
+            let kinds: Vec<String> = k
+                .kinds
+                .iter()
+                .map(|(kind, n)| format!("{kind} {}", thousands(*n)))
+                .collect();
+            writeln!(out, "    data.{:<20} {}", k.key, kinds.join(", "))?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,220 @@
+//! The `cohort` binary: exit codes, messages, formats.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn cohort(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_cohort"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn write(dir: &Path, name: &str, content: &str) -> String {
+    let p = dir.join(name);
+    std::fs::write(&p, content).unwrap();
+    p.display().to_string()
+}
+
+const GOOD: &str = r#"{"subjectType":"user","subjectId":"u1","type":"purchase","data":{"amount":12000},"createdAt":"2026-05-20T10:00:00Z"}"#;
+
+#[test]
+fn ingest_exit_codes_say_whether_anything_was_rejected() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("db").display().to_string();
+    let ok = write(dir.path(), "ok.ndjson", &format!("{GOOD}\n"));
+    let out = cohort(&["ingest", "--db", &db, &ok]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).starts_with("stored 1 events, rejected 0, in "),
+        "{}",
+        text(&out.stdout)
+    );
+    assert!(text(&out.stdout).contains("durable"));
+
+    let mixed = write(
+        dir.path(),
+        "mixed.ndjson",
+        &format!("{GOOD}\n{{\"subjectType\":\"robot\"}}\n"),
+    );
+    let rejects = dir.path().join("rejects.ndjson");
+    let out = cohort(&[
+        "ingest",
+        "--db",
+        &db,
+        "--rejects",
+        rejects.to_str().unwrap(),
+        &mixed,
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains(r#"mixed.ndjson:2: subjectType: must be "user" or "device", not "robot""#),
+        "{err}"
+    );
+    let saved: serde_json::Value =
+        serde_json::from_str(std::fs::read_to_string(&rejects).unwrap().trim()).unwrap();
+    assert_eq!(saved["line"], 2);
+    assert_eq!(saved["errors"][0]["field"], "subjectType");
+    assert_eq!(saved["text"], r#"{"subjectType":"robot"}"#);
+
+    let out = cohort(&["ingest", "--db", &db, "/no/such/file.ndjson"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("opening /no/such/file.ndjson"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let out = cohort(&["ingest", "--db", &db]);
+    assert_eq!(out.status.code(), Some(2), "a usage error");
+}
+
+#[test]
+fn ingest_reads_stdin_and_gzip() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("db").display().to_string();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_cohort"))
+        .args(["ingest", "--db", &db, "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(format!("{GOOD}\n{GOOD}\n").as_bytes())
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(&gz.finish().unwrap())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert!(
+        text(&out.stdout).starts_with("stored 2 events"),
+        "{}",
+        text(&out.stdout)
+    );
+}
+
+#[test]
+fn events_and_catalog_show_what_arrived() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("db").display().to_string();
+    let file = write(
+        dir.path(),
+        "e.ndjson",
+        &format!(
+            "{GOOD}\n{}\n",
+            GOOD.replace("u1", "u2").replace("05-20", "05-21")
+        ),
+    );
+    assert_eq!(
+        cohort(&["ingest", "--db", &db, &file]).status.code(),
+        Some(0)
+    );
+
+    let out = cohort(&["events", "--db", &db, "--limit", "1"]);
+    let shown = text(&out.stdout);
+    assert!(
+        shown.starts_with(
+            "2026-05-21T10:00:00.000Z  user   u2           purchase         {\"amount\":12000}"
+        ),
+        "{shown}"
+    );
+    assert!(shown.contains("more: --before "), "{shown}");
+    let cursor = shown
+        .lines()
+        .last()
+        .unwrap()
+        .trim_start_matches("more: --before ")
+        .to_owned();
+    let out = cohort(&[
+        "events", "--db", &db, "--before", &cursor, "--format", "json",
+    ]);
+    let page: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(page["events"][0]["subjectId"], "u1");
+    assert_eq!(page["events"][0]["createdAt"], "2026-05-20T10:00:00.000Z");
+    assert_eq!(page["events"][0]["data"]["amount"], 12000);
+    assert_eq!(page["next"], serde_json::Value::Null);
+
+    let out = cohort(&["events", "--db", &db, "--user", "nobody"]);
+    assert_eq!(
+        text(&out.stdout).trim(),
+        r#"no user "nobody" in this store"#
+    );
+    let out = cohort(&["events", "--db", &db, "--before", "junk"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("is not a cursor"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let out = cohort(&[
+        "catalog",
+        "add",
+        "--db",
+        &db,
+        "trial_started",
+        "--description",
+        "Began a trial",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let out = cohort(&["catalog", "--db", &db, "--format", "json"]);
+    let catalog: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(catalog[0]["type"], "purchase");
+    assert_eq!(catalog[0]["count"], 2);
+    assert_eq!(catalog[0]["keys"]["amount"]["number"], 2);
+    assert_eq!(catalog[1]["type"], "trial_started");
+    assert_eq!(catalog[1]["description"], "Began a trial");
+    assert_eq!(catalog[1]["count"], 0);
+    let out = cohort(&["catalog", "--db", &db]);
+    let shown = text(&out.stdout);
+    assert!(
+        shown.contains("purchase                            2  2026-05-20  2026-05-21"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("    data.amount               number 2"),
+        "{shown}"
+    );
+}
+
+#[test]
+fn read_commands_do_not_create_stores() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("missing").display().to_string();
+    let out = cohort(&["catalog", "--db", &db]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("no cohort store at"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(!dir.path().join("missing").exists());
+}
+
+#[test]
+fn help_teaches() {
+    let out = cohort(&["ingest", "--help"]);
+    let help = text(&out.stdout);
+    for needle in [
+        "--system",
+        "--rejects",
+        "Exit status",
+        "durable",
+        "Example:",
+    ] {
+        assert!(
+            help.contains(needle),
+            "ingest --help lacks {needle}:\n{help}"
+        );
+    }
+}

@@ -1,0 +1,78 @@
+//! Bad filters and their exact messages with carets, as data:
+//! `testdata/filter/errors.txt` holds cases separated by lines of `===`;
+//! each is the filter, a line `---`, and the error exactly as printed.
+//! Run with `COHORT_BLESS=1` to print the actual errors for review.
+
+use cohort_filter::parse;
+
+const CASES: &str = include_str!("../../../testdata/filter/errors.txt");
+
+#[test]
+fn every_bad_filter_has_its_message_and_caret() {
+    let mut failures = Vec::new();
+    let mut count = 0;
+    for case in CASES
+        .split("\n===\n")
+        .map(str::trim_end)
+        .filter(|c| !c.trim().is_empty())
+    {
+        let (filter, expected) = case
+            .split_once("\n---\n")
+            .unwrap_or_else(|| panic!("a case without ---: {case}"));
+        count += 1;
+        let got = match parse(filter) {
+            Ok(expr) => format!("parsed as: {expr}"),
+            Err(e) => e.to_string(),
+        };
+        if std::env::var_os("COHORT_BLESS").is_some() {
+            println!("{filter}\n---\n{got}\n===");
+        }
+        if got != expected {
+            failures.push(format!(
+                "filter:\n{filter}\nexpected:\n{expected}\ngot:\n{got}\n"
+            ));
+        }
+    }
+    assert!(count >= 25, "only {count} cases");
+    assert!(
+        failures.is_empty(),
+        "{} of {count} cases differ:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+#[test]
+fn limits_are_errors_not_crashes() {
+    let deep = format!("{}did(a){}", "(".repeat(10_000), ")".repeat(10_000));
+    let e = parse(&deep).unwrap_err();
+    assert_eq!(e.message, "the filter nests deeper than 64 levels");
+    assert_eq!(e.column, 65);
+    let nots = format!("{}did(a)", "not ".repeat(100_000));
+    assert!(parse(&nots)
+        .unwrap_err()
+        .message
+        .contains("longer than 64 KiB"));
+    let nots = format!("{}did(a)", "not ".repeat(70));
+    assert_eq!(
+        parse(&nots).unwrap_err().message,
+        "the filter nests deeper than 64 levels"
+    );
+    let pred = format!(
+        "did(a where {}data.x = 1{})",
+        "(".repeat(200),
+        ")".repeat(200)
+    );
+    assert_eq!(
+        parse(&pred).unwrap_err().message,
+        "the filter nests deeper than 64 levels"
+    );
+    // Exactly at the limit is fine.
+    let ok = format!("{}did(a){}", "(".repeat(63), ")".repeat(63));
+    assert!(parse(&ok).is_ok());
+    let long = format!("did(a) or {}", vec!["did(b)"; 12_000].join(" or "));
+    assert!(parse(&long)
+        .unwrap_err()
+        .message
+        .contains("longer than 64 KiB"));
+}

@@ -1,0 +1,369 @@
+//! Reading: a subject's events, recent events, the catalog.
+
+use std::fmt;
+use std::ops::{Bound, RangeBounds};
+use std::str::FromStr;
+
+use cohort_event::{data_json, format_millis, is_automatic_type, SubjectKind, Value, ValueKind};
+use rocksdb::{DBRawIteratorWithThreadMode, ReadOptions, DB};
+use serde_json::json;
+
+use crate::codec::{self, StoredEvent};
+use crate::db::cf;
+use crate::error::{Result, StoreError};
+use crate::keys::{self, tag};
+use crate::state::State;
+use crate::store::Store;
+
+/// One stored event, as read back.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventRecord {
+    /// User or device.
+    pub subject_kind: SubjectKind,
+    /// The subject's ID.
+    pub subject_id: String,
+    /// The event type.
+    pub event_type: String,
+    /// Unix milliseconds.
+    pub time: i64,
+    /// The store-wide sequence number (arrival order; breaks time ties).
+    pub seq: u64,
+    /// The data entries in the order they were sent.
+    pub data: Vec<(String, Value)>,
+}
+
+impl EventRecord {
+    /// The event in track-API form (`subjectType`, `subjectId`, `type`,
+    /// `createdAt`, `data`), so that exported events can be ingested again.
+    pub fn to_json(&self) -> serde_json::Value {
+        json!({
+            "subjectType": self.subject_kind.as_str(),
+            "subjectId": self.subject_id,
+            "type": self.event_type,
+            "createdAt": format_millis(self.time),
+            "data": data_json(self.data.iter().map(|(k, v)| (k.as_str(), v))),
+        })
+    }
+
+    /// Where this event stands in recent-events order: pass it as
+    /// [`RecentQuery::before`] to read the events older than it.
+    pub fn cursor(&self) -> Cursor {
+        Cursor {
+            time: self.time,
+            seq: self.seq,
+        }
+    }
+}
+
+/// A position in recent-events order (newest first): a page continues with
+/// the events strictly older than its cursor. Written as `TIME.SEQ`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Cursor {
+    /// Unix milliseconds.
+    pub time: i64,
+    /// Sequence number.
+    pub seq: u64,
+}
+
+impl fmt::Display for Cursor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}", self.time, self.seq)
+    }
+}
+
+impl FromStr for Cursor {
+    type Err = StoreError;
+    fn from_str(s: &str) -> Result<Cursor> {
+        let bad = || {
+            StoreError::InvalidArgument(format!(
+                "{s:?} is not a cursor (TIME.SEQ, as printed by a previous page)"
+            ))
+        };
+        let (t, q) = s.split_once('.').ok_or_else(bad)?;
+        Ok(Cursor {
+            time: t.parse().map_err(|_| bad())?,
+            seq: q.parse().map_err(|_| bad())?,
+        })
+    }
+}
+
+/// Which recent events to read.
+#[derive(Debug, Clone, Default)]
+pub struct RecentQuery {
+    /// One subject's events, or everyone's (`None`, the default).
+    pub subject: Option<(SubjectKind, String)>,
+    /// At most this many events; 0 means the default of 20.
+    pub limit: usize,
+    /// Continue after this cursor (events strictly older); `None` starts
+    /// from the newest.
+    pub before: Option<Cursor>,
+}
+
+/// A page of recent events, newest first.
+#[derive(Debug, Clone, Default)]
+pub struct RecentPage {
+    /// The events, newest first (by event time, then arrival).
+    pub events: Vec<EventRecord>,
+    /// Where the next page starts, when there are older events.
+    pub next: Option<Cursor>,
+}
+
+/// One event type in the catalog.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CatalogEntry {
+    /// The event type.
+    pub name: String,
+    /// Set by hand with [`Store::add_catalog_type`].
+    pub description: Option<String>,
+    /// Whether it is an automatic (`@`) event.
+    pub automatic: bool,
+    /// Earliest event time (None before any event arrived).
+    pub first_seen: Option<i64>,
+    /// Latest event time.
+    pub last_seen: Option<i64>,
+    /// Events stored.
+    pub count: u64,
+    /// Every data key seen, in order of first appearance.
+    pub keys: Vec<KeyStats>,
+}
+
+/// A data key of one event type: which kinds of value arrived, how often.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KeyStats {
+    /// The data key.
+    pub key: String,
+    /// Kinds observed (only those seen), with their counts.
+    pub kinds: Vec<(ValueKind, u64)>,
+}
+
+impl CatalogEntry {
+    /// The entry as JSON.
+    pub fn to_json(&self) -> serde_json::Value {
+        let keys: serde_json::Map<String, serde_json::Value> = self
+            .keys
+            .iter()
+            .map(|k| {
+                let kinds = k
+                    .kinds
+                    .iter()
+                    .map(|(kind, n)| (kind.as_str().to_owned(), json!(n)))
+                    .collect();
+                (k.key.clone(), serde_json::Value::Object(kinds))
+            })
+            .collect();
+        json!({
+            "type": self.name,
+            "description": self.description,
+            "automatic": self.automatic,
+            "firstSeen": self.first_seen.map(format_millis),
+            "lastSeen": self.last_seen.map(format_millis),
+            "count": self.count,
+            "keys": keys,
+        })
+    }
+}
+
+type RawIter<'a> = DBRawIteratorWithThreadMode<'a, DB>;
+
+impl Store {
+    /// One subject's events with times in `range` (Unix ms), oldest first.
+    /// An unknown subject has no events.
+    pub fn events(
+        &self,
+        kind: SubjectKind,
+        id: &str,
+        range: impl RangeBounds<i64>,
+    ) -> Result<Vec<EventRecord>> {
+        let Some(sid) = self.read_state().subject(kind, id) else {
+            return Ok(Vec::new());
+        };
+        let lower = match range.start_bound() {
+            Bound::Included(&t) => keys::log_key(kind, sid, t, 0).to_vec(),
+            Bound::Excluded(&t) if t == i64::MAX => return Ok(Vec::new()),
+            Bound::Excluded(&t) => keys::log_key(kind, sid, t + 1, 0).to_vec(),
+            Bound::Unbounded => keys::subject_key(kind, sid).to_vec(),
+        };
+        let upper = match range.end_bound() {
+            Bound::Excluded(&t) => keys::log_key(kind, sid, t, 0).to_vec(),
+            Bound::Included(&t) if t == i64::MAX => subject_end(kind, sid),
+            Bound::Included(&t) => keys::log_key(kind, sid, t + 1, 0).to_vec(),
+            Bound::Unbounded => subject_end(kind, sid),
+        };
+        let mut opts = ReadOptions::default();
+        opts.set_iterate_lower_bound(lower);
+        opts.set_iterate_upper_bound(upper);
+        let mut it = self.db.raw_iterator_cf_opt(self.cf(cf::LOG), opts);
+        it.seek_to_first();
+        let state = self.read_state();
+        let mut out = Vec::new();
+        while it.valid() {
+            out.push(self.record_at(&state, &it, Some(id))?);
+            it.next();
+        }
+        it.status()?;
+        Ok(out)
+    }
+
+    /// Recent events, newest first (by event time, ties by arrival), for
+    /// everyone or one subject, one page at a time.
+    pub fn recent(&self, query: &RecentQuery) -> Result<RecentPage> {
+        let limit = if query.limit == 0 { 20 } else { query.limit };
+        let mut page = RecentPage::default();
+        let state = self.read_state();
+        match &query.subject {
+            Some((kind, id)) => {
+                let Some(sid) = state.subject(*kind, id) else {
+                    return Ok(page);
+                };
+                let mut opts = ReadOptions::default();
+                opts.set_iterate_lower_bound(keys::subject_key(*kind, sid).to_vec());
+                opts.set_iterate_upper_bound(match query.before {
+                    Some(c) => keys::log_key(*kind, sid, c.time, c.seq).to_vec(),
+                    None => subject_end(*kind, sid),
+                });
+                let mut it = self.db.raw_iterator_cf_opt(self.cf(cf::LOG), opts);
+                it.seek_to_last();
+                while it.valid() && page.events.len() < limit {
+                    page.events.push(self.record_at(&state, &it, Some(id))?);
+                    it.prev();
+                }
+                it.status()?;
+                page.next = it
+                    .valid()
+                    .then(|| page.events.last().map(EventRecord::cursor))
+                    .flatten();
+            }
+            None => {
+                let mut opts = ReadOptions::default();
+                if let Some(c) = query.before {
+                    opts.set_iterate_upper_bound(keys::time_key(c.time, c.seq).to_vec());
+                }
+                let mut it = self.db.raw_iterator_cf_opt(self.cf(cf::TIME), opts);
+                it.seek_to_last();
+                let log = self.cf(cf::LOG);
+                while it.valid() && page.events.len() < limit {
+                    let (k, v) = (it.key().unwrap_or_default(), it.value().unwrap_or_default());
+                    let (time, seq) = keys::parse_time_key(k)
+                        .ok_or_else(|| StoreError::Corrupt("malformed time key".into()))?;
+                    if v.len() != 5 {
+                        return Err(StoreError::Corrupt("malformed time index value".into()));
+                    }
+                    let kind = SubjectKind::from_tag(v[0])
+                        .ok_or_else(|| StoreError::Corrupt("bad subject kind".into()))?;
+                    let sid = u32::from_be_bytes(v[1..5].try_into().expect("4 bytes"));
+                    let log_key = keys::log_key(kind, sid, time, seq);
+                    let value = self.db.get_pinned_cf(log, log_key)?.ok_or_else(|| {
+                        StoreError::Corrupt(format!(
+                            "the time index names an event the log lacks ({time}.{seq})"
+                        ))
+                    })?;
+                    page.events
+                        .push(self.decode_record(&state, &log_key, &value, None)?);
+                    it.prev();
+                }
+                it.status()?;
+                page.next = it
+                    .valid()
+                    .then(|| page.events.last().map(EventRecord::cursor))
+                    .flatten();
+            }
+        }
+        Ok(page)
+    }
+
+    /// The catalog: every event type seen or added, by name.
+    pub fn catalog(&self) -> Vec<CatalogEntry> {
+        let state = self.read_state();
+        let mut entries: Vec<CatalogEntry> = state
+            .catalog
+            .iter()
+            .enumerate()
+            .filter_map(|(type_id, rec)| {
+                let name = state.types.name(type_id as u32)?.to_owned();
+                Some(CatalogEntry {
+                    automatic: is_automatic_type(&name),
+                    name,
+                    description: rec.description.clone(),
+                    first_seen: rec.first_seen,
+                    last_seen: rec.last_seen,
+                    count: rec.count,
+                    keys: rec
+                        .keys
+                        .iter()
+                        .map(|(key_id, counts)| KeyStats {
+                            key: state.keys.name(*key_id).unwrap_or("?").to_owned(),
+                            kinds: ValueKind::ALL
+                                .iter()
+                                .zip(counts)
+                                .filter(|(_, &n)| n > 0)
+                                .map(|(k, &n)| (*k, n))
+                                .collect(),
+                        })
+                        .collect(),
+                })
+            })
+            .collect();
+        entries.sort_by(|a, b| a.name.cmp(&b.name));
+        entries
+    }
+
+    /// A subject's ID from its dense id.
+    pub(crate) fn subject_name(&self, kind: SubjectKind, sid: u32) -> Result<String> {
+        let key = keys::dict_key(tag::SUBJECT_REV, &[&[kind.tag()], &sid.to_be_bytes()]);
+        let v = self
+            .db
+            .get_pinned_cf(self.cf(cf::DICT), key)?
+            .ok_or_else(|| StoreError::Corrupt(format!("{kind} #{sid} has no name")))?;
+        String::from_utf8(v.to_vec())
+            .map_err(|_| StoreError::Corrupt(format!("{kind} #{sid} has a name that is not UTF-8")))
+    }
+
+    fn record_at(&self, state: &State, it: &RawIter<'_>, id: Option<&str>) -> Result<EventRecord> {
+        self.decode_record(
+            state,
+            it.key().unwrap_or_default(),
+            it.value().unwrap_or_default(),
+            id,
+        )
+    }
+
+    fn decode_record(
+        &self,
+        state: &State,
+        key: &[u8],
+        value: &[u8],
+        id: Option<&str>,
+    ) -> Result<EventRecord> {
+        let k = keys::parse_log_key(key)
+            .ok_or_else(|| StoreError::Corrupt("malformed log key".into()))?;
+        let stored: StoredEvent = codec::decode(value, "an event")?;
+        let name = |interner: &crate::state::Interner, id: u32, what: &str| {
+            interner
+                .name(id)
+                .map(str::to_owned)
+                .ok_or_else(|| StoreError::Corrupt(format!("unknown {what} id {id}")))
+        };
+        Ok(EventRecord {
+            subject_kind: k.kind,
+            subject_id: match id {
+                Some(id) => id.to_owned(),
+                None => self.subject_name(k.kind, k.subject)?,
+            },
+            event_type: name(&state.types, stored.type_id, "event type")?,
+            time: k.millis,
+            seq: k.seq,
+            data: stored
+                .data
+                .into_iter()
+                .map(|(key_id, v)| Ok((name(&state.keys, key_id, "data key")?, v)))
+                .collect::<Result<_>>()?,
+        })
+    }
+}
+
+/// An exclusive upper bound past every log key of one subject.
+fn subject_end(kind: SubjectKind, sid: u32) -> Vec<u8> {
+    let mut k = keys::subject_key(kind, sid).to_vec();
+    k.extend_from_slice(&[0xFF; 17]);
+    k
+}

@@ -1,0 +1,378 @@
+//! The [`Store`]: open, write, and the invariants that tie them together.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, RwLock, RwLockReadGuard};
+
+use cohort_event::{
+    is_automatic_type, parse_track_request, Event, Source, SubjectKind, Value,
+    AUTOMATIC_EVENT_TYPES, FIRST_SESSION, MAX_TYPE_BYTES,
+};
+use rocksdb::{ColumnFamily, WriteBatch, DB};
+
+use crate::codec::{self, CatalogRecord, StoredEventRef, SubjectFacts};
+use crate::db::{self, cf};
+use crate::error::{Result, StoreError};
+use crate::keys::{self, meta, tag};
+use crate::options::{Durability, StoreOptions};
+use crate::state::{Interned, Pending, State};
+
+/// An append-only event store in one directory (one RocksDB database).
+///
+/// A `Store` is `Send + Sync`: share it between threads with an `Arc`.
+/// Writes are serialised inside; reads run concurrently with them.
+pub struct Store {
+    pub(crate) db: DB,
+    path: PathBuf,
+    /// Serialises writers; held for the whole of a write.
+    writer: Mutex<()>,
+    pub(crate) state: RwLock<State>,
+}
+
+/// How to append a batch of events.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AppendOptions {
+    /// When the batch is durable. Default [`Durability::Sync`].
+    pub durability: Durability,
+    /// The time given to events without `createdAt` (Unix ms). Default:
+    /// the clock when the batch is written.
+    pub received_at: Option<i64>,
+}
+
+/// What one append stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AppendReceipt {
+    /// Events stored from the batch.
+    pub stored: usize,
+    /// `@first_session` events the store recorded for new devices.
+    pub first_sessions: usize,
+    /// New subjects (users and devices) this batch introduced.
+    pub new_subjects: usize,
+}
+
+impl Store {
+    /// Opens the store in `path`, creating it when `create_if_missing` is
+    /// set and the directory is empty or absent.
+    ///
+    /// Loads the dictionaries, per-subject facts and catalog into memory (a
+    /// few dozen bytes per subject).
+    pub fn open(path: impl AsRef<Path>, options: StoreOptions) -> Result<Store> {
+        let path = path.as_ref().to_path_buf();
+        let db = db::open(&path, &options)?;
+        let state = crate::load::load_state(&db)?;
+        Ok(Store {
+            db,
+            path,
+            writer: Mutex::new(()),
+            state: RwLock::new(state),
+        })
+    }
+
+    /// The store's directory.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub(crate) fn cf(&self, name: &str) -> &ColumnFamily {
+        self.db
+            .cf_handle(name)
+            .expect("every column family is opened with the store")
+    }
+
+    pub(crate) fn read_state(&self) -> RwLockReadGuard<'_, State> {
+        self.state.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Validates a track request body (`{"events": [...]}`, 1 to 100
+    /// events) and stores it, all or nothing, syncing the write-ahead log
+    /// before it returns.
+    ///
+    /// An invalid request stores nothing and returns
+    /// [`StoreError::Invalid`], listing every invalid event.
+    pub fn track(&self, body: &[u8], source: Source) -> Result<AppendReceipt> {
+        let events = parse_track_request(body, source)?;
+        self.append(&events, AppendOptions::default())
+    }
+
+    /// Appends validated events as one atomic `WriteBatch`: the log, the
+    /// time index, dictionaries, per-subject facts and catalog counters move
+    /// together or not at all. Records `@first_session` for each device
+    /// this batch introduces, at the time of that device's earliest event
+    /// in the batch, unless the batch carries one for it already.
+    pub fn append(&self, events: &[Event], options: AppendOptions) -> Result<AppendReceipt> {
+        let received_at = options.received_at.unwrap_or_else(now_millis);
+        let _writer = self.writer.lock().unwrap_or_else(|e| e.into_inner());
+        let state = self.read_state();
+        let mut pending = Pending::new(&state);
+        let mut batch = WriteBatch::default();
+        let mut receipt = AppendReceipt {
+            stored: 0,
+            first_sessions: 0,
+            new_subjects: 0,
+        };
+        // First pass: the devices this batch introduces, with their earliest
+        // time and whether the batch already holds their @first_session.
+        // Their @first_session is written first, so that among events at
+        // the same instant it comes before the device's other events.
+        let mut new_devices: HashMap<u32, (i64, bool)> = HashMap::new();
+        for event in events
+            .iter()
+            .filter(|e| e.subject_kind == SubjectKind::Device)
+        {
+            let millis = event.time.unwrap_or(received_at);
+            let subject = pending.subject(SubjectKind::Device, &event.subject_id)?;
+            if subject.is_new {
+                receipt.new_subjects += 1;
+                self.put_subject(
+                    &mut batch,
+                    SubjectKind::Device,
+                    subject.id,
+                    &event.subject_id,
+                );
+                new_devices.insert(subject.id, (millis, false));
+            }
+            if let Some(d) = new_devices.get_mut(&subject.id) {
+                d.0 = d.0.min(millis);
+                d.1 |= event.event_type == FIRST_SESSION;
+            }
+        }
+        let mut new_devices: Vec<_> = new_devices.into_iter().collect();
+        new_devices.sort_unstable();
+        for (sid, (millis, has_first_session)) in new_devices {
+            if !has_first_session {
+                self.put_event(
+                    &mut pending,
+                    &mut batch,
+                    SubjectKind::Device,
+                    sid,
+                    FIRST_SESSION,
+                    millis,
+                    Vec::new(),
+                )?;
+                receipt.first_sessions += 1;
+            }
+        }
+        for event in events {
+            let millis = event.time.unwrap_or(received_at);
+            let subject = pending.subject(event.subject_kind, &event.subject_id)?;
+            if subject.is_new {
+                receipt.new_subjects += 1;
+                self.put_subject(
+                    &mut batch,
+                    event.subject_kind,
+                    subject.id,
+                    &event.subject_id,
+                );
+            }
+            let data = event
+                .data
+                .iter()
+                .map(|(k, v)| Ok((self.key_id(&mut pending, &mut batch, k)?, v)))
+                .collect::<Result<Vec<(u32, &Value)>>>()?;
+            self.put_event(
+                &mut pending,
+                &mut batch,
+                event.subject_kind,
+                subject.id,
+                &event.event_type,
+                millis,
+                data,
+            )?;
+            receipt.stored += 1;
+        }
+        self.put_derived(&pending, &mut batch);
+        let changes = pending.into_changes();
+        drop(state);
+        self.write(batch, options.durability)?;
+        changes.apply(&mut self.state.write().unwrap_or_else(|e| e.into_inner()));
+        Ok(receipt)
+    }
+
+    /// Adds an event type to the catalog by hand, before any event of it
+    /// arrives, or sets the description of a known type. The name follows
+    /// the rules of an event's `type`; `@` names must be automatic types.
+    pub fn add_catalog_type(&self, name: &str, description: Option<&str>) -> Result<()> {
+        if name.is_empty() || name.len() > MAX_TYPE_BYTES {
+            return Err(StoreError::InvalidArgument(format!(
+                "an event type must be 1 to {MAX_TYPE_BYTES} bytes, not {}",
+                name.len()
+            )));
+        }
+        if is_automatic_type(name) && !AUTOMATIC_EVENT_TYPES.contains(&name) {
+            return Err(StoreError::InvalidArgument(format!(
+                "\"{name}\" is not an automatic event type (they are {})",
+                AUTOMATIC_EVENT_TYPES.join(", ")
+            )));
+        }
+        let _writer = self.writer.lock().unwrap_or_else(|e| e.into_inner());
+        let state = self.read_state();
+        let mut pending = Pending::new(&state);
+        let mut batch = WriteBatch::default();
+        let type_id = self.type_id(&mut pending, &mut batch, name)?;
+        pending.describe(type_id, description.map(str::to_owned));
+        self.put_derived(&pending, &mut batch);
+        let changes = pending.into_changes();
+        drop(state);
+        self.write(batch, Durability::Sync)?;
+        changes.apply(&mut self.state.write().unwrap_or_else(|e| e.into_inner()));
+        Ok(())
+    }
+
+    /// Makes every earlier [`Durability::Buffered`] append durable, by
+    /// syncing the write-ahead log.
+    pub fn sync(&self) -> Result<()> {
+        self.db.flush_wal(true)?;
+        Ok(())
+    }
+
+    fn write(&self, batch: WriteBatch, durability: Durability) -> Result<()> {
+        let mut w = rocksdb::WriteOptions::default();
+        w.set_sync(durability == Durability::Sync);
+        self.db.write_opt(batch, &w)?;
+        Ok(())
+    }
+
+    fn put_subject(&self, batch: &mut WriteBatch, kind: SubjectKind, sid: u32, id: &str) {
+        let dict = self.cf(cf::DICT);
+        batch.put_cf(
+            dict,
+            keys::dict_key(tag::SUBJECT, &[&[kind.tag()], id.as_bytes()]),
+            sid.to_be_bytes(),
+        );
+        batch.put_cf(
+            dict,
+            keys::dict_key(tag::SUBJECT_REV, &[&[kind.tag()], &sid.to_be_bytes()]),
+            id.as_bytes(),
+        );
+    }
+
+    fn type_id(
+        &self,
+        pending: &mut Pending<'_>,
+        batch: &mut WriteBatch,
+        name: &str,
+    ) -> Result<u32> {
+        let t = pending.event_type(name)?;
+        self.put_name(batch, t, (tag::TYPE, tag::TYPE_REV), name);
+        Ok(t.id)
+    }
+
+    fn key_id(&self, pending: &mut Pending<'_>, batch: &mut WriteBatch, name: &str) -> Result<u32> {
+        let k = pending.key(name)?;
+        self.put_name(batch, k, (tag::KEY, tag::KEY_REV), name);
+        Ok(k.id)
+    }
+
+    /// Writes both directions of a dictionary entry this write created.
+    fn put_name(
+        &self,
+        batch: &mut WriteBatch,
+        interned: Interned,
+        (forward, reverse): (u8, u8),
+        name: &str,
+    ) {
+        if interned.is_new {
+            let dict = self.cf(cf::DICT);
+            batch.put_cf(
+                dict,
+                keys::dict_key(forward, &[name.as_bytes()]),
+                interned.id.to_be_bytes(),
+            );
+            batch.put_cf(
+                dict,
+                keys::dict_key(reverse, &[&interned.id.to_be_bytes()]),
+                name.as_bytes(),
+            );
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn put_event(
+        &self,
+        pending: &mut Pending<'_>,
+        batch: &mut WriteBatch,
+        kind: SubjectKind,
+        sid: u32,
+        event_type: &str,
+        millis: i64,
+        data: Vec<(u32, &Value)>,
+    ) -> Result<()> {
+        let type_id = self.type_id(pending, batch, event_type)?;
+        let seq = pending.take_seq();
+        pending.count_event(type_id, millis, &data);
+        pending.touch_subject(kind, sid, millis);
+        let value = codec::encode(&StoredEventRef { type_id, data });
+        batch.put_cf(
+            self.cf(cf::LOG),
+            keys::log_key(kind, sid, millis, seq),
+            value,
+        );
+        batch.put_cf(
+            self.cf(cf::TIME),
+            keys::time_key(millis, seq),
+            keys::subject_key(kind, sid),
+        );
+        Ok(())
+    }
+
+    /// Puts the facts, catalog records and counters a write touched.
+    fn put_derived(&self, pending: &Pending<'_>, batch: &mut WriteBatch) {
+        let facts_cf = self.cf(cf::FACTS);
+        for (&(k, sid), facts) in &pending.facts {
+            let kind = SubjectKind::from_tag(k).expect("facts are keyed by a valid kind");
+            batch.put_cf(facts_cf, keys::subject_key(kind, sid), facts.encode());
+        }
+        let catalog_cf = self.cf(cf::CATALOG);
+        for (type_id, rec) in &pending.catalog {
+            batch.put_cf(
+                catalog_cf,
+                type_id.to_be_bytes(),
+                codec::encode::<CatalogRecord>(rec),
+            );
+        }
+        batch.put_cf(
+            self.cf(cf::META),
+            meta::NEXT_SEQ,
+            pending.next_seq.to_be_bytes(),
+        );
+    }
+
+    /// The facts kept for one subject, if the store has seen it.
+    pub fn subject_facts(&self, kind: SubjectKind, id: &str) -> Option<SubjectFacts> {
+        let state = self.read_state();
+        let sid = state.subject(kind, id)?;
+        state.facts[kind.tag() as usize].get(sid as usize).copied()
+    }
+
+    /// Counts of what the store holds.
+    pub fn stats(&self) -> StoreStats {
+        let state = self.read_state();
+        StoreStats {
+            events: state.event_count(),
+            users: state.subjects[0].len() as u64,
+            devices: state.subjects[1].len() as u64,
+            event_types: state.catalog.len() as u64,
+        }
+    }
+}
+
+/// Counts of what a store holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoreStats {
+    /// Events stored (including automatic ones the store recorded).
+    pub events: u64,
+    /// Distinct users.
+    pub users: u64,
+    /// Distinct devices.
+    pub devices: u64,
+    /// Event types in the catalog.
+    pub event_types: u64,
+}
+
+/// The current time in Unix milliseconds.
+pub fn now_millis() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}

@@ -1,0 +1,168 @@
+//! Crash safety: a child process appending durable batches is killed with
+//! SIGKILL at random moments, many times. After each kill the store must
+//! open, hold every batch that was acknowledged, whole, and show no part of
+//! any batch that is not whole.
+//!
+//! The child is this same test binary, re-run with `--exact crash_child`
+//! and `COHORT_CRASH_DIR` set; it prints `acked ROUND BATCH SIZE` after each
+//! durable append returns.
+
+mod common;
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use cohort_store::{AppendOptions, Durability, Store, StoreOptions, SubjectKind, Value};
+use common::event;
+
+const USERS: u32 = 300;
+const DEVICES: u32 = 60;
+const ROUNDS: u64 = 25;
+
+/// A small deterministic generator (xorshift), so the test needs no crate.
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+#[test]
+fn crash_child() {
+    let Ok(dir) = std::env::var("COHORT_CRASH_DIR") else {
+        return;
+    };
+    let round: u64 = std::env::var("COHORT_CRASH_ROUND")
+        .unwrap()
+        .parse()
+        .unwrap();
+    let store = Store::open(&dir, StoreOptions::default()).unwrap();
+    let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ (round + 1).wrapping_mul(0x2545_F491_4F6C_DD1D));
+    for batch in 0.. {
+        let size = 1 + rng.below(300);
+        let events: Vec<_> = (0..size)
+            .map(|_| {
+                let (kind, id) = if rng.below(5) == 0 {
+                    (
+                        SubjectKind::Device,
+                        format!("d{}", rng.below(DEVICES as u64)),
+                    )
+                } else {
+                    (SubjectKind::User, format!("u{}", rng.below(USERS as u64)))
+                };
+                let data = [
+                    ("round", Value::Number(round as f64)),
+                    ("batch", Value::Number(batch as f64)),
+                    ("size", Value::Number(size as f64)),
+                ];
+                event(
+                    kind,
+                    &id,
+                    "tick",
+                    1_700_000_000_000 + rng.below(1_000_000_000) as i64,
+                    &data,
+                )
+            })
+            .collect();
+        store
+            .append(
+                &events,
+                AppendOptions {
+                    durability: Durability::Sync,
+                    received_at: None,
+                },
+            )
+            .unwrap();
+        println!("acked {round} {batch} {size}");
+    }
+}
+
+#[test]
+fn killed_writer_loses_nothing_acknowledged_and_shows_no_partial_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let exe = std::env::current_exe().unwrap();
+    let mut rng = Rng(0xC0FF_EE00_D15E_A5E5);
+    let mut acked: BTreeMap<(u64, u64), u64> = BTreeMap::new();
+    for round in 0..ROUNDS {
+        let mut child = Command::new(&exe)
+            .args(["--exact", "crash_child", "--nocapture", "--test-threads=1"])
+            .env("COHORT_CRASH_DIR", dir.path())
+            .env("COHORT_CRASH_ROUND", round.to_string())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let reader = std::thread::spawn(move || {
+            let mut lines = Vec::new();
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if let Some(rest) = line.strip_prefix("acked ") {
+                    let n: Vec<u64> = rest.split(' ').map(|x| x.parse().unwrap()).collect();
+                    lines.push(((n[0], n[1]), n[2]));
+                }
+            }
+            lines
+        });
+        std::thread::sleep(Duration::from_millis(30 + rng.below(400)));
+        child.kill().unwrap(); // SIGKILL on Unix
+        child.wait().unwrap();
+        acked.extend(reader.join().unwrap());
+
+        let store = Store::open(dir.path(), StoreOptions::default()).unwrap_or_else(|e| {
+            panic!("round {round}: the store does not open after SIGKILL: {e}")
+        });
+        let mut found: HashMap<(u64, u64), (u64, u64)> = HashMap::new();
+        let mut total = 0u64;
+        let subjects = (0..USERS)
+            .map(|i| (SubjectKind::User, format!("u{i}")))
+            .chain((0..DEVICES).map(|i| (SubjectKind::Device, format!("d{i}"))));
+        for (kind, id) in subjects {
+            for e in store.events(kind, &id, ..).unwrap() {
+                total += 1;
+                if e.event_type != "tick" {
+                    continue; // @first_session
+                }
+                let num = |k: &str| match e.data.iter().find(|(key, _)| key == k) {
+                    Some((_, Value::Number(x))) => *x as u64,
+                    other => panic!("event without {k}: {other:?}"),
+                };
+                let entry = found
+                    .entry((num("round"), num("batch")))
+                    .or_insert((0, num("size")));
+                entry.0 += 1;
+            }
+        }
+        for (&(r, b), &size) in &acked {
+            let (count, _) = found.get(&(r, b)).copied().unwrap_or((0, size));
+            assert_eq!(
+                count, size,
+                "round {round}: acknowledged batch {r}/{b} has {count} of {size} events"
+            );
+        }
+        for (&(r, b), &(count, size)) in &found {
+            assert_eq!(
+                count, size,
+                "round {round}: batch {r}/{b} is partial: {count} of {size} events"
+            );
+        }
+        let stats = store.stats();
+        assert_eq!(
+            stats.events, total,
+            "round {round}: the catalog's counts match the log"
+        );
+    }
+    assert!(
+        acked.len() as u64 >= ROUNDS,
+        "the children acknowledged too little to test anything: {}",
+        acked.len()
+    );
+}

@@ -1,0 +1,74 @@
+//! Opening: new stores, missing stores, foreign directories, other format versions.
+
+use cohort_store::{Store, StoreError, StoreOptions, FORMAT_VERSION};
+
+#[test]
+fn a_missing_store_is_an_error_when_not_creating() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("nothing-here");
+    let options = StoreOptions {
+        create_if_missing: false,
+        ..Default::default()
+    };
+    let err = Store::open(&path, options).err().expect("no store there");
+    assert!(matches!(err, StoreError::NotFound(_)), "{err}");
+    assert!(err.to_string().starts_with("no cohort store at "), "{err}");
+}
+
+#[test]
+fn a_directory_with_other_files_is_not_taken_over() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("notes.txt"), "mine").unwrap();
+    let err = Store::open(dir.path(), StoreOptions::default())
+        .err()
+        .expect("not a store");
+    assert!(matches!(err, StoreError::NotAStore { .. }), "{err}");
+    assert!(
+        err.to_string()
+            .ends_with("is not a cohort store: the directory is not empty and holds no database"),
+        "{err}"
+    );
+}
+
+#[test]
+fn an_unknown_format_version_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(Store::open(dir.path(), StoreOptions::default()).unwrap());
+    {
+        // Rewrite the version as a future cohort would, with a column family it added.
+        let mut opts = rocksdb::Options::default();
+        opts.create_missing_column_families(true);
+        let cfs = rocksdb::DB::list_cf(&opts, dir.path()).unwrap();
+        let mut db = rocksdb::DB::open_cf(&opts, dir.path(), &cfs).unwrap();
+        db.create_cf("from_the_future", &opts).unwrap();
+        let meta = db.cf_handle("meta").unwrap();
+        db.put_cf(meta, b"format_version", 2u32.to_be_bytes())
+            .unwrap();
+    }
+    let err = Store::open(dir.path(), StoreOptions::default())
+        .err()
+        .expect("refused");
+    match &err {
+        StoreError::UnsupportedFormat {
+            found, supported, ..
+        } => {
+            assert_eq!((*found, *supported), (2, FORMAT_VERSION));
+        }
+        other => panic!("expected UnsupportedFormat, got {other}"),
+    }
+    assert!(
+        err.to_string()
+            .ends_with("has format version 2; this cohort reads version 1 only"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_store_in_use_is_reported_as_such() {
+    let dir = tempfile::tempdir().unwrap();
+    let _first = Store::open(dir.path(), StoreOptions::default()).unwrap();
+    let err = Store::open(dir.path(), StoreOptions::default())
+        .err()
+        .expect("locked");
+    assert!(matches!(err, StoreError::Locked(_)), "{err}");
+}

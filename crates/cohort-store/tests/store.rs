@@ -1,0 +1,389 @@
+//! The store's behaviour: writes, reads, reopen, automatic events, catalog.
+
+mod common;
+
+use cohort_store::{
+    AppendOptions, Durability, RecentQuery, Source, Store, StoreError, StoreOptions, SubjectKind,
+    Value, ValueKind,
+};
+use common::{device, event, user};
+
+const DAY: i64 = 86_400_000;
+const T0: i64 = 1_780_000_000_000;
+
+fn open(dir: &std::path::Path) -> Store {
+    Store::open(dir, StoreOptions::default()).unwrap()
+}
+
+fn types(store: &Store, kind: SubjectKind, id: &str) -> Vec<String> {
+    store
+        .events(kind, id, ..)
+        .unwrap()
+        .into_iter()
+        .map(|e| e.event_type)
+        .collect()
+}
+
+#[test]
+fn everything_written_is_there_after_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let (catalog, recent, u1, stats) = {
+        let store = open(dir.path());
+        store
+            .append(
+                &[
+                    event(
+                        SubjectKind::User,
+                        "u1",
+                        "purchase",
+                        T0,
+                        &[("amount", Value::Number(12000.0))],
+                    ),
+                    user("u1", "app_open", T0 - DAY),
+                    user("u2", "app_open", T0 + 5),
+                    device("d1", "app_open", T0 + 7),
+                ],
+                AppendOptions::default(),
+            )
+            .unwrap();
+        store
+            .add_catalog_type("trial_started", Some("Began a free trial"))
+            .unwrap();
+        store
+            .track(br#"{"events":[{"subjectType":"user","subjectId":"u1","type":"logout","createdAt":1780000000001}]}"#, Source::Client)
+            .unwrap();
+        let recent = store
+            .recent(&RecentQuery {
+                limit: 100,
+                ..Default::default()
+            })
+            .unwrap()
+            .events;
+        (
+            store.catalog(),
+            recent,
+            store.events(SubjectKind::User, "u1", ..).unwrap(),
+            store.stats(),
+        )
+    };
+    let store = open(dir.path());
+    assert_eq!(store.catalog(), catalog);
+    assert_eq!(
+        store
+            .recent(&RecentQuery {
+                limit: 100,
+                ..Default::default()
+            })
+            .unwrap()
+            .events,
+        recent
+    );
+    assert_eq!(store.events(SubjectKind::User, "u1", ..).unwrap(), u1);
+    assert_eq!(store.stats(), stats);
+    assert_eq!(stats.events, 6, "5 events and d1's @first_session");
+    assert_eq!((stats.users, stats.devices, stats.event_types), (2, 1, 5));
+    // New writes after reopen continue the dictionaries and sequence.
+    store
+        .append(
+            &[user("u3", "app_open", T0), user("u1", "app_open", T0 + 2)],
+            AppendOptions::default(),
+        )
+        .unwrap();
+    assert_eq!(
+        types(&store, SubjectKind::User, "u1"),
+        ["app_open", "purchase", "logout", "app_open"]
+    );
+    assert_eq!(store.stats().users, 3);
+    let facts = store.subject_facts(SubjectKind::User, "u1").unwrap();
+    assert_eq!(
+        (facts.first_seen, facts.last_seen, facts.count),
+        (T0 - DAY, T0 + 2, 4)
+    );
+}
+
+#[test]
+fn a_subjects_events_come_back_in_time_order_within_a_range() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let times = [T0 + 3, -5 * DAY, T0, T0, 0, T0 - 1];
+    let events: Vec<_> = times
+        .iter()
+        .enumerate()
+        .map(|(i, &t)| user("u", &format!("e{i}"), t))
+        .collect();
+    store.append(&events, AppendOptions::default()).unwrap();
+    assert_eq!(
+        types(&store, SubjectKind::User, "u"),
+        ["e1", "e4", "e5", "e2", "e3", "e0"],
+        "ties keep arrival order"
+    );
+    let in_range: Vec<_> = store
+        .events(SubjectKind::User, "u", 0..T0)
+        .unwrap()
+        .into_iter()
+        .map(|e| e.event_type)
+        .collect();
+    assert_eq!(in_range, ["e4", "e5"], "the range is half-open");
+    let inclusive: Vec<_> = store
+        .events(SubjectKind::User, "u", T0..=T0)
+        .unwrap()
+        .into_iter()
+        .map(|e| e.event_type)
+        .collect();
+    assert_eq!(inclusive, ["e2", "e3"]);
+    assert!(
+        store
+            .events(SubjectKind::Device, "u", ..)
+            .unwrap()
+            .is_empty(),
+        "users and devices are separate"
+    );
+    assert!(store
+        .events(SubjectKind::User, "nobody", ..)
+        .unwrap()
+        .is_empty());
+}
+
+#[test]
+fn a_track_request_is_all_or_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let body = br#"{"events":[
+        {"subjectType":"user","subjectId":"u1","type":"purchase"},
+        {"subjectType":"user","subjectId":"u2","type":"purchase","data":{"p":{"nested":1}}}]}"#;
+    match store.track(body, Source::Client) {
+        Err(StoreError::Invalid(e)) => assert_eq!(
+            e.to_string(),
+            "1 of the request's events are invalid: events[1].data.p: nested objects are not allowed; flatten the key instead"
+        ),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    assert_eq!(store.stats().events, 0, "nothing was stored");
+    assert!(store.catalog().is_empty(), "not even the catalog moved");
+    let receipt = store
+        .track(
+            br#"{"events":[{"subjectType":"user","subjectId":"u1","type":"purchase"}]}"#,
+            Source::Client,
+        )
+        .unwrap();
+    assert_eq!(receipt.stored, 1);
+    let e = &store.events(SubjectKind::User, "u1", ..).unwrap()[0];
+    let now = cohort_store::now_millis();
+    assert!(
+        (now - 60_000..=now).contains(&e.time),
+        "without createdAt, the time of receipt"
+    );
+}
+
+#[test]
+fn first_session_is_recorded_once_for_a_new_device_at_its_earliest_event() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let r = store
+        .append(
+            &[
+                device("d1", "app_open", T0 + 10),
+                device("d1", "view", T0),
+                user("u1", "app_open", T0),
+            ],
+            AppendOptions::default(),
+        )
+        .unwrap();
+    assert_eq!((r.stored, r.first_sessions, r.new_subjects), (3, 1, 2));
+    let d1 = store.events(SubjectKind::Device, "d1", ..).unwrap();
+    assert_eq!(d1[0].event_type, "@first_session");
+    assert_eq!(
+        d1[0].time, T0,
+        "at the device's earliest event of the batch"
+    );
+    assert_eq!(
+        types(&store, SubjectKind::User, "u1"),
+        ["app_open"],
+        "users get none"
+    );
+    // Later batches do not record it again, even with earlier events.
+    let r = store
+        .append(
+            &[device("d1", "app_open", T0 - DAY)],
+            AppendOptions::default(),
+        )
+        .unwrap();
+    assert_eq!(r.first_sessions, 0);
+    // A system source that sends @first_session itself is not doubled.
+    let r = store
+        .append(
+            &[
+                device("d2", "@first_session", T0 + 1),
+                device("d2", "app_open", T0 + 2),
+            ],
+            AppendOptions::default(),
+        )
+        .unwrap();
+    assert_eq!(r.first_sessions, 0);
+    assert_eq!(
+        types(&store, SubjectKind::Device, "d2"),
+        ["@first_session", "app_open"]
+    );
+    let auto = store
+        .catalog()
+        .into_iter()
+        .find(|c| c.name == "@first_session")
+        .unwrap();
+    assert!(auto.automatic);
+    assert_eq!(auto.count, 2);
+}
+
+#[test]
+fn automatic_events_need_a_system_source() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let body = br#"{"events":[{"subjectType":"device","subjectId":"d1","type":"@clicked"}]}"#;
+    assert!(matches!(
+        store.track(body, Source::Client),
+        Err(StoreError::Invalid(_))
+    ));
+    assert_eq!(store.stats().events, 0);
+    let r = store.track(body, Source::System).unwrap();
+    assert_eq!((r.stored, r.first_sessions), (1, 1));
+}
+
+#[test]
+fn the_catalog_shows_types_keys_and_kinds_as_soon_as_they_arrive() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    store.add_catalog_type("purchase", None).unwrap();
+    let before = &store.catalog()[0];
+    assert_eq!(
+        (before.name.as_str(), before.count, before.first_seen),
+        ("purchase", 0, None)
+    );
+    store
+        .append(
+            &[
+                event(
+                    SubjectKind::User,
+                    "u1",
+                    "purchase",
+                    T0,
+                    &[
+                        ("amount", Value::Number(1.0)),
+                        ("sku", Value::String("a".into())),
+                    ],
+                ),
+                event(
+                    SubjectKind::User,
+                    "u2",
+                    "purchase",
+                    T0 - DAY,
+                    &[("amount", Value::String("12000".into()))],
+                ),
+                event(
+                    SubjectKind::User,
+                    "u2",
+                    "purchase",
+                    T0 + DAY,
+                    &[("amount", Value::Null)],
+                ),
+            ],
+            AppendOptions {
+                durability: Durability::Buffered,
+                received_at: None,
+            },
+        )
+        .unwrap();
+    store
+        .add_catalog_type("purchase", Some("Paid for an order"))
+        .unwrap();
+    let c = &store.catalog()[0];
+    assert_eq!(c.count, 3);
+    assert_eq!(
+        (c.first_seen, c.last_seen),
+        (Some(T0 - DAY), Some(T0 + DAY))
+    );
+    assert_eq!(c.description.as_deref(), Some("Paid for an order"));
+    assert!(!c.automatic);
+    assert_eq!(c.keys[0].key, "amount");
+    assert_eq!(
+        c.keys[0].kinds,
+        [
+            (ValueKind::Null, 1),
+            (ValueKind::Number, 1),
+            (ValueKind::String, 1)
+        ]
+    );
+    assert_eq!(c.keys[1].key, "sku");
+    assert_eq!(c.keys[1].kinds, [(ValueKind::String, 1)]);
+    for bad in ["", "@not_automatic"] {
+        assert!(
+            matches!(
+                store.add_catalog_type(bad, None),
+                Err(StoreError::InvalidArgument(_))
+            ),
+            "{bad:?}"
+        );
+    }
+}
+
+#[test]
+fn recent_events_are_newest_first_and_page_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let mut events = Vec::new();
+    for i in 0..25i64 {
+        events.push(user(
+            if i % 2 == 0 { "even" } else { "odd" },
+            &format!("e{i}"),
+            T0 + (i / 2),
+        ));
+    }
+    store.append(&events, AppendOptions::default()).unwrap();
+    let mut seen = Vec::new();
+    let mut before = None;
+    loop {
+        let page = store
+            .recent(&RecentQuery {
+                limit: 7,
+                before,
+                ..Default::default()
+            })
+            .unwrap();
+        assert!(page.events.len() <= 7);
+        seen.extend(
+            page.events
+                .iter()
+                .map(|e| (e.time, e.seq, e.event_type.clone())),
+        );
+        match page.next {
+            Some(c) => before = Some(c),
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), 25, "every event once");
+    assert!(
+        seen.windows(2).all(|w| (w[0].0, w[0].1) > (w[1].0, w[1].1)),
+        "newest first: {seen:?}"
+    );
+    assert_eq!(seen[0].2, "e24");
+    let odd = store
+        .recent(&RecentQuery {
+            subject: Some((SubjectKind::User, "odd".into())),
+            limit: 3,
+            before: None,
+        })
+        .unwrap();
+    let names: Vec<_> = odd.events.iter().map(|e| e.event_type.as_str()).collect();
+    assert_eq!(names, ["e23", "e21", "e19"]);
+    let rest = store
+        .recent(&RecentQuery {
+            subject: Some((SubjectKind::User, "odd".into())),
+            limit: 100,
+            before: odd.next,
+        })
+        .unwrap();
+    assert_eq!(rest.events.len(), 9);
+    assert!(rest.next.is_none());
+    assert_eq!(
+        "12.34".parse::<cohort_store::Cursor>().unwrap(),
+        cohort_store::Cursor { time: 12, seq: 34 }
+    );
+}

@@ -1,0 +1,39 @@
+//! cohort: a segment-evaluation engine over an embedded event store.
+//!
+//! This is the crate services embed. It re-exports the store
+//! ([`Store`], the event model, catalog and recent events) and adds bulk
+//! ingestion of NDJSON and track-request files ([`ingest`]).
+//!
+//! ```
+//! use cohort::{ingest, RecentQuery, Store, StoreOptions};
+//!
+//! let dir = tempfile::tempdir().unwrap();
+//! let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
+//! let ndjson = concat!(
+//!     r#"{"subjectType":"user","subjectId":"u1","type":"purchase","createdAt":"2026-05-20T10:00:00Z","data":{"amount":12000}}"#, "\n",
+//!     r#"{"subjectType":"user","subjectId":"","type":"purchase"}"#, "\n",
+//! );
+//! let mut rejects = Vec::new();
+//! let report = ingest::ingest_reader(
+//!     &store,
+//!     "inline",
+//!     ndjson.as_bytes(),
+//!     &ingest::IngestOptions::default(),
+//!     &mut ingest::Observer { on_reject: &mut |r| rejects.push(r), on_progress: &mut |_| {} },
+//! )
+//! .unwrap();
+//! assert_eq!((report.stored, report.rejected), (1, 1));
+//! assert_eq!(rejects[0].to_string(), "inline:2: subjectId: must not be empty");
+//! ```
+
+pub mod ingest;
+
+pub use cohort_event::{
+    data_path, format_millis, parse_event, parse_rfc3339, parse_track_request, Event, FieldError,
+    InvalidEvent, RequestError, Source, SubjectKind, TimeValue, Value, ValueKind,
+    AUTOMATIC_EVENT_TYPES,
+};
+pub use cohort_store::{
+    now_millis, AppendOptions, AppendReceipt, CatalogEntry, Cursor, Durability, EventRecord,
+    KeyStats, RecentPage, RecentQuery, Store, StoreError, StoreOptions, StoreStats, SubjectFacts,
+};
