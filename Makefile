@@ -27,9 +27,11 @@ build: deps
 	$(CARGO) build --workspace
 
 # Every test of the workspace (unit, integration, doc tests, the crash test,
-# the real-data test). Long fuzzing and benchmarks are separate targets.
+# the real-data tests). Long fuzzing and benchmarks are separate targets.
+# `--profile dev` makes tests share the dev build of RocksDB's C++ with
+# clippy and the demo (the default `test` profile would compile it again).
 test: deps
-	$(CARGO) test --workspace
+	$(CARGO) test --workspace --profile dev
 
 # The main job on built-in sample data: ingest the real CDNOW purchases into a
 # fresh store, then show the catalog and one customer's recent events.
@@ -43,6 +45,10 @@ demo: deps
 	$(COHORT) events --db $(DEMO_DB) --user 07592 --limit 5
 	@echo; echo "== cohort events --db $(DEMO_DB) --limit 5"
 	$(COHORT) events --db $(DEMO_DB) --limit 5
+	@echo; echo "== lapsed repeat buyers on 1998-07-01"
+	$(COHORT) eval --db $(DEMO_DB) --now 1998-07-01 'count(purchase) >= 3 and last(purchase) < now - 180d'
+	@echo; echo "== why customer 07592 is in or out"
+	$(COHORT) explain --db $(DEMO_DB) --now 1998-07-01 --user 07592 'count(purchase) >= 3 and last(purchase) < now - 180d'
 
 lint: deps
 	$(CARGO) fmt --all -- --check
@@ -68,6 +74,10 @@ fuzz:
 	@command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz --locked
 	cd fuzz && RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run validate_event corpus/validate_event seeds/validate_event -- -max_total_time=$(FUZZ_SECONDS)
 	cd fuzz && RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run track_request -- -max_total_time=$(FUZZ_SECONDS)
+	mkdir -p fuzz/corpus/parse_filter fuzz/corpus/filter_roundtrip
+	cd fuzz && RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run parse_filter corpus/parse_filter seeds/parse_filter -- -max_total_time=$(FUZZ_SECONDS)
+	cd fuzz && RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run filter_roundtrip corpus/filter_roundtrip seeds/parse_filter -- -max_total_time=$(FUZZ_SECONDS)
+	cd fuzz && RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run fast_equals_reference -- -max_total_time=$(FUZZ_SECONDS)
 
 clean:
 	$(CARGO) clean

@@ -1,8 +1,12 @@
 //! `cohort`: the command-line tool. Thin glue over the `cohort` library.
 
 mod catalog_cmd;
+mod check_cmd;
+mod eval_cmd;
 mod events_cmd;
+mod explain_cmd;
 mod ingest_cmd;
+mod segment_cmd;
 mod text;
 
 use std::path::PathBuf;
@@ -12,8 +16,9 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 /// Segment evaluation over an embedded event store.
 ///
-/// A store is one directory. Ingest track-API events into it, then look at
-/// what arrived: the catalog of event types and recent events.
+/// A store is one directory. Ingest track-API events into it, look at what
+/// arrived (the catalog, recent events), then select users or devices with
+/// segment filters (eval, check, explain, segment).
 #[derive(Parser)]
 #[command(
     name = "cohort",
@@ -31,6 +36,10 @@ enum Command {
     Ingest(ingest_cmd::Args),
     Events(events_cmd::Args),
     Catalog(catalog_cmd::Args),
+    Eval(eval_cmd::Args),
+    Check(check_cmd::Args),
+    Explain(explain_cmd::Args),
+    Segment(segment_cmd::Args),
 }
 
 /// Output formats of the read commands.
@@ -52,7 +61,46 @@ pub(crate) struct DbArg {
 
 /// Exit codes: 0 success, 1 some input rejected, 2 usage or I/O error.
 pub(crate) const EXIT_REJECTED: u8 = 1;
-const EXIT_ERROR: u8 = 2;
+pub(crate) const EXIT_ERROR: u8 = 2;
+
+/// Users or devices, on the command line.
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum Subject {
+    /// Users.
+    User,
+    /// Devices.
+    Device,
+}
+
+impl Subject {
+    pub(crate) fn kind(self) -> cohort::SubjectKind {
+        match self {
+            Subject::User => cohort::SubjectKind::User,
+            Subject::Device => cohort::SubjectKind::Device,
+        }
+    }
+}
+
+/// `--now`: RFC 3339, a date (midnight UTC), or Unix milliseconds; the clock when absent.
+pub(crate) fn parse_now(text: Option<&str>) -> anyhow::Result<i64> {
+    let Some(text) = text else {
+        return Ok(cohort::now_millis());
+    };
+    if let Some(t) = cohort::parse_rfc3339(text) {
+        return Ok(t.millis);
+    }
+    if let Ok(ms) = text.parse::<i64>() {
+        return Ok(ms);
+    }
+    if let Ok(date) = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d") {
+        return Ok(date
+            .and_hms_opt(0, 0, 0)
+            .expect("midnight")
+            .and_utc()
+            .timestamp_millis());
+    }
+    anyhow::bail!("--now {text:?} is not a time: use RFC 3339 (2026-06-01T00:00:00Z), a date (2026-06-01) or Unix milliseconds")
+}
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -60,6 +108,10 @@ fn main() -> ExitCode {
         Command::Ingest(args) => ingest_cmd::run(args),
         Command::Events(args) => events_cmd::run(args),
         Command::Catalog(args) => catalog_cmd::run(args),
+        Command::Eval(args) => eval_cmd::run(args),
+        Command::Check(args) => check_cmd::run(args),
+        Command::Explain(args) => explain_cmd::run(args),
+        Command::Segment(args) => segment_cmd::run(args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

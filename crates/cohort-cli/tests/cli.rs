@@ -1,18 +1,11 @@
 //! The `cohort` binary: exit codes, messages, formats.
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Command;
 
-fn cohort(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_cohort"))
-        .args(args)
-        .output()
-        .unwrap()
-}
+mod common;
 
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
+use common::{cohort, text};
 
 fn write(dir: &Path, name: &str, content: &str) -> String {
     let p = dir.join(name);

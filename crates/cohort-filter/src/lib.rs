@@ -26,4 +26,4 @@ mod print;
 
 pub use ast::*;
 pub use error::ParseError;
-pub use parser::{is_keyword, parse, MAX_DEPTH, MAX_FILTER_BYTES};
+pub use parser::{is_keyword, parse, MAX_DEPTH, MAX_FILTER_BYTES, MAX_SEQ_STEPS};

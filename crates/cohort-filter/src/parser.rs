@@ -22,6 +22,8 @@ use crate::error::ParseError;
 
 /// Longest accepted filter, in bytes.
 pub const MAX_FILTER_BYTES: usize = 64 * 1024;
+/// Most steps in one `seq`.
+pub const MAX_SEQ_STEPS: usize = 64;
 /// Deepest accepted nesting of `not`, parentheses and predicates.
 pub const MAX_DEPTH: usize = 64;
 
@@ -378,6 +380,9 @@ fn condition(i: &str, depth: usize) -> Res<'_, Condition> {
                     }
                     Err(_) => break,
                 }
+            }
+            if steps.len() > MAX_SEQ_STEPS {
+                return fail(i, "seq takes at most 64 steps");
             }
             let mut within = None;
             let mut window = None;

@@ -19,7 +19,9 @@ pub(crate) mod cf {
     pub const DICT: &str = "dict";
     pub const FACTS: &str = "facts";
     pub const CATALOG: &str = "catalog";
-    pub const ALL: [&str; 6] = [META, LOG, TIME, DICT, FACTS, CATALOG];
+    pub const BLOCKS: &str = "blocks";
+    pub const SEGMENTS: &str = "segments";
+    pub const ALL: [&str; 8] = [META, LOG, TIME, DICT, FACTS, CATALOG, BLOCKS, SEGMENTS];
 }
 
 fn db_options(opts: &StoreOptions, cache: &Cache) -> Options {

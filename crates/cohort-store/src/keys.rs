@@ -14,6 +14,8 @@
 //! |         | `k` · data key / `K` · key u32 | key u32 / data key |
 //! | `facts` | kind u8 · subject u32 | first i64 · last i64 · count u64 |
 //! | `catalog` | type u32 | postcard [`crate::codec::CatalogRecord`] |
+//! | `blocks` | kind u8 · type u32 · week i64 · first seq u64 | a columnar block (see `blocks.rs`) |
+//! | `segments` | segment name | postcard `SavedSegment` |
 //! | `meta`  | `format_version`, `next_seq` | u32, u64 |
 
 use cohort_event::SubjectKind;

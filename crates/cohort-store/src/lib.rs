@@ -38,6 +38,7 @@
 //! assert_eq!(store.catalog().len(), 2);
 //! ```
 
+mod blocks;
 mod codec;
 mod db;
 mod error;
@@ -45,13 +46,18 @@ mod keys;
 mod load;
 mod options;
 mod read;
+mod segments;
 mod state;
 mod store;
 
+pub use blocks::{bucket_of, Block, BUCKET_MILLIS};
 pub use codec::SubjectFacts;
-pub use cohort_event::{Event, Source, SubjectKind, Value, ValueKind};
+pub use cohort_event::{
+    format_millis, parse_rfc3339, Event, Source, SubjectKind, Value, ValueKind,
+};
 pub use db::FORMAT_VERSION;
 pub use error::{Result, StoreError};
 pub use options::{Durability, StoreOptions};
 pub use read::{CatalogEntry, Cursor, EventRecord, KeyStats, RecentPage, RecentQuery};
+pub use segments::SavedSegment;
 pub use store::{now_millis, AppendOptions, AppendReceipt, Store, StoreStats};

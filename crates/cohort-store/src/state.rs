@@ -10,6 +10,7 @@ use std::collections::HashMap;
 
 use cohort_event::{SubjectKind, Value};
 
+use crate::blocks::Blocks;
 use crate::codec::{CatalogRecord, SubjectFacts};
 use crate::error::{Result, StoreError};
 
@@ -75,6 +76,8 @@ pub(crate) struct Pending<'s> {
     /// Catalog records touched by this write, by type id.
     pub catalog: HashMap<u32, CatalogRecord>,
     pub next_seq: u64,
+    /// Event blocks this write files its events into.
+    pub blocks: Blocks,
 }
 
 /// A name that was looked up in a dictionary, and whether this write made it.
@@ -95,6 +98,7 @@ impl<'s> Pending<'s> {
             facts: HashMap::new(),
             catalog: HashMap::new(),
             next_seq: base.next_seq,
+            blocks: Blocks::default(),
         }
     }
 

@@ -167,7 +167,7 @@ impl Store {
             let data = event
                 .data
                 .iter()
-                .map(|(k, v)| Ok((self.key_id(&mut pending, &mut batch, k)?, v)))
+                .map(|(k, v)| Ok((self.intern_key(&mut pending, &mut batch, k)?, v)))
                 .collect::<Result<Vec<(u32, &Value)>>>()?;
             self.put_event(
                 &mut pending,
@@ -180,7 +180,7 @@ impl Store {
             )?;
             receipt.stored += 1;
         }
-        self.put_derived(&pending, &mut batch);
+        self.put_derived(&mut pending, &mut batch);
         let changes = pending.into_changes();
         drop(state);
         self.write(batch, options.durability)?;
@@ -208,9 +208,9 @@ impl Store {
         let state = self.read_state();
         let mut pending = Pending::new(&state);
         let mut batch = WriteBatch::default();
-        let type_id = self.type_id(&mut pending, &mut batch, name)?;
+        let type_id = self.intern_type(&mut pending, &mut batch, name)?;
         pending.describe(type_id, description.map(str::to_owned));
-        self.put_derived(&pending, &mut batch);
+        self.put_derived(&mut pending, &mut batch);
         let changes = pending.into_changes();
         drop(state);
         self.write(batch, Durability::Sync)?;
@@ -246,7 +246,7 @@ impl Store {
         );
     }
 
-    fn type_id(
+    fn intern_type(
         &self,
         pending: &mut Pending<'_>,
         batch: &mut WriteBatch,
@@ -257,7 +257,12 @@ impl Store {
         Ok(t.id)
     }
 
-    fn key_id(&self, pending: &mut Pending<'_>, batch: &mut WriteBatch, name: &str) -> Result<u32> {
+    fn intern_key(
+        &self,
+        pending: &mut Pending<'_>,
+        batch: &mut WriteBatch,
+        name: &str,
+    ) -> Result<u32> {
         let k = pending.key(name)?;
         self.put_name(batch, k, (tag::KEY, tag::KEY_REV), name);
         Ok(k.id)
@@ -297,10 +302,11 @@ impl Store {
         millis: i64,
         data: Vec<(u32, &Value)>,
     ) -> Result<()> {
-        let type_id = self.type_id(pending, batch, event_type)?;
+        let type_id = self.intern_type(pending, batch, event_type)?;
         let seq = pending.take_seq();
         pending.count_event(type_id, millis, &data);
         pending.touch_subject(kind, sid, millis);
+        pending.blocks.add(kind, type_id, millis, seq, sid, &data);
         let value = codec::encode(&StoredEventRef { type_id, data });
         batch.put_cf(
             self.cf(cf::LOG),
@@ -316,7 +322,7 @@ impl Store {
     }
 
     /// Puts the facts, catalog records and counters a write touched.
-    fn put_derived(&self, pending: &Pending<'_>, batch: &mut WriteBatch) {
+    fn put_derived(&self, pending: &mut Pending<'_>, batch: &mut WriteBatch) {
         let facts_cf = self.cf(cf::FACTS);
         for (&(k, sid), facts) in &pending.facts {
             let kind = SubjectKind::from_tag(k).expect("facts are keyed by a valid kind");
@@ -329,6 +335,10 @@ impl Store {
                 type_id.to_be_bytes(),
                 codec::encode::<CatalogRecord>(rec),
             );
+        }
+        let blocks_cf = self.cf(cf::BLOCKS);
+        for (key, value) in std::mem::take(&mut pending.blocks).encode() {
+            batch.put_cf(blocks_cf, key, value);
         }
         batch.put_cf(
             self.cf(cf::META),
@@ -375,4 +385,37 @@ pub fn now_millis() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
         .unwrap_or(0)
+}
+
+/// Dictionary and facts lookups, for engines built on the store.
+impl Store {
+    /// The dictionary id of an event type, if the store has seen it.
+    pub fn type_id(&self, name: &str) -> Option<u32> {
+        self.read_state().types.get(name)
+    }
+
+    /// Every event type id the store knows.
+    pub fn type_ids(&self) -> Vec<u32> {
+        (0..self.read_state().types.names.len() as u32).collect()
+    }
+
+    /// The dictionary id of a data key, if the store has seen it.
+    pub fn key_id(&self, name: &str) -> Option<u32> {
+        self.read_state().keys.get(name)
+    }
+
+    /// The dense id of a subject, if the store has seen it.
+    pub fn subject_dense_id(&self, kind: SubjectKind, id: &str) -> Option<u32> {
+        self.read_state().subject(kind, id)
+    }
+
+    /// The subject ID a dense id stands for.
+    pub fn subject_id(&self, kind: SubjectKind, dense: u32) -> Result<String> {
+        self.subject_name(kind, dense)
+    }
+
+    /// Per-subject facts of one kind, indexed by dense id (a snapshot).
+    pub fn facts(&self, kind: SubjectKind) -> Vec<SubjectFacts> {
+        self.read_state().facts[kind.tag() as usize].clone()
+    }
 }

@@ -11,6 +11,9 @@ use cohort_store::{
 };
 use proptest::prelude::*;
 
+/// (time, type, amount) of one event read back.
+type Row = (i64, String, f64);
+
 #[derive(Debug, Clone)]
 struct Ev {
     device: bool,
@@ -68,7 +71,7 @@ proptest! {
         }
         // Expected: per subject, the input events, stably sorted by time
         // (ties keep input order, which is arrival order).
-        let mut expected: BTreeMap<(bool, u8), Vec<(i64, String, f64)>> = BTreeMap::new();
+        let mut expected: BTreeMap<(bool, u8), Vec<Row>> = BTreeMap::new();
         for e in &events {
             expected.entry((e.device, e.subject)).or_default().push((e.time, format!("t{}", e.ty), e.amount as f64));
         }
@@ -76,7 +79,7 @@ proptest! {
         for ((device, subject), mut want) in expected {
             want.sort_by_key(|w| w.0);
             let kind = if device { SubjectKind::Device } else { SubjectKind::User };
-            let got: Vec<(i64, String, f64)> = store
+            let got: Vec<Row> = store
                 .events(kind, &format!("s{subject}"), ..)
                 .unwrap()
                 .into_iter()

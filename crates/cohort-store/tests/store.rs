@@ -387,3 +387,94 @@ fn recent_events_are_newest_first_and_page_back() {
         cohort_store::Cursor { time: 12, seq: 34 }
     );
 }
+
+#[test]
+fn blocks_hold_every_event_by_type_and_week_in_the_same_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let week = cohort_store::BUCKET_MILLIS;
+    store
+        .append(
+            &[
+                event(
+                    SubjectKind::User,
+                    "u1",
+                    "purchase",
+                    T0,
+                    &[("amount", Value::Number(5.0))],
+                ),
+                user("u2", "purchase", T0 + 2 * week),
+                user("u1", "view", T0),
+                device("d1", "purchase", T0),
+            ],
+            AppendOptions::default(),
+        )
+        .unwrap();
+    store
+        .append(&[user("u2", "purchase", T0 + 1)], AppendOptions::default())
+        .unwrap();
+    let purchase = store.type_id("purchase").unwrap();
+    let b = cohort_store::bucket_of(T0);
+    let rows = |kind, range: std::ops::RangeInclusive<i64>| -> Vec<(u32, i64)> {
+        let mut out: Vec<_> = store
+            .blocks(kind, purchase, range)
+            .unwrap()
+            .iter()
+            .flat_map(|blk| {
+                (0..blk.len())
+                    .map(move |i| (blk.subject(i), blk.time(i)))
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        out.sort_unstable();
+        out
+    };
+    let u1 = store.subject_dense_id(SubjectKind::User, "u1").unwrap();
+    let u2 = store.subject_dense_id(SubjectKind::User, "u2").unwrap();
+    assert_eq!(
+        rows(SubjectKind::User, b..=b),
+        [(u1, T0), (u2, T0 + 1)].to_vec()
+    );
+    assert_eq!(rows(SubjectKind::User, b..=b + 2).len(), 3);
+    assert_eq!(
+        rows(SubjectKind::Device, b..=b).len(),
+        1,
+        "devices have their own blocks"
+    );
+    let first = &store.blocks(SubjectKind::User, purchase, b..=b).unwrap()[0];
+    let data = first.data(0).unwrap();
+    assert_eq!(
+        data,
+        [(store.key_id("amount").unwrap(), Value::Number(5.0))]
+    );
+}
+
+#[test]
+fn saved_segments_round_trip() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let seg = cohort_store::SavedSegment {
+        filter: "did(a)".into(),
+        kind: SubjectKind::Device,
+        description: Some("d".into()),
+    };
+    store.save_segment("s1", &seg).unwrap();
+    drop(store);
+    let store = open(dir.path());
+    assert_eq!(store.segment("s1").unwrap(), Some(seg.clone()));
+    assert_eq!(store.segments().unwrap(), [("s1".to_string(), seg)]);
+    assert!(store.delete_segment("s1").unwrap());
+    assert!(!store.delete_segment("s1").unwrap());
+    assert!(store.segment("s1").unwrap().is_none());
+    assert!(matches!(
+        store.save_segment(
+            "",
+            &cohort_store::SavedSegment {
+                filter: String::new(),
+                kind: SubjectKind::User,
+                description: None
+            }
+        ),
+        Err(StoreError::InvalidArgument(_))
+    ));
+}

@@ -378,14 +378,12 @@ fn read_requests(
 ) -> io::Result<()> {
     let stream = serde_json::Deserializer::from_reader(reader)
         .into_iter::<Box<serde_json::value::RawValue>>();
-    let mut number = 0u64;
     let mut chunk = Chunk {
         data: Vec::new(),
         items: Vec::new(),
         bytes: 0,
     };
-    for request in stream {
-        number += 1;
+    for (number, request) in (1u64..).zip(stream) {
         let start = chunk.data.len();
         match request {
             Ok(raw) => chunk.data.extend_from_slice(raw.get().as_bytes()),

@@ -28,6 +28,12 @@
 
 pub mod ingest;
 
+/// The segment filter language: parse, print, errors with carets.
+pub use cohort_filter as filter;
+
+/// The evaluator: filters to roaring bitmaps, and the reference evaluator.
+pub use cohort_eval as eval;
+
 pub use cohort_event::{
     data_path, format_millis, parse_event, parse_rfc3339, parse_track_request, Event, FieldError,
     InvalidEvent, RequestError, Source, SubjectKind, TimeValue, Value, ValueKind,
@@ -35,5 +41,6 @@ pub use cohort_event::{
 };
 pub use cohort_store::{
     now_millis, AppendOptions, AppendReceipt, CatalogEntry, Cursor, Durability, EventRecord,
-    KeyStats, RecentPage, RecentQuery, Store, StoreError, StoreOptions, StoreStats, SubjectFacts,
+    KeyStats, RecentPage, RecentQuery, SavedSegment, Store, StoreError, StoreOptions, StoreStats,
+    SubjectFacts,
 };

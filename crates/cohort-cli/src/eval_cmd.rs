@@ -1,0 +1,269 @@
+//! `cohort eval`: one filter, or a batch of named segments in one pass.
+
+use std::collections::BTreeMap;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{bail, Context};
+use cohort::eval::{evaluate, evaluate_many, EvalOptions, StoreSegments};
+use cohort::filter::{parse, Expr};
+use cohort::{format_millis, Store, SubjectKind};
+use roaring::RoaringBitmap;
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::text::thousands;
+use crate::{open_existing, parse_now, DbArg, Subject};
+
+/// Evaluate a segment filter: which users (or devices) match it now.
+///
+/// The filter language is described in spec/filter-language.md; for
+/// example: count(purchase where data.amount >= 10000, last 30d) >= 2 and
+/// not did(@clicked, last 7d).
+///
+/// With --segments FILE.toml, evaluates every segment of the file in one
+/// pass and writes NAME.roaring files (portable Roaring format) and
+/// summary.json into the --out directory. The file has one table per
+/// segment:
+///
+///   [segments.vip]
+///   filter = "sum(purchase, data.amount, last 90d) >= 50000"
+///   subject = "user"          # optional: user (default) or device
+///   description = "Big spenders"
+///
+/// Examples:
+///   cohort eval --db ./store 'did(purchase, last 7d)' --format count
+///   cohort eval --db ./store --segments segments.toml --out ./out
+#[derive(clap::Args)]
+pub(crate) struct Args {
+    #[command(flatten)]
+    db: DbArg,
+    /// The evaluation instant: RFC 3339 (2026-06-01T00:00:00Z), a date
+    /// (2026-06-01, midnight UTC) or Unix milliseconds. Default: the clock.
+    #[arg(long, value_name = "TIME")]
+    now: Option<String>,
+    /// Which subjects to select.
+    #[arg(long, value_enum, default_value_t = Subject::User)]
+    subject: Subject,
+    /// What to print: a short summary, the count, the IDs one per line, or JSON.
+    #[arg(long, value_enum, default_value_t = OutFormat::Summary)]
+    format: OutFormat,
+    /// Also write the members' dense ids as a portable .roaring file
+    /// (with --segments: the directory for the results).
+    #[arg(long, value_name = "PATH")]
+    out: Option<PathBuf>,
+    /// Read the filter from this file instead of the command line.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["filter", "segments"])]
+    filter_file: Option<PathBuf>,
+    /// A TOML file of named segments to evaluate in one pass (needs --out DIR).
+    #[arg(
+        long,
+        value_name = "FILE.toml",
+        conflicts_with = "filter",
+        requires = "out"
+    )]
+    segments: Option<PathBuf>,
+    /// Evaluate on the calling thread only (same answer; for comparison).
+    #[arg(long)]
+    single_threaded: bool,
+    /// The filter.
+    filter: Option<String>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum OutFormat {
+    /// One line for people.
+    Summary,
+    /// The number of members.
+    Count,
+    /// Subject IDs, one per line.
+    Ids,
+    /// JSON with the count and IDs.
+    Json,
+}
+
+pub(crate) fn run(args: Args) -> anyhow::Result<u8> {
+    let now = parse_now(args.now.as_deref())?;
+    if let Some(file) = &args.segments {
+        let store = open_existing(&args.db.db)?;
+        let out = args.out.as_deref().context("--segments needs --out DIR")?;
+        return batch(&store, file, out, now, !args.single_threaded);
+    }
+    let text = match (&args.filter, &args.filter_file) {
+        (Some(f), _) => f.clone(),
+        (None, Some(path)) => {
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?
+        }
+        (None, None) => bail!("give a FILTER, --filter-file FILE or --segments FILE.toml"),
+    };
+    let filter = match parse(&text) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("{e}");
+            return Ok(crate::EXIT_ERROR);
+        }
+    };
+    let store = open_existing(&args.db.db)?;
+    let kind = args.subject.kind();
+    let started = Instant::now();
+    let options = EvalOptions {
+        now,
+        kind,
+        parallel: !args.single_threaded,
+    };
+    let members = evaluate(&store, &filter, &StoreSegments::new(&store), &options)?;
+    let elapsed = started.elapsed();
+    if let Some(path) = &args.out {
+        write_roaring(path, &members)?;
+    }
+    let mut out = io::BufWriter::new(io::stdout().lock());
+    match args.format {
+        OutFormat::Count => writeln!(out, "{}", members.len())?,
+        OutFormat::Ids => {
+            for sid in &members {
+                writeln!(out, "{}", store.subject_id(kind, sid)?)?;
+            }
+        }
+        OutFormat::Json => {
+            let ids = members
+                .iter()
+                .map(|sid| store.subject_id(kind, sid))
+                .collect::<Result<Vec<_>, _>>()?;
+            let v = json!({
+                "subject": kind.as_str(),
+                "now": format_millis(now),
+                "count": members.len(),
+                "elapsedMs": elapsed.as_secs_f64() * 1000.0,
+                "ids": ids,
+            });
+            writeln!(out, "{v}")?;
+        }
+        OutFormat::Summary => {
+            let universe = store
+                .facts(kind)
+                .iter()
+                .filter(|f| f.count > 0 && f.first_seen <= now)
+                .count();
+            writeln!(
+                out,
+                "{} {}s match, of {} with events at or before {} ({:.1} ms)",
+                thousands(members.len()),
+                kind,
+                thousands(universe as u64),
+                format_millis(now),
+                elapsed.as_secs_f64() * 1000.0
+            )?;
+        }
+    }
+    out.flush()?;
+    Ok(0)
+}
+
+fn write_roaring(path: &Path, members: &RoaringBitmap) -> anyhow::Result<()> {
+    let mut file = io::BufWriter::new(
+        std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?,
+    );
+    members.serialize_into(&mut file)?;
+    file.flush()?;
+    Ok(())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BatchFile {
+    segments: BTreeMap<String, BatchSegment>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BatchSegment {
+    filter: String,
+    subject: Option<String>,
+    description: Option<String>,
+}
+
+fn batch(store: &Store, file: &Path, out: &Path, now: i64, parallel: bool) -> anyhow::Result<u8> {
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    let spec: BatchFile = toml::from_str(&text)
+        .with_context(|| format!("{} is not a segments file", file.display()))?;
+    let mut parsed: Vec<(String, Expr, SubjectKind, Option<String>)> = Vec::new();
+    let mut bad = false;
+    for (name, seg) in &spec.segments {
+        if name.is_empty()
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        {
+            bail!(
+                "segment name {name:?} in {}: use letters, digits, _ and - only (it names a file)",
+                file.display()
+            );
+        }
+        let kind = match seg.subject.as_deref() {
+            None | Some("user") => SubjectKind::User,
+            Some("device") => SubjectKind::Device,
+            Some(other) => bail!(
+                "segment {name} in {}: subject must be \"user\" or \"device\", not {other:?}",
+                file.display()
+            ),
+        };
+        match parse(&seg.filter) {
+            Ok(expr) => parsed.push((name.clone(), expr, kind, seg.description.clone())),
+            Err(e) => {
+                eprintln!("segment {name}:\n{e}");
+                bad = true;
+            }
+        }
+    }
+    if bad {
+        return Ok(crate::EXIT_ERROR);
+    }
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    let segments = StoreSegments::new(store)
+        .with_batch(parsed.iter().map(|(n, e, _, _)| (n.clone(), e.clone())));
+    let mut summary = Vec::new();
+    let started = Instant::now();
+    for kind in SubjectKind::ALL {
+        let group: Vec<&(String, Expr, SubjectKind, Option<String>)> =
+            parsed.iter().filter(|p| p.2 == kind).collect();
+        if group.is_empty() {
+            continue;
+        }
+        let exprs: Vec<Expr> = group.iter().map(|p| p.1.clone()).collect();
+        let pass = Instant::now();
+        let results = evaluate_many(
+            store,
+            &exprs,
+            &segments,
+            &EvalOptions {
+                now,
+                kind,
+                parallel,
+            },
+        )?;
+        let ms = pass.elapsed().as_secs_f64() * 1000.0;
+        for ((name, _, _, description), members) in group.into_iter().zip(results) {
+            write_roaring(&out.join(format!("{name}.roaring")), &members)?;
+            summary.push(json!({
+                "name": name, "subject": kind.as_str(), "description": description,
+                "members": members.len(), "timeMs": ms, "file": format!("{name}.roaring"),
+            }));
+            println!("{name}: {} {kind}s", thousands(members.len()));
+        }
+    }
+    let total = started.elapsed().as_secs_f64() * 1000.0;
+    let doc = json!({"now": format_millis(now), "totalMs": total, "segments": summary});
+    std::fs::write(
+        out.join("summary.json"),
+        serde_json::to_string_pretty(&doc)? + "\n",
+    )?;
+    println!(
+        "{} segments in {:.1} ms; results in {}",
+        summary.len(),
+        total,
+        out.display()
+    );
+    Ok(0)
+}

@@ -1,0 +1,81 @@
+//! `cohort explain`: why one subject is in or out.
+
+use anyhow::bail;
+use cohort::eval::{reference, StoreSegments};
+use cohort::{format_millis, SubjectKind};
+
+use crate::{open_existing, parse_now, DbArg};
+
+/// Explain a filter for one user or device: each condition with its value,
+/// its window and whether it held, so you can see why the subject is in or
+/// out. Uses the plain reference evaluator on the subject's events.
+///
+/// Example: cohort explain --db ./store --user 00001 --now 1998-07-01 'count(purchase, last 90d) >= 2'
+#[derive(clap::Args)]
+pub(crate) struct Args {
+    #[command(flatten)]
+    db: DbArg,
+    /// The evaluation instant (RFC 3339, a date, or Unix ms). Default: the clock.
+    #[arg(long, value_name = "TIME")]
+    now: Option<String>,
+    /// The user to explain.
+    #[arg(
+        long,
+        value_name = "ID",
+        conflicts_with = "device",
+        required_unless_present = "device"
+    )]
+    user: Option<String>,
+    /// The device to explain.
+    #[arg(long, value_name = "ID")]
+    device: Option<String>,
+    /// The filter.
+    filter: String,
+}
+
+pub(crate) fn run(args: Args) -> anyhow::Result<u8> {
+    let now = parse_now(args.now.as_deref())?;
+    let filter = match cohort::filter::parse(&args.filter) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("{e}");
+            return Ok(crate::EXIT_ERROR);
+        }
+    };
+    let (kind, id) = match (args.user, args.device) {
+        (Some(id), _) => (SubjectKind::User, id),
+        (None, Some(id)) => (SubjectKind::Device, id),
+        (None, None) => bail!("give --user ID or --device ID"),
+    };
+    let store = open_existing(&args.db.db)?;
+    if store.subject_facts(kind, &id).is_none() {
+        bail!("no {kind} {id:?} in this store");
+    }
+    let events = store.events(kind, &id, ..)?;
+    let (result, traces) = reference::explain(&filter, &events, now, &StoreSegments::new(&store))?;
+    let visible = events.iter().filter(|e| e.time <= now).count();
+    println!(
+        "{kind} {id} at {}: {} ({} of {} events at or before now)",
+        format_millis(now),
+        if result { "IN" } else { "OUT" },
+        visible,
+        events.len()
+    );
+    if visible == 0 {
+        println!("  outside the universe: no event at or before now, so every filter is false");
+    }
+    for t in traces {
+        let window = t.window.map_or_else(String::new, |(lo, hi)| {
+            let show = |x: i64| {
+                if x == i64::MIN {
+                    "-∞".to_owned()
+                } else {
+                    format_millis(x)
+                }
+            };
+            format!("  window [{} .. {}]", show(lo), show(hi))
+        });
+        println!("  {:<5} {}  = {}{}", t.result, t.condition, t.value, window);
+    }
+    Ok(0)
+}

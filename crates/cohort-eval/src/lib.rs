@@ -1,0 +1,42 @@
+//! cohort's segment evaluator: a filter in, a `RoaringBitmap` of dense
+//! subject ids out.
+//!
+//! Two evaluators answer the same question:
+//!
+//! - [`evaluate`] / [`evaluate_many`], the fast one: plans which columnar
+//!   blocks the filter needs (its event types and windows), scans only
+//!   those, in parallel with rayon, and combines per-condition bitmaps;
+//! - [`reference::evaluate`], plain code that decides one subject from its
+//!   events, straight from the spec: the oracle for tests and the engine
+//!   of `explain`.
+//!
+//! ```
+//! use cohort_eval::{evaluate, EvalOptions, NoSegments};
+//! use cohort_store::{Source, Store, StoreOptions};
+//!
+//! let dir = tempfile::tempdir().unwrap();
+//! let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
+//! store.track(br#"{"events":[
+//!   {"subjectType":"user","subjectId":"a","type":"purchase","createdAt":"2026-05-20T10:00:00Z","data":{"amount":12000}},
+//!   {"subjectType":"user","subjectId":"a","type":"purchase","createdAt":"2026-05-25T10:00:00Z","data":{"amount":3000}},
+//!   {"subjectType":"user","subjectId":"b","type":"purchase","createdAt":"2026-05-31T09:00:00Z","data":{"amount":"12000"}}
+//! ]}"#, Source::Client).unwrap();
+//!
+//! let filter = cohort_filter::parse("count(purchase, last 30d) >= 2").unwrap();
+//! let now = cohort_store::parse_rfc3339("2026-06-01T00:00:00Z").unwrap().millis;
+//! let members = evaluate(&store, &filter, &NoSegments, &EvalOptions::at(now)).unwrap();
+//! let a = store.subject_dense_id(cohort_store::SubjectKind::User, "a").unwrap();
+//! assert_eq!(members.iter().collect::<Vec<_>>(), [a]);
+//! ```
+
+mod compile;
+mod error;
+mod fast;
+pub mod reference;
+mod segments;
+mod window;
+
+pub use error::EvalError;
+pub use fast::{evaluate, evaluate_many, EvalOptions};
+pub use segments::{inline, NoSegments, Segments, StoreSegments};
+pub use window::{bounds, utc_day};

@@ -1,0 +1,364 @@
+//! The reference evaluator: plain, obviously-correct code that decides a
+//! filter for one subject straight from that subject's events, following
+//! `spec/filter-language.md` line by line. It is the oracle the fast
+//! evaluator is tested against, and the engine of `explain`.
+//!
+//! Nothing here is optimised; every condition re-reads the events.
+
+use std::collections::BTreeSet;
+
+use cohort_filter::{
+    Aggregate, Cmp, Condition, EventSel, Expr, Literal, Measure, Predicate, Selection, Test, Which,
+};
+use cohort_store::{EventRecord, Value};
+
+use crate::error::EvalError;
+use crate::window::{bounds, utc_day};
+
+pub use crate::segments::{NoSegments, Segments};
+
+/// What one condition was worth for one subject, for `explain`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Trace {
+    /// The condition as text.
+    pub condition: String,
+    /// Its value: a count, a sum, a time, `none`, `true`/`false`.
+    pub value: String,
+    /// The window's inclusive bounds, when it has one.
+    pub window: Option<(i64, i64)>,
+    /// Whether the condition held.
+    pub result: bool,
+}
+
+/// Evaluates `expr` for one subject whose events (in any order) are
+/// `events`, at `now`. A subject with no event at or before `now` is
+/// outside the universe: every filter is false for it, `not` included.
+pub fn evaluate(
+    expr: &Expr,
+    events: &[EventRecord],
+    now: i64,
+    segments: &dyn Segments,
+) -> Result<bool, EvalError> {
+    let mut eval = Reference {
+        events,
+        now,
+        segments,
+        stack: Vec::new(),
+        trace: None,
+    };
+    if eval.in_universe() {
+        eval.expr(expr)
+    } else {
+        Ok(false)
+    }
+}
+
+/// Like [`evaluate`], and also returns each condition's value.
+pub fn explain(
+    expr: &Expr,
+    events: &[EventRecord],
+    now: i64,
+    segments: &dyn Segments,
+) -> Result<(bool, Vec<Trace>), EvalError> {
+    let mut eval = Reference {
+        events,
+        now,
+        segments,
+        stack: Vec::new(),
+        trace: Some(Vec::new()),
+    };
+    let result = if eval.in_universe() {
+        eval.expr(expr)?
+    } else {
+        false
+    };
+    Ok((result, eval.trace.unwrap_or_default()))
+}
+
+struct Reference<'a> {
+    events: &'a [EventRecord],
+    now: i64,
+    segments: &'a dyn Segments,
+    /// Segments being evaluated, to find cycles.
+    stack: Vec<String>,
+    trace: Option<Vec<Trace>>,
+}
+
+impl Reference<'_> {
+    fn in_universe(&self) -> bool {
+        self.events.iter().any(|e| e.time <= self.now)
+    }
+
+    fn expr(&mut self, expr: &Expr) -> Result<bool, EvalError> {
+        Ok(match expr {
+            Expr::Or(items) => {
+                let mut any = false;
+                for item in items {
+                    any |= self.expr(item)?;
+                }
+                any
+            }
+            Expr::And(items) => {
+                let mut all = true;
+                for item in items {
+                    all &= self.expr(item)?;
+                }
+                all
+            }
+            Expr::Not(inner) => !self.expr(inner)?,
+            Expr::Cond(c) => self.condition(c)?,
+        })
+    }
+
+    /// The events matching a selection inside a window, in time order.
+    fn matching(
+        &self,
+        selection: &Selection,
+        window: Option<&cohort_filter::Window>,
+    ) -> Vec<&EventRecord> {
+        let (lo, hi) = bounds(window, self.now);
+        let mut out: Vec<&EventRecord> = self
+            .events
+            .iter()
+            .filter(|e| e.time >= lo && e.time <= hi && selects(selection, e, self.now))
+            .collect();
+        out.sort_by_key(|e| (e.time, e.seq));
+        out
+    }
+
+    fn record(
+        &mut self,
+        c: &Condition,
+        value: String,
+        window: Option<&cohort_filter::Window>,
+        result: bool,
+    ) {
+        if let Some(trace) = &mut self.trace {
+            let window = window.map(|w| bounds(Some(w), self.now));
+            trace.push(Trace {
+                condition: c.to_string(),
+                value,
+                window,
+                result,
+            });
+        }
+    }
+
+    fn condition(&mut self, c: &Condition) -> Result<bool, EvalError> {
+        match c {
+            Condition::Did { selection, window } => {
+                let n = self.matching(selection, window.as_ref()).len();
+                let result = n > 0;
+                self.record(c, format!("{n} matching events"), window.as_ref(), result);
+                Ok(result)
+            }
+            Condition::Measure {
+                measure,
+                cmp,
+                value,
+            } => {
+                let (window, got) = match measure {
+                    Measure::Count { selection, window } => (
+                        window,
+                        Some(self.matching(selection, window.as_ref()).len() as f64),
+                    ),
+                    Measure::Days { selection, window } => {
+                        let days: BTreeSet<i64> = self
+                            .matching(selection, window.as_ref())
+                            .iter()
+                            .map(|e| utc_day(e.time))
+                            .collect();
+                        (window, Some(days.len() as f64))
+                    }
+                    Measure::Aggregate {
+                        func,
+                        selection,
+                        path,
+                        window,
+                    } => {
+                        let numbers: Vec<f64> = self
+                            .matching(selection, window.as_ref())
+                            .iter()
+                            .filter_map(|e| match lookup(e, &path.key) {
+                                Some(Value::Number(x)) => Some(*x),
+                                _ => None,
+                            })
+                            .collect();
+                        let got = match func {
+                            // `+ 0.0` turns the empty sum's -0 into 0 for display.
+                            Aggregate::Sum => Some(numbers.iter().sum::<f64>() + 0.0),
+                            _ if numbers.is_empty() => None,
+                            Aggregate::Avg => {
+                                Some(numbers.iter().sum::<f64>() / numbers.len() as f64)
+                            }
+                            Aggregate::Min => numbers.iter().copied().reduce(f64::min),
+                            Aggregate::Max => numbers.iter().copied().reduce(f64::max),
+                        };
+                        (window, got)
+                    }
+                };
+                let result = got.is_some_and(|g| compare_f64(g, *cmp, *value));
+                let shown = got.map_or_else(|| "none".to_owned(), |g| g.to_string());
+                self.record(c, shown, window.as_ref(), result);
+                Ok(result)
+            }
+            Condition::Moment {
+                which,
+                selection,
+                window,
+                cmp,
+                value,
+            } => {
+                let matching = self.matching(selection, window.as_ref());
+                let got = match which {
+                    Which::First => matching.first().map(|e| e.time),
+                    Which::Last => matching.last().map(|e| e.time),
+                };
+                let target = value.resolve(self.now);
+                let result = got.is_some_and(|t| cmp.holds(t.cmp(&target)));
+                let shown = got.map_or_else(|| "none".to_owned(), cohort_store::format_millis);
+                self.record(c, shown, window.as_ref(), result);
+                Ok(result)
+            }
+            Condition::Seq {
+                steps,
+                within,
+                window,
+            } => {
+                let (lo, hi) = bounds(window.as_ref(), self.now);
+                let mut inside: Vec<&EventRecord> = self
+                    .events
+                    .iter()
+                    .filter(|e| e.time >= lo && e.time <= hi)
+                    .collect();
+                inside.sort_by_key(|e| (e.time, e.seq));
+                let result = seq_holds(&inside, steps, within.map(|d| d.millis()), self.now);
+                self.record(c, result.to_string(), window.as_ref(), result);
+                Ok(result)
+            }
+            Condition::InSegment(name) => {
+                if self.stack.iter().any(|s| s == name) {
+                    let mut cycle = self.stack.clone();
+                    cycle.push(name.clone());
+                    return Err(EvalError::SegmentCycle(cycle));
+                }
+                let filter = self
+                    .segments
+                    .filter(name)?
+                    .ok_or_else(|| EvalError::UnknownSegment(name.clone()))?;
+                self.stack.push(name.clone());
+                let result = self.expr(&filter);
+                self.stack.pop();
+                let result = result?;
+                self.record(c, result.to_string(), None, result);
+                Ok(result)
+            }
+        }
+    }
+}
+
+/// Whether events e1 < e2 < … < ek (strictly increasing times) match the
+/// steps, with `ek − e1 ≤ within`. For each candidate first event, taking
+/// the earliest later event for every next step is optimal: it leaves the
+/// most room for the steps after it and makes `ek` as small as it can be.
+fn seq_holds(events: &[&EventRecord], steps: &[Selection], within: Option<i64>, now: i64) -> bool {
+    for (i, first) in events.iter().enumerate() {
+        if !selects(&steps[0], first, now) {
+            continue;
+        }
+        let mut at = first.time;
+        let mut ok = true;
+        for step in &steps[1..] {
+            match events[i..]
+                .iter()
+                .find(|e| e.time > at && selects(step, e, now))
+            {
+                Some(e) => at = e.time,
+                None => {
+                    ok = false;
+                    break;
+                }
+            }
+        }
+        if ok && within.is_none_or(|d| at - first.time <= d) {
+            return true;
+        }
+    }
+    false
+}
+
+fn selects(selection: &Selection, e: &EventRecord, now: i64) -> bool {
+    let type_ok = match &selection.event {
+        EventSel::Any => true,
+        EventSel::Named(name) => &e.event_type == name,
+    };
+    type_ok
+        && selection
+            .predicate
+            .as_ref()
+            .is_none_or(|p| predicate(p, e, now))
+}
+
+fn lookup<'e>(e: &'e EventRecord, key: &str) -> Option<&'e Value> {
+    e.data.iter().find(|(k, _)| k == key).map(|(_, v)| v)
+}
+
+fn predicate(p: &Predicate, e: &EventRecord, now: i64) -> bool {
+    match p {
+        Predicate::Or(items) => items.iter().any(|q| predicate(q, e, now)),
+        Predicate::And(items) => items.iter().all(|q| predicate(q, e, now)),
+        Predicate::Not(inner) => !predicate(inner, e, now),
+        Predicate::Test(t) => test(t, e, now),
+    }
+}
+
+/// One test of one event's data. A missing key, a null, or a value of
+/// another type makes every comparison false (`!=` included).
+fn test(t: &Test, e: &EventRecord, now: i64) -> bool {
+    match t {
+        Test::Compare { path, cmp, literal } => {
+            lookup(e, &path.key).is_some_and(|v| compare(v, *cmp, literal, now))
+        }
+        Test::In { path, literals } => lookup(e, &path.key)
+            .is_some_and(|v| literals.iter().any(|l| compare(v, Cmp::Eq, l, now))),
+        Test::Contains { path, literal } => match (lookup(e, &path.key), literal) {
+            (Some(Value::String(s)), Literal::String(needle)) => s.contains(needle.as_str()),
+            (Some(Value::Strings(items)), Literal::String(needle)) => {
+                items.iter().any(|s| s == needle)
+            }
+            (Some(Value::Numbers(items)), Literal::Number(x)) => items.iter().any(|n| n == x),
+            _ => false,
+        },
+        Test::StartsWith { path, value } => {
+            matches!(lookup(e, &path.key), Some(Value::String(s)) if s.starts_with(value.as_str()))
+        }
+        Test::EndsWith { path, value } => {
+            matches!(lookup(e, &path.key), Some(Value::String(s)) if s.ends_with(value.as_str()))
+        }
+        Test::Matches { path, pattern } => match lookup(e, &path.key) {
+            Some(Value::String(s)) => regex::Regex::new(pattern).is_ok_and(|re| re.is_match(s)),
+            _ => false,
+        },
+        Test::IsNull { path, negated } => {
+            let null = matches!(lookup(e, &path.key), None | Some(Value::Null));
+            null != *negated
+        }
+    }
+}
+
+fn compare_f64(a: f64, cmp: Cmp, b: f64) -> bool {
+    a.partial_cmp(&b).is_some_and(|o| cmp.holds(o))
+}
+
+/// A data value against a literal: same kinds only, and times against time
+/// literals (a number is read as Unix milliseconds there).
+fn compare(v: &Value, cmp: Cmp, literal: &Literal, now: i64) -> bool {
+    match (v, literal) {
+        (Value::Number(x), Literal::Number(y)) => compare_f64(*x, cmp, *y),
+        (Value::String(s), Literal::String(t)) => cmp.holds(s.as_bytes().cmp(t.as_bytes())),
+        (Value::Bool(a), Literal::Bool(b)) => cmp.holds(a.cmp(b)),
+        (Value::Time(t), Literal::Time(at)) => cmp.holds(t.millis.cmp(&at.resolve(now))),
+        (Value::Number(x), Literal::Time(at)) => compare_f64(*x, cmp, at.resolve(now) as f64),
+        _ => false,
+    }
+}
