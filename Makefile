@@ -2,9 +2,12 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 DEMO_DB ?= demo-store
-# The dev profile builds dependencies (RocksDB included) optimised, so the demo
-# shares the test build instead of compiling RocksDB a second time.
-COHORT = $(CARGO) run -q -p cohort-cli --
+TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
+# The demo runs the binary that `make test` builds: the dev profile builds
+# dependencies (RocksDB included) optimised, and building it the same way as
+# the tests keeps RocksDB's C++ compiled once, not once per feature set.
+COHORT = $(TARGET_DIR)/debug/cohort
+BUILD = $(CARGO) test --workspace --profile dev --no-run
 
 .PHONY: all deps build test demo lint fmt bench bench-ingest-compare fuzz clean
 
@@ -24,7 +27,7 @@ deps:
 	fi
 
 build: deps
-	$(CARGO) build --workspace
+	$(BUILD)
 
 # Every test of the workspace (unit, integration, doc tests, the crash test,
 # the real-data tests). Long fuzzing and benchmarks are separate targets.
@@ -36,7 +39,7 @@ test: deps
 # The main job on built-in sample data: ingest the real CDNOW purchases into a
 # fresh store, then show the catalog and one customer's recent events.
 demo: deps
-	$(CARGO) build -p cohort-cli
+	$(BUILD)
 	rm -rf $(DEMO_DB)
 	$(COHORT) ingest --db $(DEMO_DB) testdata/cdnow.ndjson.gz
 	@echo; echo "== cohort catalog --db $(DEMO_DB)"
