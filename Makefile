@@ -9,7 +9,7 @@ TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
 COHORT = $(TARGET_DIR)/debug/cohort
 BUILD = $(CARGO) test --workspace --profile dev --no-run
 
-.PHONY: all deps build test demo lint fmt bench bench-ingest-compare fuzz clean
+.PHONY: all deps build test demo lint fmt bench bench-ingest-compare fuzz fuzz-eval clean
 
 all: build
 
@@ -80,7 +80,11 @@ fuzz:
 	mkdir -p fuzz/corpus/parse_filter fuzz/corpus/filter_roundtrip
 	cd fuzz && RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run parse_filter corpus/parse_filter seeds/parse_filter -- -max_total_time=$(FUZZ_SECONDS)
 	cd fuzz && RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run filter_roundtrip corpus/filter_roundtrip seeds/parse_filter -- -max_total_time=$(FUZZ_SECONDS)
-	cd fuzz && RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run fast_equals_reference -- -max_total_time=$(FUZZ_SECONDS)
+
+# The evaluator differential fuzz target links RocksDB (a long first build).
+fuzz-eval:
+	@command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz --locked
+	RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run --fuzz-dir fuzz/eval fast_equals_reference -- -max_total_time=$(FUZZ_SECONDS)
 
 clean:
 	$(CARGO) clean
