@@ -1,5 +1,5 @@
 //! Event validation never panics, whatever the bytes; and an accepted
-//! event obeys the limits of spec/events.md.
+//! event obeys the limits of docs/events.md.
 #![no_main]
 
 use cohort_event::{parse_event, Source, Value, MAX_KEYS, MAX_SUBJECT_ID_BYTES, MAX_TYPE_BYTES};

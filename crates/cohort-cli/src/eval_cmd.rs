@@ -18,9 +18,8 @@ use crate::{open_existing, parse_now, DbArg, Subject};
 
 /// Evaluate a segment filter: which users (or devices) match it now.
 ///
-/// The filter language is described in spec/filter-language.md; for
-/// example: count(purchase where data.amount >= 10000, last 30d) >= 2 and
-/// not did(@clicked, last 7d).
+/// The filter language is described in docs/filter-language.md, e.g.
+///   count(purchase where data.amount >= 10000, last 30d) >= 2 and not did(@clicked, last 7d)
 ///
 /// With --segments FILE.toml, evaluates every segment of the file in one
 /// pass and writes NAME.roaring files (portable Roaring format) and
@@ -36,6 +35,7 @@ use crate::{open_existing, parse_now, DbArg, Subject};
 ///   cohort eval --db ./store 'did(purchase, last 7d)' --format count
 ///   cohort eval --db ./store --segments segments.toml --out ./out
 #[derive(clap::Args)]
+#[command(verbatim_doc_comment)]
 pub(crate) struct Args {
     #[command(flatten)]
     db: DbArg,

@@ -1,6 +1,6 @@
 //! The reference evaluator: plain, obviously-correct code that decides a
 //! filter for one subject straight from that subject's events, following
-//! `spec/filter-language.md` line by line. It is the oracle the fast
+//! `docs/filter-language.md` line by line. It is the oracle the fast
 //! evaluator is tested against, and the engine of `explain`.
 //!
 //! Nothing here is optimised; every condition re-reads the events.

@@ -3,7 +3,7 @@
 //! This crate does no I/O. It turns bytes — one NDJSON line, or a track
 //! request body `{"events": [ … ]}` — into validated [`Event`]s, or into
 //! precise errors naming the field and the reason, following
-//! `spec/events.md`:
+//! `docs/events.md`:
 //!
 //! ```
 //! use cohort_event::{parse_event, parse_track_request, Source, Value};

@@ -1,4 +1,4 @@
-//! The rules of `spec/events.md`, applied to one event or one track request.
+//! The rules of `docs/events.md`, applied to one event or one track request.
 
 use std::borrow::Cow;
 

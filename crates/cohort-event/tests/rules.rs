@@ -1,4 +1,4 @@
-//! Every validation rule of `spec/events.md`, each with its exact message.
+//! Every validation rule of `docs/events.md`, each with its exact message.
 //!
 //! Each case is an event (NDJSON line) and the messages it must produce,
 //! joined with " | ", or "ok" when it must be accepted.

@@ -4,7 +4,7 @@
     python3 testdata/eval/cdnow/duckdb_expected.py > testdata/eval/cdnow/expected.json
 
 Each filter in FILTERS is paired with SQL written by hand from
-spec/filter-language.md; cohort's tests (crates/cohort-eval/tests/cdnow.rs)
+docs/filter-language.md; cohort's tests (crates/cohort-eval/tests/cdnow.rs)
 check that both of cohort's evaluators return exactly these members.
 Needs duckdb (benches/compare/requirements.txt).
 """
