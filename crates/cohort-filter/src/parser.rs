@@ -238,29 +238,42 @@ fn chain<'a, T>(
 }
 
 fn not_expr(i: &str, depth: usize) -> Res<'_, Expr> {
-    stacker::maybe_grow(RED_ZONE, STACK_CHUNK, || not_expr_inner(i, depth))
+    unary(i, depth, not_expr, or_expr, Expr::Not, |i| {
+        let (rest, c) = condition(i, depth)?;
+        Ok((rest, Expr::Cond(c)))
+    })
 }
 
-fn not_expr_inner(i: &str, depth: usize) -> Res<'_, Expr> {
-    let i = ws(i);
-    if depth >= MAX_DEPTH {
-        return fail(i, "the filter nests deeper than 64 levels");
-    }
-    if let Ok((rest, _)) = kw("not").parse(i) {
-        let (rest, inner) = not_expr(rest, depth + 1)?;
-        return Ok((rest, Expr::Not(Box::new(inner))));
-    }
-    if let Ok((rest, _)) = punct("(").parse(i) {
-        let (rest, inner) = or_expr(rest, depth + 1)?;
-        let (rest, _) = expect(
-            rest,
-            tag(")"),
-            "expected `)` to close the group, or `and`/`or`",
-        )?;
-        return Ok((rest, inner));
-    }
-    let (rest, c) = condition(i, depth)?;
-    Ok((rest, Expr::Cond(c)))
+/// `"not" this | "(" group ")" | atom`, the innermost level of both filters
+/// and predicates. Each `not` and `(` is one level of nesting.
+fn unary<'a, T>(
+    i: &'a str,
+    depth: usize,
+    this: fn(&'a str, usize) -> Res<'a, T>,
+    group: fn(&'a str, usize) -> Res<'a, T>,
+    negate: fn(Box<T>) -> T,
+    atom: impl FnOnce(&'a str) -> Res<'a, T>,
+) -> Res<'a, T> {
+    stacker::maybe_grow(RED_ZONE, STACK_CHUNK, || {
+        let i = ws(i);
+        if depth >= MAX_DEPTH {
+            return fail(i, "the filter nests deeper than 64 levels");
+        }
+        if let Ok((rest, _)) = kw("not").parse(i) {
+            let (rest, inner) = this(rest, depth + 1)?;
+            return Ok((rest, negate(Box::new(inner))));
+        }
+        if let Ok((rest, _)) = punct("(").parse(i) {
+            let (rest, inner) = group(rest, depth + 1)?;
+            let (rest, _) = expect(
+                rest,
+                tag(")"),
+                "expected `)` to close the group, or `and`/`or`",
+            )?;
+            return Ok((rest, inner));
+        }
+        atom(i)
+    })
 }
 
 const CONDITION: &str = "expected a condition: did(…), count(…), days(…), sum/avg/min/max(…), \
@@ -569,29 +582,10 @@ fn p_and(i: &str, depth: usize) -> Res<'_, Predicate> {
 }
 
 fn p_not(i: &str, depth: usize) -> Res<'_, Predicate> {
-    stacker::maybe_grow(RED_ZONE, STACK_CHUNK, || p_not_inner(i, depth))
-}
-
-fn p_not_inner(i: &str, depth: usize) -> Res<'_, Predicate> {
-    let i = ws(i);
-    if depth >= MAX_DEPTH {
-        return fail(i, "the filter nests deeper than 64 levels");
-    }
-    if let Ok((rest, _)) = kw("not").parse(i) {
-        let (rest, inner) = p_not(rest, depth + 1)?;
-        return Ok((rest, Predicate::Not(Box::new(inner))));
-    }
-    if let Ok((rest, _)) = punct("(").parse(i) {
-        let (rest, inner) = predicate(rest, depth + 1)?;
-        let (rest, _) = expect(
-            rest,
-            tag(")"),
-            "expected `)` to close the group, or `and`/`or`",
-        )?;
-        return Ok((rest, inner));
-    }
-    let (rest, t) = test(i)?;
-    Ok((rest, Predicate::Test(t)))
+    unary(i, depth, p_not, predicate, Predicate::Not, |i| {
+        let (rest, t) = test(i)?;
+        Ok((rest, Predicate::Test(t)))
+    })
 }
 
 fn test(i: &str) -> Res<'_, Test> {
