@@ -2,9 +2,8 @@
 //! users), fast evaluator, parallel and single-threaded.
 
 use cohort::eval::{evaluate, evaluate_many, EvalOptions, NoSegments};
-use cohort::ingest::{ingest_reader, IngestOptions, Observer};
 use cohort::{Store, StoreOptions};
-use cohort_benches::cdnow_repeated;
+use cohort_benches::{cdnow_repeated, ingest_quietly};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 
 const FILTERS: [&str; 6] = [
@@ -20,17 +19,7 @@ fn eval(c: &mut Criterion) {
     let dir = tempfile::tempdir().expect("a temp dir");
     let store = Store::open(dir.path(), StoreOptions::default()).expect("a store");
     let input = cdnow_repeated(5);
-    ingest_reader(
-        &store,
-        "bench",
-        &input[..],
-        &IngestOptions::default(),
-        &mut Observer {
-            on_reject: &mut |_| {},
-            on_progress: &mut |_| {},
-        },
-    )
-    .expect("ingest");
+    ingest_quietly(&store, &input);
     let now = cohort::parse_rfc3339("1998-07-01T00:00:00Z")
         .expect("a time")
         .millis;

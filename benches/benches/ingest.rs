@@ -1,8 +1,7 @@
 //! Ingest throughput: validation alone, and NDJSON into a fresh store.
 
-use cohort::ingest::{ingest_reader, IngestOptions, Observer};
 use cohort::{parse_event, Source, Store, StoreOptions};
-use cohort_benches::{cdnow_repeated, CDNOW_EVENTS};
+use cohort_benches::{cdnow_repeated, ingest_quietly, CDNOW_EVENTS};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
 const COPIES: usize = 5;
@@ -34,17 +33,7 @@ fn ingest(c: &mut Criterion) {
             || tempfile::tempdir().expect("a temp dir"),
             |dir| {
                 let store = Store::open(dir.path(), StoreOptions::default()).expect("a store");
-                let report = ingest_reader(
-                    &store,
-                    "bench",
-                    &input[..],
-                    &IngestOptions::default(),
-                    &mut Observer {
-                        on_reject: &mut |_| {},
-                        on_progress: &mut |_| {},
-                    },
-                )
-                .expect("ingest");
+                let report = ingest_quietly(&store, &input);
                 assert_eq!(report.stored, events);
                 drop(store);
                 dir

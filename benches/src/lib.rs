@@ -32,3 +32,19 @@ pub fn cdnow_repeated(times: usize) -> Vec<u8> {
 
 /// Number of events in the CDNOW sample.
 pub const CDNOW_EVENTS: u64 = 69_659;
+
+/// Ingests NDJSON bytes into `store` with default options, ignoring
+/// progress and rejects.
+pub fn ingest_quietly(store: &cohort::Store, input: &[u8]) -> cohort::ingest::IngestReport {
+    cohort::ingest::ingest_reader(
+        store,
+        "bench",
+        input,
+        &cohort::ingest::IngestOptions::default(),
+        &mut cohort::ingest::Observer {
+            on_reject: &mut |_| {},
+            on_progress: &mut |_| {},
+        },
+    )
+    .expect("ingest")
+}
