@@ -2,7 +2,7 @@
 //! key ids, regexes are built once, `now` is resolved.
 
 use cohort_filter::{Cmp, Literal, Predicate, Test};
-use cohort_store::{Store, Value};
+use cohort_store::{Block, Column, Store, Value};
 use regex::Regex;
 
 /// A literal with `now` resolved.
@@ -107,11 +107,6 @@ pub(crate) fn compile(p: &Predicate, store: &Store, now: i64) -> Pred {
     }
 }
 
-fn get(data: &[(u32, Value)], key: Option<u32>) -> Option<&Value> {
-    let key = key?;
-    data.iter().find(|(k, _)| *k == key).map(|(_, v)| v)
-}
-
 fn ord(cmp: Cmp, o: Option<std::cmp::Ordering>) -> bool {
     o.is_some_and(|o| cmp.holds(o))
 }
@@ -128,35 +123,99 @@ fn compare(v: &Value, cmp: Cmp, lit: &Lit) -> bool {
 }
 
 impl Pred {
-    pub(crate) fn eval(&self, data: &[(u32, Value)]) -> bool {
+    /// For every row of `block`, whether the predicate holds. Tests run
+    /// column by column: once per row on a number column, once per
+    /// distinct value on a dictionary column.
+    pub(crate) fn eval_block(&self, block: &Block) -> Vec<bool> {
+        let n = block.len();
         match self {
-            Pred::Or(items) => items.iter().any(|p| p.eval(data)),
-            Pred::And(items) => items.iter().all(|p| p.eval(data)),
-            Pred::Not(inner) => !inner.eval(data),
-            Pred::Compare { key, cmp, lit } => {
-                get(data, *key).is_some_and(|v| compare(v, *cmp, lit))
+            Pred::Or(items) => {
+                let mut out = vec![false; n];
+                for p in items {
+                    for (o, m) in out.iter_mut().zip(p.eval_block(block)) {
+                        *o |= m;
+                    }
+                }
+                out
             }
-            Pred::In { key, lits } => {
-                get(data, *key).is_some_and(|v| lits.iter().any(|l| compare(v, Cmp::Eq, l)))
+            Pred::And(items) => {
+                let mut out = vec![true; n];
+                for p in items {
+                    for (o, m) in out.iter_mut().zip(p.eval_block(block)) {
+                        *o &= m;
+                    }
+                }
+                out
             }
-            Pred::Contains { key, lit } => match (get(data, *key), lit) {
+            Pred::Not(inner) => inner.eval_block(block).into_iter().map(|m| !m).collect(),
+            leaf => {
+                let absent = leaf.test(None);
+                match leaf.key().and_then(|k| block.column(k)) {
+                    None => vec![absent; n],
+                    Some(Column::Numbers(xs)) => xs
+                        .iter()
+                        .map(|&x| {
+                            if x.is_nan() {
+                                absent
+                            } else {
+                                leaf.test(Some(&Value::Number(x)))
+                            }
+                        })
+                        .collect(),
+                    Some(Column::Dict { codes, dict }) => {
+                        let table: Vec<bool> = dict.iter().map(|v| leaf.test(Some(v))).collect();
+                        codes
+                            .iter()
+                            .map(|&c| table.get(c as usize).copied().unwrap_or(absent))
+                            .collect()
+                    }
+                }
+            }
+        }
+    }
+
+    /// The data key a test reads (`None` for and/or/not, and for a key the
+    /// store has never seen).
+    fn key(&self) -> Option<u32> {
+        match self {
+            Pred::Or(_) | Pred::And(_) | Pred::Not(_) => None,
+            Pred::Compare { key, .. }
+            | Pred::In { key, .. }
+            | Pred::Contains { key, .. }
+            | Pred::StartsWith { key, .. }
+            | Pred::EndsWith { key, .. }
+            | Pred::Matches { key, .. }
+            | Pred::IsNull { key, .. } => *key,
+        }
+    }
+
+    /// One test on one event's value for its key (`None`: the event has no
+    /// such key).
+    fn test(&self, value: Option<&Value>) -> bool {
+        match self {
+            Pred::Or(_) | Pred::And(_) | Pred::Not(_) => {
+                unreachable!("only tests are applied to a value")
+            }
+            Pred::Compare { cmp, lit, .. } => value.is_some_and(|v| compare(v, *cmp, lit)),
+            Pred::In { lits, .. } => {
+                value.is_some_and(|v| lits.iter().any(|l| compare(v, Cmp::Eq, l)))
+            }
+            Pred::Contains { lit, .. } => match (value, lit) {
                 (Some(Value::String(s)), Lit::Str(n)) => s.contains(n.as_str()),
                 (Some(Value::Strings(items)), Lit::Str(n)) => items.iter().any(|s| s == n),
                 (Some(Value::Numbers(items)), Lit::Num(x)) => items.contains(x),
                 _ => false,
             },
-            Pred::StartsWith { key, s } => {
-                matches!(get(data, *key), Some(Value::String(v)) if v.starts_with(s.as_str()))
+            Pred::StartsWith { s, .. } => {
+                matches!(value, Some(Value::String(v)) if v.starts_with(s.as_str()))
             }
-            Pred::EndsWith { key, s } => {
-                matches!(get(data, *key), Some(Value::String(v)) if v.ends_with(s.as_str()))
+            Pred::EndsWith { s, .. } => {
+                matches!(value, Some(Value::String(v)) if v.ends_with(s.as_str()))
             }
-            Pred::Matches { key, re } => {
-                matches!(get(data, *key), Some(Value::String(v)) if re.is_match(v))
+            Pred::Matches { re, .. } => {
+                matches!(value, Some(Value::String(v)) if re.is_match(v))
             }
-            Pred::IsNull { key, negated } => {
-                matches!(get(data, *key), None | Some(Value::Null)) != *negated
-            }
+            Pred::IsNull { negated, .. } => matches!(value, None | Some(Value::Null)) != *negated,
         }
     }
 }

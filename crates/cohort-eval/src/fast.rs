@@ -16,9 +16,12 @@
 //!    the per-subject facts); `and`/`or`/`not` are bitmap operations.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use cohort_filter::{Aggregate, Cmp, Condition, EventSel, Expr, Measure, Selection, Which};
-use cohort_store::{bucket_of, Block, Store, SubjectFacts, SubjectKind, Value};
+use cohort_store::{
+    bucket_of, Block, Column, Store, SubjectFacts, SubjectKind, BUCKET_MILLIS, NO_VALUE,
+};
 use rayon::prelude::*;
 use roaring::RoaringBitmap;
 
@@ -338,7 +341,7 @@ impl Plan<'_> {
 
     /// Reads the blocks the specs need: per type, the buckets of the union
     /// of its conditions' windows.
-    fn read_blocks(&self, kind: SubjectKind) -> Result<Vec<Block>, EvalError> {
+    fn read_blocks(&self, kind: SubjectKind) -> Result<Vec<Arc<Block>>, EvalError> {
         let mut ranges: HashMap<u32, (i64, i64)> = HashMap::new();
         let all_types = self.store.type_ids();
         for spec in self.specs.iter().filter(|s| s.lo <= s.hi) {
@@ -366,100 +369,165 @@ impl Plan<'_> {
 
     fn scan(
         &self,
-        blocks: &[Block],
+        blocks: &[Arc<Block>],
         subjects: usize,
         parallel: bool,
     ) -> Result<Vec<Acc>, EvalError> {
-        let fresh = || {
-            self.specs
-                .iter()
-                .map(|s| Acc::new(&s.what, subjects))
-                .collect::<Vec<_>>()
-        };
-        let run = |chunk: &[Block]| -> Result<Vec<Acc>, EvalError> {
-            let mut accs = fresh();
-            for block in chunk {
-                self.scan_block(block, &mut accs)?;
+        let run = |group: &[Arc<Block>]| -> Vec<Acc> {
+            let mut accs: Vec<Acc> = self.specs.iter().map(|s| Acc::new(s, subjects)).collect();
+            for block in group {
+                self.scan_block(block, &mut accs);
             }
-            Ok(accs)
+            accs
         };
-        if !parallel || blocks.len() < 2 {
-            return run(blocks);
+        let threads = if parallel {
+            rayon::current_num_threads().max(1)
+        } else {
+            1
+        };
+        if threads == 1 || blocks.len() < 2 {
+            return Ok(run(blocks));
         }
-        let threads = rayon::current_num_threads().max(1);
-        let chunk = blocks.len().div_ceil(threads * 4);
-        blocks
-            .par_chunks(chunk.max(1))
-            .map(run)
-            .try_reduce_with(|mut a, b| {
-                for (x, y) in a.iter_mut().zip(b) {
-                    x.merge(y);
-                }
-                Ok(a)
-            })
-            .unwrap_or_else(|| Ok(fresh()))
+        // One group of about equal rows per thread: every group costs a
+        // set of per-subject accumulators, so no more groups than threads.
+        let total: usize = blocks.iter().map(|b| b.len()).sum();
+        let per = total.div_ceil(threads).max(1);
+        let mut groups: Vec<&[Arc<Block>]> = Vec::with_capacity(threads);
+        let (mut start, mut rows) = (0, 0);
+        for (i, b) in blocks.iter().enumerate() {
+            rows += b.len();
+            if rows >= per && groups.len() + 1 < threads {
+                groups.push(&blocks[start..=i]);
+                start = i + 1;
+                rows = 0;
+            }
+        }
+        if start < blocks.len() {
+            groups.push(&blocks[start..]);
+        }
+        let mut parts: Vec<Vec<Acc>> = groups.into_par_iter().map(run).collect();
+        let mut first = parts.swap_remove(0);
+        for part in parts {
+            for (x, y) in first.iter_mut().zip(part) {
+                x.merge(y);
+            }
+        }
+        Ok(first)
     }
 
-    fn scan_block(&self, block: &Block, accs: &mut [Acc]) -> Result<(), EvalError> {
-        let interested: Vec<usize> = (0..self.specs.len())
-            .filter(|&i| {
-                self.specs[i].lo <= self.specs[i].hi
-                    && self.specs[i].step.matches_type(block.type_id)
-            })
-            .collect();
-        if interested.is_empty() {
-            return Ok(());
-        }
-        let needs_data = interested
-            .iter()
-            .any(|&i| self.specs[i].needs_data(block.type_id));
-        for row in 0..block.len() {
-            let t = block.time(row);
-            let sid = block.subject(row);
-            let data = if needs_data {
-                block.data(row)?
-            } else {
-                Vec::new()
-            };
-            for &i in &interested {
-                let spec = &self.specs[i];
-                if t < spec.lo || t > spec.hi {
-                    continue;
-                }
-                if let What::Seq(steps, _) = &spec.what {
-                    let mask = steps.iter().enumerate().fold(0u64, |m, (j, s)| {
-                        let ok = s.matches_type(block.type_id)
-                            && s.pred.as_ref().is_none_or(|p| p.eval(&data));
-                        m | (u64::from(ok) << j)
+    fn scan_block(&self, block: &Block, accs: &mut [Acc]) {
+        let (times, subjects) = (block.times(), block.subjects());
+        let first = block.bucket.saturating_mul(BUCKET_MILLIS);
+        let last = first.saturating_add(BUCKET_MILLIS - 1);
+        for (spec, acc) in self.specs.iter().zip(accs.iter_mut()) {
+            if spec.lo > spec.hi
+                || last < spec.lo
+                || first > spec.hi
+                || !spec.step.matches_type(block.type_id)
+            {
+                continue;
+            }
+            // Whole-bucket blocks need no per-row window test.
+            let whole = first >= spec.lo && last <= spec.hi;
+            let (lo, hi) = (spec.lo, spec.hi);
+            let in_window = |row: usize| whole || (lo..=hi).contains(&times[row]);
+            if let What::Seq(steps, _) = &spec.what {
+                let masks: Vec<Option<Vec<bool>>> = steps
+                    .iter()
+                    .map(|s| {
+                        s.matches_type(block.type_id)
+                            .then(|| s.pred.as_ref().map(|p| p.eval_block(block)))
+                            .map(|m| m.unwrap_or_else(|| vec![true; block.len()]))
+                    })
+                    .collect();
+                let Acc::Seq(out) = acc else {
+                    unreachable!("a seq condition has a seq accumulator")
+                };
+                for row in (0..block.len()).filter(|&r| in_window(r)) {
+                    let mask = masks.iter().enumerate().fold(0u64, |m, (j, step)| {
+                        m | (u64::from(step.as_ref().is_some_and(|s| s[row])) << j)
                     });
                     if mask != 0 {
-                        if let Acc::Seq(v) = &mut accs[i] {
-                            v.push((sid, t, mask));
+                        out.push((subjects[row], times[row], mask));
+                    }
+                }
+                continue;
+            }
+            let selected = spec.step.pred.as_ref().map(|p| p.eval_block(block));
+            let rows = (0..block.len())
+                .filter(|&r| in_window(r) && selected.as_ref().is_none_or(|s| s[r]));
+            match acc {
+                Acc::Count(c) => rows.for_each(|r| c[subjects[r] as usize] += 1),
+                Acc::DayBits { first_day, bits } => rows.for_each(|r| {
+                    let day = utc_day(times[r]) - *first_day;
+                    bits[subjects[r] as usize] |= 1u64 << day;
+                }),
+                Acc::DayPairs(pairs) => {
+                    rows.for_each(|r| pairs.push((subjects[r], utc_day(times[r]))))
+                }
+                Acc::Agg { func, sum, n } => {
+                    let What::Agg(_, Some(key)) = spec.what else {
+                        continue;
+                    };
+                    let numbers = numbers(block, key);
+                    for r in rows {
+                        let x = numbers[r];
+                        if x.is_nan() {
+                            continue;
+                        }
+                        let s = subjects[r] as usize;
+                        match func {
+                            Aggregate::Sum | Aggregate::Avg => sum[s] += x,
+                            Aggregate::Min => sum[s] = sum[s].min(x),
+                            Aggregate::Max => sum[s] = sum[s].max(x),
+                        }
+                        if let Some(n) = n {
+                            n[s] += 1;
                         }
                     }
-                    continue;
                 }
-                if spec.step.pred.as_ref().is_some_and(|p| !p.eval(&data)) {
-                    continue;
-                }
-                accs[i].add(sid, t, &data, &spec.what);
+                Acc::Min(v) => rows.for_each(|r| {
+                    let s = subjects[r] as usize;
+                    v[s] = v[s].min(times[r]);
+                }),
+                Acc::Max(v) => rows.for_each(|r| {
+                    let s = subjects[r] as usize;
+                    v[s] = v[s].max(times[r]);
+                }),
+                Acc::Seq(_) | Acc::None => {}
             }
         }
-        Ok(())
+    }
+}
+
+/// Each row's value of a data key as a number, NaN where it has none.
+fn numbers(block: &Block, key: u32) -> std::borrow::Cow<'_, [f64]> {
+    match block.column(key) {
+        Some(Column::Numbers(xs)) => std::borrow::Cow::Borrowed(xs),
+        Some(Column::Dict { codes, dict }) => {
+            let table: Vec<f64> = dict
+                .iter()
+                .map(|v| match v {
+                    cohort_store::Value::Number(x) => *x,
+                    _ => f64::NAN,
+                })
+                .collect();
+            codes
+                .iter()
+                .map(|&c| {
+                    if c == NO_VALUE {
+                        f64::NAN
+                    } else {
+                        table[c as usize]
+                    }
+                })
+                .collect()
+        }
+        None => std::borrow::Cow::Owned(vec![f64::NAN; block.len()]),
     }
 }
 
 impl Spec {
-    fn needs_data(&self, type_id: u32) -> bool {
-        match &self.what {
-            What::Agg(..) => true,
-            What::Seq(steps, _) => steps
-                .iter()
-                .any(|s| s.pred.is_some() && s.matches_type(type_id)),
-            _ => self.step.pred.is_some(),
-        }
-    }
-
     fn result(
         &self,
         acc: Acc,
@@ -478,7 +546,10 @@ impl Spec {
         match (&self.what, acc) {
             (What::Count, Acc::Count(c)) if self.did => pick(&|s| c[s] > 0),
             (What::Count, Acc::Count(c)) => pick(&|s| holds(f64::from(c[s]))),
-            (What::Days, Acc::Days(mut pairs)) => {
+            (What::Days, Acc::DayBits { bits, .. }) => {
+                pick(&|s| holds(f64::from(bits[s].count_ones())))
+            }
+            (What::Days, Acc::DayPairs(mut pairs)) => {
                 pairs.sort_unstable();
                 pairs.dedup();
                 let mut days = vec![0u32; facts.len()];
@@ -487,12 +558,14 @@ impl Spec {
                 }
                 pick(&|s| holds(f64::from(days[s])))
             }
-            (What::Agg(func, _), Acc::Agg { sum, n, min, max }) => pick(&|s| match func {
+            (What::Agg(..), Acc::Agg { func, sum, n }) => pick(&|s| match func {
                 Aggregate::Sum => holds(sum[s]),
-                _ if n[s] == 0 => false,
-                Aggregate::Avg => holds(sum[s] / f64::from(n[s])),
-                Aggregate::Min => holds(min[s]),
-                Aggregate::Max => holds(max[s]),
+                Aggregate::Avg => {
+                    let n = n.as_ref().map_or(0, |n| n[s]);
+                    n > 0 && holds(sum[s] / f64::from(n))
+                }
+                // ±∞ is "no value": data numbers are finite.
+                Aggregate::Min | Aggregate::Max => sum[s].is_finite() && holds(sum[s]),
             }),
             (What::Moment(Which::First), Acc::Min(t)) => {
                 pick(&|s| t[s] != i64::MAX && holds(t[s] as f64))
@@ -503,10 +576,9 @@ impl Spec {
             (What::FirstSeen, _) => {
                 pick(&|s| facts[s].first_seen <= now && holds(facts[s].first_seen as f64))
             }
-            (What::Seq(steps, within), Acc::Seq(mut rows)) => {
-                rows.sort_unstable();
+            (What::Seq(steps, within), Acc::Seq(rows)) => {
                 let mut out = RoaringBitmap::new();
-                for group in rows.chunk_by(|a, b| a.0 == b.0) {
+                for group in by_subject(rows, facts.len()).chunk_by(|a, b| a.0 == b.0) {
                     if seq_holds(group, steps.len(), *within) {
                         out.insert(group[0].0);
                     }
@@ -516,6 +588,29 @@ impl Spec {
             _ => unreachable!("an accumulator always matches its condition"),
         }
     }
+}
+
+/// Rows grouped by subject (a counting sort on the dense id), each
+/// subject's rows in time order.
+fn by_subject(rows: Vec<(u32, i64, u64)>, subjects: usize) -> Vec<(u32, i64, u64)> {
+    let mut start = vec![0u32; subjects + 1];
+    for r in &rows {
+        start[r.0 as usize + 1] += 1;
+    }
+    for i in 0..subjects {
+        start[i + 1] += start[i];
+    }
+    let mut out = vec![(0u32, 0i64, 0u64); rows.len()];
+    let mut at = start.clone();
+    for r in rows {
+        let slot = &mut at[r.0 as usize];
+        out[*slot as usize] = r;
+        *slot += 1;
+    }
+    for w in start.windows(2) {
+        out[w[0] as usize..w[1] as usize].sort_unstable_by_key(|r| (r.1, r.2));
+    }
+    out
 }
 
 /// One subject's rows (time order) against the steps: for each candidate
@@ -558,12 +653,19 @@ fn seq_holds(rows: &[(u32, i64, u64)], steps: usize, within: Option<i64>) -> boo
 /// A condition's per-task accumulator, indexed by dense subject id.
 enum Acc {
     Count(Vec<u32>),
-    Days(Vec<(u32, i64)>),
+    /// `days` over a window of at most 64 UTC days: one bit per day.
+    DayBits {
+        first_day: i64,
+        bits: Vec<u64>,
+    },
+    /// `days` over a longer window: (subject, day) pairs.
+    DayPairs(Vec<(u32, i64)>),
+    /// `sum`/`avg` add into `sum` (`avg` also counts in `n`); `min`/`max`
+    /// keep the extreme in `sum`, starting from ±∞.
     Agg {
+        func: Aggregate,
         sum: Vec<f64>,
-        n: Vec<u32>,
-        min: Vec<f64>,
-        max: Vec<f64>,
+        n: Option<Vec<u32>>,
     },
     Min(Vec<i64>),
     Max(Vec<i64>),
@@ -572,15 +674,31 @@ enum Acc {
 }
 
 impl Acc {
-    fn new(what: &What, subjects: usize) -> Acc {
-        match what {
+    fn new(spec: &Spec, subjects: usize) -> Acc {
+        match &spec.what {
             What::Count => Acc::Count(vec![0; subjects]),
-            What::Days => Acc::Days(Vec::new()),
-            What::Agg(..) => Acc::Agg {
-                sum: vec![0.0; subjects],
-                n: vec![0; subjects],
-                min: vec![f64::INFINITY; subjects],
-                max: vec![f64::NEG_INFINITY; subjects],
+            What::Days => {
+                let (first, last) = (utc_day(spec.lo), utc_day(spec.hi));
+                if spec.lo <= spec.hi && last - first < 64 {
+                    Acc::DayBits {
+                        first_day: first,
+                        bits: vec![0; subjects],
+                    }
+                } else {
+                    Acc::DayPairs(Vec::new())
+                }
+            }
+            What::Agg(func, _) => Acc::Agg {
+                func: *func,
+                sum: vec![
+                    match func {
+                        Aggregate::Sum | Aggregate::Avg => 0.0,
+                        Aggregate::Min => f64::INFINITY,
+                        Aggregate::Max => f64::NEG_INFINITY,
+                    };
+                    subjects
+                ],
+                n: (*func == Aggregate::Avg).then(|| vec![0; subjects]),
             },
             What::Moment(Which::First) => Acc::Min(vec![i64::MAX; subjects]),
             What::Moment(Which::Last) => Acc::Max(vec![i64::MIN; subjects]),
@@ -589,46 +707,24 @@ impl Acc {
         }
     }
 
-    #[inline]
-    fn add(&mut self, sid: u32, t: i64, data: &[(u32, Value)], what: &What) {
-        let s = sid as usize;
-        match self {
-            Acc::Count(c) => c[s] += 1,
-            Acc::Days(d) => d.push((sid, utc_day(t))),
-            Acc::Agg { sum, n, min, max } => {
-                let What::Agg(_, Some(key)) = what else {
-                    return;
-                };
-                if let Some((_, Value::Number(x))) = data.iter().find(|(k, _)| k == key) {
-                    sum[s] += x;
-                    n[s] += 1;
-                    min[s] = min[s].min(*x);
-                    max[s] = max[s].max(*x);
-                }
-            }
-            Acc::Min(v) => v[s] = v[s].min(t),
-            Acc::Max(v) => v[s] = v[s].max(t),
-            Acc::Seq(_) | Acc::None => {}
-        }
-    }
-
     fn merge(&mut self, other: Acc) {
         match (self, other) {
             (Acc::Count(a), Acc::Count(b)) => a.iter_mut().zip(b).for_each(|(x, y)| *x += y),
-            (Acc::Days(a), Acc::Days(b)) => a.extend(b),
-            (
-                Acc::Agg { sum, n, min, max },
-                Acc::Agg {
-                    sum: s2,
-                    n: n2,
-                    min: mi2,
-                    max: ma2,
-                },
-            ) => {
-                sum.iter_mut().zip(s2).for_each(|(x, y)| *x += y);
-                n.iter_mut().zip(n2).for_each(|(x, y)| *x += y);
-                min.iter_mut().zip(mi2).for_each(|(x, y)| *x = x.min(y));
-                max.iter_mut().zip(ma2).for_each(|(x, y)| *x = x.max(y));
+            (Acc::DayBits { bits: a, .. }, Acc::DayBits { bits: b, .. }) => {
+                a.iter_mut().zip(b).for_each(|(x, y)| *x |= y)
+            }
+            (Acc::DayPairs(a), Acc::DayPairs(b)) => a.extend(b),
+            (Acc::Agg { func, sum, n }, Acc::Agg { sum: s2, n: n2, .. }) => {
+                match func {
+                    Aggregate::Sum | Aggregate::Avg => {
+                        sum.iter_mut().zip(s2).for_each(|(x, y)| *x += y)
+                    }
+                    Aggregate::Min => sum.iter_mut().zip(s2).for_each(|(x, y)| *x = x.min(y)),
+                    Aggregate::Max => sum.iter_mut().zip(s2).for_each(|(x, y)| *x = x.max(y)),
+                }
+                if let (Some(a), Some(b)) = (n, n2) {
+                    a.iter_mut().zip(b).for_each(|(x, y)| *x += y);
+                }
             }
             (Acc::Min(a), Acc::Min(b)) => a.iter_mut().zip(b).for_each(|(x, y)| *x = (*x).min(y)),
             (Acc::Max(a), Acc::Max(b)) => a.iter_mut().zip(b).for_each(|(x, y)| *x = (*x).max(y)),

@@ -4,34 +4,45 @@
 //! (subject kind, event type, week bucket, first sequence number), in the
 //! same `WriteBatch` as the log. A condition on one type over the last 30
 //! days reads the blocks of that type in five buckets and nothing else.
+//! Blocks are immutable once written (a later write starts new ones, with
+//! a larger first sequence number), which is what lets readers cache them
+//! decoded (see `block_cache.rs`).
 //!
-//! A block value is laid out by hand, little-endian:
+//! A block value is laid out by hand, little-endian, one column after the
+//! other so a reader copies each with one `memcpy`-like pass:
 //!
 //! ```text
-//! n: u32 | subjects: [u32; n] | times: [i64; n] | offsets: [u32; n + 1] | data
+//! n: u32 | subjects: [u32; n] | times: [i64; n] | columns: u32
+//! then per data key, in key order:
+//!   key: u32 | tag: u8 | body_len: u32 | body
+//!   tag 0 (numbers): [f64; n], NaN where the row has no value
+//!   tag 1 (dictionary): codes: [u32; n] (u32::MAX = no value)
+//!                       | entries: u32 | offsets: [u32; entries + 1]
+//!                       | postcard-encoded `Value`s
 //! ```
 //!
-//! `subjects` are dense subject ids, `times` Unix milliseconds (rows are
-//! in arrival order, not time order), and row `i`'s data is the postcard
-//! encoding of `Vec<(key_id, Value)>` at `data[offsets[i]..offsets[i+1]]`.
-//! The columns the hot loop touches (subject, time) are read in place,
-//! without decoding.
+//! `subjects` are dense subject ids and `times` Unix milliseconds; rows are
+//! in arrival order, not time order. A key whose values are all numbers is
+//! a number column (JSON numbers are finite, so NaN is free to mean "no
+//! value"); any other key is dictionary-coded, so a predicate is evaluated
+//! once per distinct value, not once per row.
 
 use std::collections::HashMap;
-use std::ops::RangeInclusive;
 
 use cohort_event::{SubjectKind, Value};
-use rocksdb::ReadOptions;
-use serde::Serialize;
 
 use crate::codec;
-use crate::db::cf;
 use crate::error::{Result, StoreError};
 use crate::keys::{time_bytes, time_from_bytes};
-use crate::store::Store;
 
 /// Width of a block's time bucket: one week, in milliseconds.
 pub const BUCKET_MILLIS: i64 = 7 * 86_400_000;
+
+/// The dictionary code of a row without a value for the column's key.
+pub const NO_VALUE: u32 = u32::MAX;
+
+const TAG_NUMBERS: u8 = 0;
+const TAG_DICT: u8 = 1;
 
 /// The bucket a time falls in.
 pub fn bucket_of(millis: i64) -> i64 {
@@ -39,7 +50,7 @@ pub fn bucket_of(millis: i64) -> i64 {
 }
 
 /// `kind u8 · type u32 · bucket i64 (sign-flipped) · first seq u64`, big-endian.
-fn block_key(kind: SubjectKind, type_id: u32, bucket: i64, seq: u64) -> [u8; 21] {
+pub(crate) fn block_key(kind: SubjectKind, type_id: u32, bucket: i64, seq: u64) -> [u8; 21] {
     let mut k = [0u8; 21];
     k[0] = kind.tag();
     k[1..5].copy_from_slice(&type_id.to_be_bytes());
@@ -48,14 +59,16 @@ fn block_key(kind: SubjectKind, type_id: u32, bucket: i64, seq: u64) -> [u8; 21]
     k
 }
 
+/// One row's value for a key: (row, postcard encoding, the number if it is one).
+type CellValue = (u32, Vec<u8>, Option<f64>);
+
 /// Rows of one block being built by a write.
-#[derive(Default)]
-pub(crate) struct BlockBuilder {
+struct BlockBuilder {
     first_seq: u64,
     subjects: Vec<u32>,
     times: Vec<i64>,
-    offsets: Vec<u32>,
-    data: Vec<u8>,
+    /// Per data key: (row, postcard-encoded value, is a number).
+    values: HashMap<u32, Vec<CellValue>>,
 }
 
 /// The blocks one write builds, by (kind, type, bucket).
@@ -65,153 +78,344 @@ pub(crate) struct Blocks {
 }
 
 impl Blocks {
-    pub fn add<T: Serialize>(
+    pub fn add(
         &mut self,
         kind: SubjectKind,
         type_id: u32,
         millis: i64,
         seq: u64,
         sid: u32,
-        data: &T,
+        data: &[(u32, &Value)],
     ) {
         let b = self
             .open
             .entry((kind.tag(), type_id, bucket_of(millis)))
             .or_insert_with(|| BlockBuilder {
                 first_seq: seq,
-                offsets: vec![0],
-                ..Default::default()
+                subjects: Vec::new(),
+                times: Vec::new(),
+                values: HashMap::new(),
             });
+        let row = b.subjects.len() as u32;
         b.subjects.push(sid);
         b.times.push(millis);
-        b.data.extend_from_slice(&codec::encode(data));
-        b.offsets.push(b.data.len() as u32);
+        for (key, value) in data {
+            let number = match value {
+                Value::Number(x) => Some(*x),
+                _ => None,
+            };
+            b.values
+                .entry(*key)
+                .or_default()
+                .push((row, codec::encode(value), number));
+        }
     }
 
-    /// (key, value) of every block, for the write batch.
+    /// The (key, value) of every block, for the write batch.
     pub fn encode(self) -> impl Iterator<Item = ([u8; 21], Vec<u8>)> {
         self.open.into_iter().map(|((kind, type_id, bucket), b)| {
             let kind = SubjectKind::from_tag(kind).expect("a valid kind");
-            let n = b.subjects.len();
-            let mut v = Vec::with_capacity(4 + n * 16 + 4 + b.data.len());
-            v.extend_from_slice(&(n as u32).to_le_bytes());
-            b.subjects
-                .iter()
-                .for_each(|s| v.extend_from_slice(&s.to_le_bytes()));
-            b.times
-                .iter()
-                .for_each(|t| v.extend_from_slice(&t.to_le_bytes()));
-            b.offsets
-                .iter()
-                .for_each(|o| v.extend_from_slice(&o.to_le_bytes()));
-            v.extend_from_slice(&b.data);
-            (block_key(kind, type_id, bucket, b.first_seq), v)
+            (block_key(kind, type_id, bucket, b.first_seq), b.encode())
         })
     }
 }
 
-/// One block of events of one type, kind and week, read back.
+impl BlockBuilder {
+    fn encode(self) -> Vec<u8> {
+        let n = self.subjects.len();
+        let mut v = Vec::with_capacity(8 + n * 16 + self.values.len() * n * 8);
+        put_u32(&mut v, n as u32);
+        self.subjects.iter().for_each(|s| put_u32(&mut v, *s));
+        self.times
+            .iter()
+            .for_each(|t| v.extend_from_slice(&t.to_le_bytes()));
+        let mut keys: Vec<_> = self.values.into_iter().collect();
+        keys.sort_unstable_by_key(|(k, _)| *k);
+        put_u32(&mut v, keys.len() as u32);
+        for (key, rows) in keys {
+            put_u32(&mut v, key);
+            let mut body = Vec::new();
+            if rows.iter().all(|r| r.2.is_some()) {
+                v.push(TAG_NUMBERS);
+                let mut col = vec![f64::NAN; n];
+                rows.iter()
+                    .for_each(|(row, _, x)| col[*row as usize] = x.expect("a number"));
+                col.iter()
+                    .for_each(|x| body.extend_from_slice(&x.to_le_bytes()));
+            } else {
+                v.push(TAG_DICT);
+                let mut codes = vec![NO_VALUE; n];
+                let mut dict: HashMap<&[u8], u32> = HashMap::new();
+                let mut entries: Vec<&[u8]> = Vec::new();
+                for (row, bytes, _) in &rows {
+                    let code = *dict.entry(bytes.as_slice()).or_insert_with(|| {
+                        entries.push(bytes);
+                        entries.len() as u32 - 1
+                    });
+                    codes[*row as usize] = code;
+                }
+                codes.iter().for_each(|c| put_u32(&mut body, *c));
+                put_u32(&mut body, entries.len() as u32);
+                let mut at = 0u32;
+                put_u32(&mut body, 0);
+                for e in &entries {
+                    at += e.len() as u32;
+                    put_u32(&mut body, at);
+                }
+                entries.iter().for_each(|e| body.extend_from_slice(e));
+            }
+            put_u32(&mut v, body.len() as u32);
+            v.extend_from_slice(&body);
+        }
+        v
+    }
+}
+
+fn put_u32(v: &mut Vec<u8>, x: u32) {
+    v.extend_from_slice(&x.to_le_bytes());
+}
+
+/// One data key's values in a block.
+#[derive(Debug, Clone)]
+pub enum Column {
+    /// Every value is a number; NaN marks a row without one.
+    Numbers(Vec<f64>),
+    /// Dictionary-coded values of any kind: row `i` has `dict[codes[i]]`,
+    /// or no value when `codes[i]` is [`NO_VALUE`].
+    Dict {
+        /// Each row's code.
+        codes: Vec<u32>,
+        /// The distinct values.
+        dict: Vec<Value>,
+    },
+}
+
+impl Column {
+    /// Row `i`'s value, if it has one.
+    pub fn value(&self, i: usize) -> Option<Value> {
+        match self {
+            Column::Numbers(x) => (!x[i].is_nan()).then_some(Value::Number(x[i])),
+            Column::Dict { codes, dict } => dict.get(codes[i] as usize).cloned(),
+        }
+    }
+
+    fn heap_bytes(&self) -> usize {
+        match self {
+            Column::Numbers(x) => x.len() * 8,
+            Column::Dict { codes, dict } => codes.len() * 4 + dict.len() * 48,
+        }
+    }
+}
+
+/// One block of events of one type, kind and week, decoded.
+#[derive(Debug)]
 pub struct Block {
     /// The event type's dictionary id.
     pub type_id: u32,
     /// The week bucket (see [`bucket_of`]).
     pub bucket: i64,
-    bytes: Box<[u8]>,
-    n: usize,
+    subjects: Vec<u32>,
+    times: Vec<i64>,
+    /// (data key id, column), in key order.
+    columns: Vec<(u32, Column)>,
+}
+
+/// Reads little-endian fields off a byte slice, failing on a short one.
+struct Reader<'a>(&'a [u8]);
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8]> {
+        if self.0.len() < n {
+            return Err(corrupt());
+        }
+        let (head, rest) = self.0.split_at(n);
+        self.0 = rest;
+        Ok(head)
+    }
+
+    fn u32(&mut self) -> Result<u32> {
+        Ok(u32::from_le_bytes(
+            self.take(4)?.try_into().expect("4 bytes"),
+        ))
+    }
+
+    fn u32s(&mut self, n: usize) -> Result<Vec<u32>> {
+        let bytes = self.take(n.checked_mul(4).ok_or_else(corrupt)?)?;
+        Ok(bytes
+            .chunks_exact(4)
+            .map(|c| u32::from_le_bytes(c.try_into().expect("4 bytes")))
+            .collect())
+    }
+
+    fn u8(&mut self) -> Result<u8> {
+        Ok(self.take(1)?[0])
+    }
+}
+
+fn corrupt() -> StoreError {
+    StoreError::Corrupt("malformed event block".into())
 }
 
 impl Block {
-    fn parse(key: &[u8], value: &[u8]) -> Result<Block> {
-        let corrupt = || StoreError::Corrupt("malformed event block".into());
-        if key.len() != 21 || value.len() < 4 {
+    pub(crate) fn parse(key: &[u8], value: &[u8]) -> Result<Block> {
+        if key.len() != 21 {
             return Err(corrupt());
         }
-        let n = u32::from_le_bytes(value[..4].try_into().expect("4 bytes")) as usize;
-        let fixed = 4 + n * 12 + (n + 1) * 4;
-        if value.len() < fixed {
+        let mut r = Reader(value);
+        let n = r.u32()? as usize;
+        let subjects = r.u32s(n)?;
+        let times = r
+            .take(n.checked_mul(8).ok_or_else(corrupt)?)?
+            .chunks_exact(8)
+            .map(|c| i64::from_le_bytes(c.try_into().expect("8 bytes")))
+            .collect();
+        let count = r.u32()? as usize;
+        let mut columns = Vec::with_capacity(count.min(1024));
+        for _ in 0..count {
+            let key = r.u32()?;
+            let tag = r.u8()?;
+            let len = r.u32()? as usize;
+            let mut body = Reader(r.take(len)?);
+            let column = match tag {
+                TAG_NUMBERS => Column::Numbers(
+                    body.take(n * 8)?
+                        .chunks_exact(8)
+                        .map(|c| f64::from_le_bytes(c.try_into().expect("8 bytes")))
+                        .collect(),
+                ),
+                TAG_DICT => {
+                    let codes = body.u32s(n)?;
+                    let entries = body.u32()? as usize;
+                    let offsets = body.u32s(entries.checked_add(1).ok_or_else(corrupt)?)?;
+                    let bytes = body.0;
+                    let dict = offsets
+                        .windows(2)
+                        .map(|w| {
+                            let e = bytes
+                                .get(w[0] as usize..w[1] as usize)
+                                .ok_or_else(corrupt)?;
+                            codec::decode::<Value>(e, "a block value")
+                        })
+                        .collect::<Result<Vec<Value>>>()?;
+                    if codes
+                        .iter()
+                        .any(|&c| c != NO_VALUE && c as usize >= dict.len())
+                    {
+                        return Err(corrupt());
+                    }
+                    Column::Dict { codes, dict }
+                }
+                _ => return Err(corrupt()),
+            };
+            columns.push((key, column));
+        }
+        if !r.0.is_empty() {
             return Err(corrupt());
         }
-        let block = Block {
+        Ok(Block {
             type_id: u32::from_be_bytes(key[1..5].try_into().expect("4 bytes")),
             bucket: time_from_bytes(key[5..13].try_into().expect("8 bytes")),
-            bytes: value.into(),
-            n,
-        };
-        if block.offset(n) as usize + fixed != value.len() {
-            return Err(corrupt());
-        }
-        Ok(block)
+            subjects,
+            times,
+            columns,
+        })
     }
 
     /// Rows in the block.
     pub fn len(&self) -> usize {
-        self.n
+        self.subjects.len()
     }
 
     /// Whether the block has no rows.
     pub fn is_empty(&self) -> bool {
-        self.n == 0
+        self.subjects.is_empty()
     }
 
-    /// Row `i`'s dense subject id.
-    #[inline]
-    pub fn subject(&self, i: usize) -> u32 {
-        let at = 4 + 4 * i;
-        u32::from_le_bytes(self.bytes[at..at + 4].try_into().expect("4 bytes"))
+    /// Each row's dense subject id.
+    pub fn subjects(&self) -> &[u32] {
+        &self.subjects
     }
 
-    /// Row `i`'s time (Unix ms).
-    #[inline]
-    pub fn time(&self, i: usize) -> i64 {
-        let at = 4 + 4 * self.n + 8 * i;
-        i64::from_le_bytes(self.bytes[at..at + 8].try_into().expect("8 bytes"))
+    /// Each row's time (Unix ms).
+    pub fn times(&self) -> &[i64] {
+        &self.times
     }
 
-    fn offset(&self, i: usize) -> u32 {
-        let at = 4 + 12 * self.n + 4 * i;
-        u32::from_le_bytes(self.bytes[at..at + 4].try_into().expect("4 bytes"))
+    /// The column of a data key, when some row of the block has the key.
+    pub fn column(&self, key: u32) -> Option<&Column> {
+        self.columns
+            .binary_search_by_key(&key, |(k, _)| *k)
+            .ok()
+            .map(|i| &self.columns[i].1)
     }
 
-    /// Row `i`'s data, decoded: (data key id, value).
-    pub fn data(&self, i: usize) -> Result<Vec<(u32, Value)>> {
-        let base = 4 + 16 * self.n + 4;
-        let (start, end) = (self.offset(i) as usize, self.offset(i + 1) as usize);
-        codec::decode(&self.bytes[base + start..base + end], "a block row")
+    /// Row `i`'s data, rebuilt from the columns: (data key id, value), in
+    /// key order.
+    pub fn row(&self, i: usize) -> Vec<(u32, Value)> {
+        self.columns
+            .iter()
+            .filter_map(|(k, c)| c.value(i).map(|v| (*k, v)))
+            .collect()
+    }
+
+    /// About how many bytes the decoded block holds.
+    pub fn heap_bytes(&self) -> usize {
+        self.len() * 12
+            + self
+                .columns
+                .iter()
+                .map(|(_, c)| c.heap_bytes())
+                .sum::<usize>()
     }
 }
 
-impl Store {
-    /// The blocks of one subject kind and event type whose week buckets
-    /// lie in `buckets`.
-    pub fn blocks(
-        &self,
-        kind: SubjectKind,
-        type_id: u32,
-        buckets: RangeInclusive<i64>,
-    ) -> Result<Vec<Block>> {
-        let (lo, hi) = (*buckets.start(), *buckets.end());
-        if lo > hi {
-            return Ok(Vec::new());
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_block_round_trips_every_kind_of_column() {
+        let mut blocks = Blocks::default();
+        let s = |x: &str| Value::String(x.into());
+        let rows: Vec<Vec<(u32, Value)>> = vec![
+            vec![(1, Value::Number(5.0)), (2, s("books"))],
+            vec![(2, s("games")), (3, Value::Bool(true))],
+            vec![(1, Value::Number(-0.5)), (2, s("books")), (3, Value::Null)],
+            vec![
+                (4, Value::Strings(vec!["a".into()])),
+                (5, Value::Number(1.0)),
+            ],
+            vec![(5, s("mixed"))],
+        ];
+        for (i, row) in rows.iter().enumerate() {
+            let data: Vec<(u32, &Value)> = row.iter().map(|(k, v)| (*k, v)).collect();
+            blocks.add(
+                SubjectKind::User,
+                7,
+                1000 + i as i64,
+                10 + i as u64,
+                i as u32 * 3,
+                &data,
+            );
         }
-        let mut opts = ReadOptions::default();
-        opts.set_iterate_lower_bound(block_key(kind, type_id, lo, 0).to_vec());
-        let upper = match hi.checked_add(1) {
-            Some(h) => block_key(kind, type_id, h, 0).to_vec(),
-            None => {
-                let mut k = block_key(kind, type_id, hi, u64::MAX).to_vec();
-                k.push(0xFF);
-                k
-            }
-        };
-        opts.set_iterate_upper_bound(upper);
-        let mut it = self.db.raw_iterator_cf_opt(self.cf(cf::BLOCKS), opts);
-        it.seek_to_first();
-        let mut out = Vec::new();
-        while let (Some(k), Some(v)) = (it.key(), it.value()) {
-            out.push(Block::parse(k, v)?);
-            it.next();
+        let encoded: Vec<_> = blocks.encode().collect();
+        assert_eq!(encoded.len(), 1);
+        let (key, value) = &encoded[0];
+        let block = Block::parse(key, value).unwrap();
+        assert_eq!(block.type_id, 7);
+        assert_eq!(block.subjects(), &[0, 3, 6, 9, 12]);
+        assert_eq!(block.times(), &[1000, 1001, 1002, 1003, 1004]);
+        for (i, row) in rows.iter().enumerate() {
+            assert_eq!(&block.row(i), row, "row {i}");
         }
-        it.status()?;
-        Ok(out)
+        assert!(matches!(block.column(1), Some(Column::Numbers(_))));
+        // "books" is stored once.
+        assert!(matches!(block.column(2), Some(Column::Dict { dict, .. }) if dict.len() == 2));
+        assert!(matches!(block.column(5), Some(Column::Dict { .. })));
+        assert!(block.column(9).is_none());
+        // Any cut of the value is refused, not misread.
+        for cut in 0..value.len() {
+            assert!(Block::parse(key, &value[..cut]).is_err(), "cut at {cut}");
+        }
     }
 }

@@ -9,7 +9,7 @@ use crate::keys::meta;
 use crate::options::StoreOptions;
 
 /// The format version this build reads and writes.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 
 /// Column family names, in one place.
 pub(crate) mod cf {
@@ -21,7 +21,18 @@ pub(crate) mod cf {
     pub const CATALOG: &str = "catalog";
     pub const BLOCKS: &str = "blocks";
     pub const SEGMENTS: &str = "segments";
-    pub const ALL: [&str; 8] = [META, LOG, TIME, DICT, FACTS, CATALOG, BLOCKS, SEGMENTS];
+    pub const BLOCK_INDEX: &str = "block_index";
+    pub const ALL: [&str; 9] = [
+        META,
+        LOG,
+        TIME,
+        DICT,
+        FACTS,
+        CATALOG,
+        BLOCKS,
+        SEGMENTS,
+        BLOCK_INDEX,
+    ];
 }
 
 fn db_options(opts: &StoreOptions, cache: &Cache) -> Options {

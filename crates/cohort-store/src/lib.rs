@@ -38,6 +38,7 @@
 //! assert_eq!(store.catalog().len(), 2);
 //! ```
 
+mod block_cache;
 mod blocks;
 mod codec;
 mod db;
@@ -50,7 +51,7 @@ mod segments;
 mod state;
 mod store;
 
-pub use blocks::{bucket_of, Block, BUCKET_MILLIS};
+pub use blocks::{bucket_of, Block, Column, BUCKET_MILLIS, NO_VALUE};
 pub use codec::SubjectFacts;
 pub use cohort_event::{
     format_millis, parse_rfc3339, Event, Source, SubjectKind, Value, ValueKind,

@@ -14,6 +14,10 @@ pub struct StoreOptions {
     /// Bytes of decompressed blocks cached for reads, shared by all column
     /// families. Default 128 MiB. (RocksDB `BlockBasedOptions::set_block_cache`.)
     pub block_cache_bytes: usize,
+    /// Bytes of decoded event blocks kept for evaluations (blocks never
+    /// change, so they are shared without invalidation; oldest out first).
+    /// Default 512 MiB.
+    pub decoded_block_cache_bytes: usize,
     /// Threads for background flushes and compactions.
     /// Default 2. (RocksDB `max_background_jobs`.)
     pub background_jobs: i32,
@@ -25,6 +29,7 @@ impl Default for StoreOptions {
             create_if_missing: true,
             write_buffer_bytes: 64 << 20,
             block_cache_bytes: 128 << 20,
+            decoded_block_cache_bytes: 512 << 20,
             background_jobs: 2,
         }
     }

@@ -27,6 +27,7 @@ pub struct Store {
     /// Serialises writers; held for the whole of a write.
     writer: Mutex<()>,
     pub(crate) state: RwLock<State>,
+    pub(crate) block_cache: crate::block_cache::BlockCache,
 }
 
 /// How to append a batch of events.
@@ -65,6 +66,7 @@ impl Store {
             path,
             writer: Mutex::new(()),
             state: RwLock::new(state),
+            block_cache: crate::block_cache::BlockCache::new(options.decoded_block_cache_bytes),
         })
     }
 
@@ -337,7 +339,9 @@ impl Store {
             );
         }
         let blocks_cf = self.cf(cf::BLOCKS);
+        let index_cf = self.cf(cf::BLOCK_INDEX);
         for (key, value) in std::mem::take(&mut pending.blocks).encode() {
+            batch.put_cf(index_cf, key, &value[..4]);
             batch.put_cf(blocks_cf, key, value);
         }
         batch.put_cf(

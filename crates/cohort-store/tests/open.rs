@@ -42,7 +42,7 @@ fn an_unknown_format_version_is_refused() {
         let mut db = rocksdb::DB::open_cf(&opts, dir.path(), &cfs).unwrap();
         db.create_cf("from_the_future", &opts).unwrap();
         let meta = db.cf_handle("meta").unwrap();
-        db.put_cf(meta, b"format_version", 2u32.to_be_bytes())
+        db.put_cf(meta, b"format_version", (FORMAT_VERSION + 1).to_be_bytes())
             .unwrap();
     }
     let err = Store::open(dir.path(), StoreOptions::default())
@@ -52,13 +52,15 @@ fn an_unknown_format_version_is_refused() {
         StoreError::UnsupportedFormat {
             found, supported, ..
         } => {
-            assert_eq!((*found, *supported), (2, FORMAT_VERSION));
+            assert_eq!((*found, *supported), (FORMAT_VERSION + 1, FORMAT_VERSION));
         }
         other => panic!("expected UnsupportedFormat, got {other}"),
     }
     assert!(
-        err.to_string()
-            .ends_with("has format version 2; this cohort reads version 1 only"),
+        err.to_string().ends_with(&format!(
+            "has format version {}; this cohort reads version {FORMAT_VERSION} only",
+            FORMAT_VERSION + 1
+        )),
         "{err}"
     );
 }

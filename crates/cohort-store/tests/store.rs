@@ -422,7 +422,7 @@ fn blocks_hold_every_event_by_type_and_week_in_the_same_batch() {
             .iter()
             .flat_map(|blk| {
                 (0..blk.len())
-                    .map(move |i| (blk.subject(i), blk.time(i)))
+                    .map(move |i| (blk.subjects()[i], blk.times()[i]))
                     .collect::<Vec<_>>()
             })
             .collect();
@@ -441,8 +441,14 @@ fn blocks_hold_every_event_by_type_and_week_in_the_same_batch() {
         1,
         "devices have their own blocks"
     );
+    // A second read is served decoded from the cache: the same blocks.
+    let again = store.blocks(SubjectKind::User, purchase, b..=b).unwrap();
+    assert!(std::sync::Arc::ptr_eq(
+        &again[0],
+        &store.blocks(SubjectKind::User, purchase, b..=b).unwrap()[0]
+    ));
     let first = &store.blocks(SubjectKind::User, purchase, b..=b).unwrap()[0];
-    let data = first.data(0).unwrap();
+    let data = first.row(0);
     assert_eq!(
         data,
         [(store.key_id("amount").unwrap(), Value::Number(5.0))]

@@ -1,0 +1,136 @@
+//! Reading blocks, through a cache of decoded blocks.
+//!
+//! Blocks never change once written (see `blocks.rs`), so a decoded block
+//! can be shared by every later evaluation without any invalidation: the
+//! cache maps a block's key to an `Arc<Block>`. Which blocks exist is
+//! listed from the small `block_index` family (key → row count), so a warm
+//! evaluation touches neither the large block values nor LZ4.
+//!
+//! The cache holds at most [`crate::StoreOptions::decoded_block_cache_bytes`];
+//! beyond that the oldest entries go first (insertion order), which suits
+//! the usual access — the recent buckets of a few types, again and again.
+
+use std::collections::{HashMap, VecDeque};
+use std::ops::RangeInclusive;
+use std::sync::{Arc, Mutex};
+
+use cohort_event::SubjectKind;
+use rocksdb::ReadOptions;
+
+use crate::blocks::{block_key, Block};
+use crate::db::cf;
+use crate::error::Result;
+use crate::store::Store;
+
+type Key = [u8; 21];
+
+/// Decoded blocks by key, oldest first out.
+pub(crate) struct BlockCache {
+    capacity: usize,
+    inner: Mutex<Inner>,
+}
+
+#[derive(Default)]
+struct Inner {
+    map: HashMap<Key, Arc<Block>>,
+    order: VecDeque<(Key, usize)>,
+    bytes: usize,
+}
+
+impl BlockCache {
+    pub(crate) fn new(capacity: usize) -> BlockCache {
+        BlockCache {
+            capacity,
+            inner: Mutex::new(Inner::default()),
+        }
+    }
+
+    fn get(&self, key: &Key) -> Option<Arc<Block>> {
+        self.lock().map.get(key).cloned()
+    }
+
+    fn insert(&self, key: Key, block: Arc<Block>) {
+        let size = block.heap_bytes();
+        if size > self.capacity {
+            return;
+        }
+        let mut inner = self.lock();
+        if inner.map.insert(key, block).is_some() {
+            return;
+        }
+        inner.order.push_back((key, size));
+        inner.bytes += size;
+        while inner.bytes > self.capacity {
+            let Some((old, old_size)) = inner.order.pop_front() else {
+                break;
+            };
+            inner.map.remove(&old);
+            inner.bytes -= old_size;
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        // A panic while holding the lock leaves a consistent map (every
+        // mutation completes before the next statement), so go on.
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl Store {
+    /// The blocks of one subject kind and event type whose week buckets
+    /// lie in `buckets`, in key order.
+    pub fn blocks(
+        &self,
+        kind: SubjectKind,
+        type_id: u32,
+        buckets: RangeInclusive<i64>,
+    ) -> Result<Vec<Arc<Block>>> {
+        let (lo, hi) = (*buckets.start(), *buckets.end());
+        if lo > hi {
+            return Ok(Vec::new());
+        }
+        let mut opts = ReadOptions::default();
+        opts.set_iterate_lower_bound(block_key(kind, type_id, lo, 0).to_vec());
+        let upper = match hi.checked_add(1) {
+            Some(h) => block_key(kind, type_id, h, 0).to_vec(),
+            None => {
+                let mut k = block_key(kind, type_id, hi, u64::MAX).to_vec();
+                k.push(0xFF);
+                k
+            }
+        };
+        opts.set_iterate_upper_bound(upper);
+        let mut it = self.db.raw_iterator_cf_opt(self.cf(cf::BLOCK_INDEX), opts);
+        it.seek_to_first();
+        let mut keys: Vec<Key> = Vec::new();
+        while let Some(k) = it.key() {
+            keys.push(
+                k.try_into()
+                    .map_err(|_| crate::StoreError::Corrupt("malformed block index key".into()))?,
+            );
+            it.next();
+        }
+        it.status()?;
+        let mut out: Vec<Option<Arc<Block>>> =
+            keys.iter().map(|k| self.block_cache.get(k)).collect();
+        let missing: Vec<usize> = (0..keys.len()).filter(|&i| out[i].is_none()).collect();
+        if !missing.is_empty() {
+            let blocks_cf = self.cf(cf::BLOCKS);
+            let values =
+                self.db
+                    .batched_multi_get_cf(blocks_cf, missing.iter().map(|&i| &keys[i]), false);
+            for (&i, value) in missing.iter().zip(values) {
+                let value = value?.ok_or_else(|| {
+                    crate::StoreError::Corrupt("a block in the index is missing".into())
+                })?;
+                let block = Arc::new(Block::parse(&keys[i], &value)?);
+                self.block_cache.insert(keys[i], Arc::clone(&block));
+                out[i] = Some(block);
+            }
+        }
+        Ok(out
+            .into_iter()
+            .map(|b| b.expect("every block read"))
+            .collect())
+    }
+}
