@@ -1,6 +1,5 @@
 //! `cohort eval`: one filter, or a batch of named segments in one pass.
 
-use std::collections::BTreeMap;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -10,9 +9,9 @@ use cohort::eval::{evaluate, evaluate_many, EvalOptions, StoreSegments};
 use cohort::filter::{parse, Expr};
 use cohort::{format_millis, Store, SubjectKind};
 use roaring::RoaringBitmap;
-use serde::Deserialize;
 use serde_json::json;
 
+use crate::segments_file::{load, Segment};
 use crate::text::thousands;
 use crate::{open_existing, parse_now, DbArg, Subject};
 
@@ -169,69 +168,21 @@ fn write_roaring(path: &Path, members: &RoaringBitmap) -> anyhow::Result<()> {
     Ok(())
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct BatchFile {
-    segments: BTreeMap<String, BatchSegment>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct BatchSegment {
-    filter: String,
-    subject: Option<String>,
-    description: Option<String>,
-}
-
 fn batch(store: &Store, file: &Path, out: &Path, now: i64, parallel: bool) -> anyhow::Result<u8> {
-    let text =
-        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
-    let spec: BatchFile = toml::from_str(&text)
-        .with_context(|| format!("{} is not a segments file", file.display()))?;
-    let mut parsed: Vec<(String, Expr, SubjectKind, Option<String>)> = Vec::new();
-    let mut bad = false;
-    for (name, seg) in &spec.segments {
-        if name.is_empty()
-            || !name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-        {
-            bail!(
-                "segment name {name:?} in {}: use letters, digits, _ and - only (it names a file)",
-                file.display()
-            );
-        }
-        let kind = match seg.subject.as_deref() {
-            None | Some("user") => SubjectKind::User,
-            Some("device") => SubjectKind::Device,
-            Some(other) => bail!(
-                "segment {name} in {}: subject must be \"user\" or \"device\", not {other:?}",
-                file.display()
-            ),
-        };
-        match parse(&seg.filter) {
-            Ok(expr) => parsed.push((name.clone(), expr, kind, seg.description.clone())),
-            Err(e) => {
-                eprintln!("segment {name}:\n{e}");
-                bad = true;
-            }
-        }
-    }
-    if bad {
+    let Some(parsed) = load(file)? else {
         return Ok(crate::EXIT_ERROR);
-    }
+    };
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     let segments = StoreSegments::new(store)
-        .with_batch(parsed.iter().map(|(n, e, _, _)| (n.clone(), e.clone())));
+        .with_batch(parsed.iter().map(|s| (s.name.clone(), s.expr.clone())));
     let mut summary = Vec::new();
     let started = Instant::now();
     for kind in SubjectKind::ALL {
-        let group: Vec<&(String, Expr, SubjectKind, Option<String>)> =
-            parsed.iter().filter(|p| p.2 == kind).collect();
+        let group: Vec<&Segment> = parsed.iter().filter(|s| s.kind == kind).collect();
         if group.is_empty() {
             continue;
         }
-        let exprs: Vec<Expr> = group.iter().map(|p| p.1.clone()).collect();
+        let exprs: Vec<Expr> = group.iter().map(|s| s.expr.clone()).collect();
         let pass = Instant::now();
         let results = evaluate_many(
             store,
@@ -244,7 +195,13 @@ fn batch(store: &Store, file: &Path, out: &Path, now: i64, parallel: bool) -> an
             },
         )?;
         let ms = pass.elapsed().as_secs_f64() * 1000.0;
-        for ((name, _, _, description), members) in group.into_iter().zip(results) {
+        for (
+            Segment {
+                name, description, ..
+            },
+            members,
+        ) in group.into_iter().zip(results)
+        {
             write_roaring(&out.join(format!("{name}.roaring")), &members)?;
             summary.push(json!({
                 "name": name, "subject": kind.as_str(), "description": description,

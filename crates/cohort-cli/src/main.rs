@@ -1,12 +1,15 @@
 //! `cohort`: the command-line tool. Thin glue over the `cohort` library.
 
+mod bench_cmd;
 mod catalog_cmd;
 mod check_cmd;
 mod eval_cmd;
 mod events_cmd;
 mod explain_cmd;
+mod gen_cmd;
 mod ingest_cmd;
 mod segment_cmd;
+mod segments_file;
 mod text;
 
 use std::path::PathBuf;
@@ -40,6 +43,8 @@ enum Command {
     Check(check_cmd::Args),
     Explain(explain_cmd::Args),
     Segment(segment_cmd::Args),
+    Gen(gen_cmd::Args),
+    Bench(bench_cmd::Args),
 }
 
 /// Output formats of the read commands.
@@ -112,6 +117,8 @@ fn main() -> ExitCode {
         Command::Check(args) => check_cmd::run(args),
         Command::Explain(args) => explain_cmd::run(args),
         Command::Segment(args) => segment_cmd::run(args),
+        Command::Gen(args) => gen_cmd::run(args),
+        Command::Bench(args) => bench_cmd::run(args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -26,6 +26,7 @@
 //! assert_eq!(rejects[0].to_string(), "inline:2: subjectId: must not be empty");
 //! ```
 
+pub mod generate;
 pub mod ingest;
 
 /// The segment filter language: parse, print, errors with carets.

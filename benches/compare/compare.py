@@ -1,0 +1,343 @@
+#!/usr/bin/env python3
+"""cohort vs DuckDB vs ClickHouse (chDB) on the ten benchmark segments.
+
+    python3 benches/compare/compare.py --cohort target/release/cohort \
+        [--users 200000] [--events 10000000] [--days 365] [--runs 15]
+
+One run, one machine, one dataset:
+
+1. `cohort gen` writes the NDJSON (deterministic for --seed).
+2. Ingest, timed, of that same file: `cohort ingest --system` into a fresh
+   store; DuckDB `read_json` (typed columns) into a table; chDB `INSERT …
+   SELECT FROM file(…, JSONEachRow)` into a MergeTree table.
+3. Query tables: DuckDB's sorted by (type, ts); chDB's MergeTree is
+   `ORDER BY (type, ts)` and OPTIMIZEd.
+4. The segments of segments.toml, at now = the generator's end, users only:
+   cohort through `cohort bench` (warm, in process); each peer with its best
+   SQL below, timed as `SELECT count(*) FROM (segment)` after warm-up runs,
+   with --threads threads everywhere. Members are fetched once per engine
+   and must be identical, or the script fails.
+5. A table: median warm ms per engine, cohort ÷ the faster peer, the batch
+   time of all ten in one cohort pass, cohort's peak memory; and ingest
+   events/s. Written as markdown to --report too.
+"""
+import argparse
+import datetime as dt
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+# The ten segments (segments.toml) as SQL. {now} is the evaluation instant as
+# a timestamp literal; every query returns the matching users' `subject`.
+# Windows are inclusive at both ends (filter-language.md: now − D ≤ t ≤ now).
+DUCKDB = {
+    "s01_repeat_buyers": """
+        SELECT subject FROM events
+        WHERE type = 'purchase' AND kind = 'user' AND ts BETWEEN {now} - INTERVAL 30 DAY AND {now}
+        GROUP BY subject HAVING count(*) >= 2""",
+    # One grouped pass over both types (faster than EXCEPT in both engines,
+    # and EXCEPT is EXCEPT ALL by default in ClickHouse).
+    "s02_abandoned_cart": """
+        SELECT subject FROM events
+        WHERE type IN ('add_to_cart', 'purchase') AND kind = 'user'
+          AND ts BETWEEN {now} - INTERVAL 7 DAY AND {now}
+        GROUP BY subject
+        HAVING count_if(type = 'add_to_cart') > 0 AND count_if(type = 'purchase') = 0""",
+    "s03_big_spenders": """
+        SELECT subject FROM events
+        WHERE type = 'purchase' AND kind = 'user' AND ts BETWEEN {now} - INTERVAL 90 DAY AND {now}
+        GROUP BY subject HAVING sum(amount) >= 50000""",
+    "s04_book_buyers": """
+        SELECT DISTINCT subject FROM events
+        WHERE type = 'purchase' AND kind = 'user' AND ts BETWEEN {now} - INTERVAL 180 DAY AND {now}
+          AND amount >= 10000 AND category = 'books'""",
+    "s05_engaged": """
+        SELECT subject FROM events
+        WHERE type = 'app_open' AND kind = 'user' AND ts BETWEEN {now} - INTERVAL 30 DAY AND {now}
+        GROUP BY subject HAVING count(DISTINCT CAST(ts AS DATE)) >= 10""",
+    # Earliest next step after each view (ASOF), which is optimal per start.
+    "s06_funnel": """
+        WITH w AS (
+            SELECT subject, type, ts FROM events
+            WHERE type IN ('view_item', 'add_to_cart', 'purchase') AND kind = 'user'
+              AND ts BETWEEN {now} - INTERVAL 30 DAY AND {now}),
+        v AS (SELECT subject, ts FROM w WHERE type = 'view_item'),
+        c AS (SELECT subject, ts FROM w WHERE type = 'add_to_cart'),
+        p AS (SELECT subject, ts FROM w WHERE type = 'purchase'),
+        vc AS (SELECT v.subject, v.ts AS t1, c.ts AS t2
+               FROM v ASOF JOIN c ON v.subject = c.subject AND v.ts < c.ts),
+        vcp AS (SELECT vc.subject, vc.t1, p.ts AS t3
+                FROM vc ASOF JOIN p ON vc.subject = p.subject AND vc.t2 < p.ts)
+        SELECT DISTINCT subject FROM vcp WHERE t3 - t1 <= INTERVAL 1 DAY""",
+    "s07_new_users": """
+        SELECT subject FROM events
+        WHERE kind = 'user' AND ts <= {now}
+        GROUP BY subject HAVING min(ts) >= {now} - INTERVAL 14 DAY""",
+    "s08_lapsed_buyers": """
+        SELECT subject FROM events
+        WHERE type = 'purchase' AND kind = 'user' AND ts <= {now}
+        GROUP BY subject HAVING max(ts) < {now} - INTERVAL 60 DAY""",
+    "s09_games_interest": """
+        SELECT DISTINCT subject FROM events
+        WHERE type IN ('search', 'view_item') AND kind = 'user'
+          AND ts BETWEEN {now} - INTERVAL 30 DAY AND {now}
+          AND ((type = 'search' AND list_contains(tags, 'games'))
+               OR (type = 'view_item' AND category IN ('games', 'toys')))""",
+    "s10_clickers_not_buying": """
+        SELECT subject FROM events
+        WHERE type IN ('@clicked', 'purchase') AND kind = 'user'
+          AND ts BETWEEN {now} - INTERVAL 30 DAY AND {now}
+        GROUP BY subject
+        HAVING count_if(type = '@clicked') >= 3 AND count_if(type = 'purchase') = 0""",
+}
+
+# ClickHouse spells count_if countIf and list_contains has.
+CLICKHOUSE = {k: v.replace("count_if(", "countIf(").replace("list_contains(", "has(")
+              for k, v in DUCKDB.items()}
+CLICKHOUSE.update({
+    "s05_engaged": """
+        SELECT subject FROM events
+        WHERE type = 'app_open' AND kind = 'user' AND ts BETWEEN {now} - INTERVAL 30 DAY AND {now}
+        GROUP BY subject HAVING uniqExact(toDate(ts)) >= 10""",
+    # windowFunnel: a chain with strictly increasing times, last − first ≤ window (ms).
+    "s06_funnel": """
+        SELECT subject FROM events
+        WHERE type IN ('view_item', 'add_to_cart', 'purchase') AND kind = 'user'
+          AND ts BETWEEN {now} - INTERVAL 30 DAY AND {now}
+        GROUP BY subject
+        HAVING windowFunnel(86400000, 'strict_increase')(toUInt64(toUnixTimestamp64Milli(ts)),
+            type = 'view_item', type = 'add_to_cart', type = 'purchase') = 3""",
+})
+
+# The data keys the segments read, typed, for both peers.
+DUCK_COLUMNS = (
+    "{subjectType: 'VARCHAR', subjectId: 'VARCHAR', type: 'VARCHAR', createdAt: 'TIMESTAMPTZ', "
+    "data: 'STRUCT(amount DOUBLE, category VARCHAR, tags VARCHAR[])'}"
+)
+CH_STRUCTURE = (
+    "subjectType String, subjectId String, type String, createdAt String, "
+    "data Tuple(amount Nullable(Float64), category Nullable(String), tags Array(String))"
+)
+
+
+def log(msg):
+    print(msg, file=sys.stderr, flush=True)
+
+
+def run(cmd, **kw):
+    log("$ " + " ".join(cmd))
+    return subprocess.run(cmd, check=True, **kw)
+
+
+def timed(fn):
+    t = time.perf_counter()
+    out = fn()
+    return out, time.perf_counter() - t
+
+
+def warm_median(fn, runs, warmup=2):
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(runs):
+        times.append(timed(fn)[1])
+    return statistics.median(times) * 1000
+
+
+class Duck:
+    name = "DuckDB"
+
+    def __init__(self, work, threads):
+        import duckdb
+        self.version = duckdb.__version__
+        self.con = duckdb.connect(os.path.join(work, "duck.db"))
+        self.con.execute(f"SET threads = {threads}")
+        self.con.execute("SET TimeZone = 'UTC'")
+
+    def ingest(self, path):
+        self.con.execute("DROP TABLE IF EXISTS raw")
+        self.con.execute(
+            f"CREATE TABLE raw AS SELECT * FROM read_json(?, format = 'newline_delimited', columns = {DUCK_COLUMNS})",
+            [path])
+
+    def prepare(self):
+        self.con.execute("DROP TABLE IF EXISTS events")
+        self.con.execute("""
+            CREATE TABLE events AS
+            SELECT subjectType AS kind, subjectId AS subject, type,
+                   CAST(createdAt AS TIMESTAMP) AS ts,
+                   data.amount AS amount, data.category AS category, data.tags AS tags
+            FROM raw ORDER BY type, ts""")
+        self.con.execute("DROP TABLE raw")
+        self.con.execute("CHECKPOINT")
+
+    def members(self, sql):
+        return sorted(r[0] for r in self.con.execute(sql).fetchall())
+
+    def count(self, sql):
+        return self.con.execute(f"SELECT count(*) FROM ({sql})").fetchone()[0]
+
+
+class ClickHouse:
+    name = "chDB"
+
+    def __init__(self, work, threads):
+        import chdb
+        from chdb import session
+        self.version = chdb.__version__
+        self.threads = threads
+        self.sess = session.Session(os.path.join(work, "chdb"))
+
+    def q(self, sql, fmt="CSV"):
+        return self.sess.query(sql + f" SETTINGS max_threads = {self.threads}", fmt)
+
+    def ingest(self, path):
+        self.sess.query("DROP TABLE IF EXISTS events")
+        self.sess.query("""
+            CREATE TABLE events (
+                kind LowCardinality(String), subject String, type LowCardinality(String),
+                ts DateTime64(3, 'UTC'), amount Nullable(Float64),
+                category LowCardinality(Nullable(String)), tags Array(String))
+            ENGINE = MergeTree ORDER BY (type, ts)""")
+        self.q(f"""
+            INSERT INTO events
+            SELECT subjectType, subjectId, type, parseDateTime64BestEffort(createdAt, 3, 'UTC'),
+                   data.amount, data.category, data.tags
+            FROM file('{path}', 'JSONEachRow', '{CH_STRUCTURE}')""")
+
+    def prepare(self):
+        self.sess.query("OPTIMIZE TABLE events FINAL")
+
+    def members(self, sql):
+        out = self.q(sql, "TabSeparated").bytes().decode()
+        return sorted(line for line in out.splitlines() if line)
+
+    def count(self, sql):
+        return int(self.q(f"SELECT count() FROM ({sql})", "TabSeparated").bytes().decode().strip())
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--cohort", required=True, help="the cohort binary (a release build)")
+    ap.add_argument("--users", type=int, default=200_000)
+    ap.add_argument("--events", type=int, default=10_000_000)
+    ap.add_argument("--days", type=int, default=365)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--end", default="2026-01-01T00:00:00Z")
+    ap.add_argument("--runs", type=int, default=15, help="timed runs per segment and engine")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--work", default="/var/tmp/cohort-compare", help="scratch directory (wiped)")
+    ap.add_argument("--report", help="also write the markdown tables here")
+    ap.add_argument("--json", help="also write every figure here as JSON")
+    args = ap.parse_args()
+
+    segments = list(DUCKDB)
+    now = dt.datetime.fromisoformat(args.end.replace("Z", "+00:00")).astimezone(dt.timezone.utc)
+    now_sql = f"TIMESTAMP '{now.strftime('%Y-%m-%d %H:%M:%S.%f')[:-3]}'"
+    ch_now_sql = f"toDateTime64('{now.strftime('%Y-%m-%d %H:%M:%S.%f')[:-3]}', 3, 'UTC')"
+
+    shutil.rmtree(args.work, ignore_errors=True)
+    os.makedirs(args.work)
+    data = os.path.join(args.work, "events.ndjson")
+    env = dict(os.environ, RAYON_NUM_THREADS=str(args.threads))
+
+    _, gen_s = timed(lambda: run([args.cohort, "gen", "--quiet", "--users", str(args.users),
+                                  "--events", str(args.events), "--days", str(args.days),
+                                  "--seed", str(args.seed), "--end", args.end, "--out", data], env=env))
+    size = os.path.getsize(data)
+    log(f"generated {args.events:,} events, {size / 1e6:.0f} MB, in {gen_s:.1f} s")
+
+    # Ingest: each engine reads the same file from the page cache.
+    store = os.path.join(args.work, "cohort-store")
+    ingest = {}
+    _, ingest["cohort"] = timed(lambda: run([args.cohort, "ingest", "--system", "--quiet", "--db", store, data],
+                                            env=env, stdout=subprocess.DEVNULL))
+    duck = Duck(args.work, args.threads)
+    _, ingest["DuckDB"] = timed(lambda: duck.ingest(data))
+    ch = ClickHouse(args.work, args.threads)
+    _, ingest["chDB"] = timed(lambda: ch.ingest(data))
+    for name, secs in ingest.items():
+        log(f"ingest {name}: {secs:.1f} s, {args.events / secs:,.0f} events/s")
+    duck.prepare()
+    ch.prepare()
+
+    # cohort: warm timings and members from one process.
+    members_dir = os.path.join(args.work, "cohort-members")
+    out = run([args.cohort, "bench", "--db", store, "--now", args.end, "--json", "--runs", str(args.runs),
+               "--segments", os.path.join(HERE, "segments.toml"), "--members", members_dir],
+              env=env, stdout=subprocess.PIPE).stdout
+    cohort = json.loads(out)
+    cohort_ms = {r["name"]: r["medianMs"] for r in cohort["segments"]}
+
+    rows = []
+    mismatches = []
+    for name in segments:
+        with open(os.path.join(members_dir, f"{name}.txt")) as f:
+            expected = [line for line in f.read().splitlines() if line]
+        row = {"segment": name, "members": len(expected), "cohort": cohort_ms[name]}
+        for engine, table in ((duck, DUCKDB), (ch, CLICKHOUSE)):
+            sql = table[name].format(now=now_sql if engine is duck else ch_now_sql)
+            got = engine.members(sql)
+            if got != expected:
+                extra = sorted(set(got) - set(expected))[:5]
+                missing = sorted(set(expected) - set(got))[:5]
+                mismatches.append(f"{name}: {engine.name} has {len(got)} members, cohort {len(expected)}; "
+                                  f"only in {engine.name}: {extra}; only in cohort: {missing}")
+            row[engine.name] = warm_median(lambda: engine.count(sql), args.runs)
+            log(f"{name}: cohort {row['cohort']:.2f} ms, {engine.name} {row[engine.name]:.2f} ms")
+        rows.append(row)
+
+    report = render(args, rows, cohort, ingest, size, duck, ch)
+    print(report)
+    if args.report:
+        with open(args.report, "w") as f:
+            f.write(report)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"rows": rows, "cohort": cohort, "ingestSeconds": ingest, "bytes": size,
+                       "mismatches": mismatches}, f, indent=2)
+    if mismatches:
+        print("\nMEMBERS DIFFER:\n" + "\n".join(mismatches), file=sys.stderr)
+        sys.exit(1)
+    print("\nAll three engines returned the same members for every segment.")
+
+
+def render(args, rows, cohort, ingest, size, duck, ch):
+    lines = [
+        f"Dataset: `cohort gen --users {args.users} --events {args.events} --days {args.days} "
+        f"--seed {args.seed}` ({size / 1e6:.0f} MB NDJSON); now = {args.end}; users only; "
+        f"{args.threads} threads per engine; median of {args.runs} warm runs. "
+        f"DuckDB {duck.version}, chDB {ch.version}.",
+        "",
+        "| segment | members | cohort ms | DuckDB ms | chDB ms | cohort ÷ faster peer |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    faster_sum = 0.0
+    for r in rows:
+        faster = min(r["DuckDB"], r["chDB"])
+        faster_sum += faster
+        lines.append(f"| {r['segment']} | {r['members']:,} | {r['cohort']:.2f} | {r['DuckDB']:.2f} | "
+                     f"{r['chDB']:.2f} | {r['cohort'] / faster:.2f} |")
+    batch = cohort["batch"]["medianMs"]
+    lines += [
+        "",
+        f"All ten in one cohort batch pass: {batch:.2f} ms, against {faster_sum:.2f} ms for the faster "
+        f"peer's ten queries: {batch / faster_sum:.2f}×.",
+    ]
+    rss = cohort.get("peakRssBytes")
+    if rss:
+        lines.append(f"cohort's peak resident memory over the whole bench process: {rss / 2**20:.0f} MiB.")
+    lines += ["", "| ingest of the same NDJSON | seconds | events/s | ÷ cohort |", "|---|---:|---:|---:|"]
+    for name, secs in ingest.items():
+        lines.append(f"| {name} | {secs:.1f} | {args.events / secs:,.0f} | {secs / ingest['cohort']:.2f} |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    main()

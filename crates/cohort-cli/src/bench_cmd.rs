@@ -1,0 +1,212 @@
+//! `cohort bench`: warm evaluation times of named segments.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::Context;
+use cohort::eval::{evaluate, evaluate_many, EvalOptions, StoreSegments};
+use cohort::filter::Expr;
+use cohort::{format_millis, Store, SubjectKind};
+use serde_json::json;
+
+use crate::segments_file::{load, Segment};
+use crate::{open_existing, parse_now, DbArg};
+
+/// Time segments on a store: filter throughput, warm.
+///
+/// Opens the store once, evaluates every segment of the file (same format
+/// as `eval --segments`) --warmup times untimed, then --runs times timed,
+/// and reports per segment the member count and the median, fastest and
+/// slowest time; then the same for all segments in one batch pass; then
+/// the process's peak resident memory. Use it to compare filters, store
+/// layouts or machines; the compare harness (benches/compare) runs it.
+///
+/// Example:
+///   cohort bench --db ./store --now 2026-01-01 --segments benches/compare/segments.toml
+#[derive(clap::Args)]
+#[command(verbatim_doc_comment)]
+pub(crate) struct Args {
+    #[command(flatten)]
+    db: DbArg,
+    /// The segments to time (TOML, one table per segment).
+    #[arg(long, value_name = "FILE.toml")]
+    segments: PathBuf,
+    /// The evaluation instant: RFC 3339, a date, or Unix ms. Default: the clock.
+    #[arg(long, value_name = "TIME")]
+    now: Option<String>,
+    /// Timed runs per segment (and of the batch).
+    #[arg(long, default_value_t = 15, value_parser = clap::value_parser!(u32).range(1..))]
+    runs: u32,
+    /// Untimed runs first, to warm caches.
+    #[arg(long, default_value_t = 2)]
+    warmup: u32,
+    /// Evaluate on the calling thread only.
+    #[arg(long)]
+    single_threaded: bool,
+    /// Write each segment's members (subject IDs, sorted, one per line) to
+    /// DIR/NAME.txt.
+    #[arg(long, value_name = "DIR")]
+    members: Option<PathBuf>,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Median, fastest and slowest of some timings, in ms.
+fn stats(mut ms: Vec<f64>) -> serde_json::Value {
+    ms.sort_by(f64::total_cmp);
+    json!({
+        "medianMs": ms[ms.len() / 2],
+        "minMs": ms[0],
+        "maxMs": ms[ms.len() - 1],
+        "runs": ms.len(),
+    })
+}
+
+fn timed<T>(f: impl FnOnce() -> anyhow::Result<T>) -> anyhow::Result<(T, f64)> {
+    let started = Instant::now();
+    let out = f()?;
+    Ok((out, started.elapsed().as_secs_f64() * 1000.0))
+}
+
+pub(crate) fn run(args: Args) -> anyhow::Result<u8> {
+    let now = parse_now(args.now.as_deref())?;
+    let Some(parsed) = load(&args.segments)? else {
+        return Ok(crate::EXIT_ERROR);
+    };
+    let store = open_existing(&args.db.db)?;
+    let named = StoreSegments::new(&store)
+        .with_batch(parsed.iter().map(|s| (s.name.clone(), s.expr.clone())));
+    let options = |kind| EvalOptions {
+        now,
+        kind,
+        parallel: !args.single_threaded,
+    };
+    let mut rows = Vec::new();
+    for seg in &parsed {
+        let once = || Ok(evaluate(&store, &seg.expr, &named, &options(seg.kind))?);
+        for _ in 0..args.warmup {
+            once()?;
+        }
+        let mut times = Vec::new();
+        let mut members = None;
+        for _ in 0..args.runs {
+            let (m, ms) = timed(once)?;
+            times.push(ms);
+            members = Some(m);
+        }
+        let members = members.expect("at least one run");
+        if let Some(dir) = &args.members {
+            write_members(&store, seg, &members, dir)?;
+        }
+        let mut row = stats(times);
+        row["name"] = json!(seg.name);
+        row["members"] = json!(members.len());
+        rows.push(row);
+    }
+    // All segments in one pass per subject kind.
+    let batch_once = || -> anyhow::Result<()> {
+        for kind in SubjectKind::ALL {
+            let exprs: Vec<Expr> = parsed
+                .iter()
+                .filter(|s| s.kind == kind)
+                .map(|s| s.expr.clone())
+                .collect();
+            if !exprs.is_empty() {
+                evaluate_many(&store, &exprs, &named, &options(kind))?;
+            }
+        }
+        Ok(())
+    };
+    for _ in 0..args.warmup {
+        batch_once()?;
+    }
+    let mut batch = Vec::new();
+    for _ in 0..args.runs {
+        batch.push(timed(batch_once)?.1);
+    }
+    let report = json!({
+        "now": format_millis(now),
+        "threads": if args.single_threaded { 1 } else { rayon_threads() },
+        "segments": rows,
+        "batch": stats(batch),
+        "peakRssBytes": peak_rss_bytes(),
+    });
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?;
+    } else {
+        writeln!(
+            out,
+            "{:<24} {:>10} {:>11} {:>9} {:>9}",
+            "segment", "members", "median ms", "min ms", "max ms"
+        )?;
+        let line =
+            |out: &mut std::io::StdoutLock, name: &str, members: String, r: &serde_json::Value| {
+                writeln!(
+                    out,
+                    "{:<24} {:>10} {:>11.3} {:>9.3} {:>9.3}",
+                    name,
+                    members,
+                    r["medianMs"].as_f64().unwrap_or(0.0),
+                    r["minMs"].as_f64().unwrap_or(0.0),
+                    r["maxMs"].as_f64().unwrap_or(0.0)
+                )
+            };
+        for r in &rows {
+            line(
+                &mut out,
+                r["name"].as_str().unwrap_or(""),
+                r["members"].to_string(),
+                r,
+            )?;
+        }
+        line(
+            &mut out,
+            "(all in one batch)",
+            String::new(),
+            &report["batch"],
+        )?;
+        if let Some(rss) = peak_rss_bytes() {
+            writeln!(
+                out,
+                "peak resident memory: {:.1} MiB",
+                rss as f64 / (1 << 20) as f64
+            )?;
+        }
+    }
+    Ok(0)
+}
+
+fn rayon_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+fn write_members(
+    store: &Store,
+    seg: &Segment,
+    members: &roaring::RoaringBitmap,
+    dir: &Path,
+) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let mut ids = members
+        .iter()
+        .map(|sid| store.subject_id(seg.kind, sid))
+        .collect::<Result<Vec<_>, _>>()?;
+    ids.sort_unstable();
+    let path = dir.join(format!("{}.txt", seg.name));
+    let mut text = ids.join("\n");
+    if !text.is_empty() {
+        text.push('\n');
+    }
+    std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))
+}
+
+/// The process's peak resident set (Linux: VmHWM in /proc/self/status).
+fn peak_rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
