@@ -48,6 +48,9 @@ pub(crate) struct Args {
     /// DIR/NAME.txt.
     #[arg(long, value_name = "DIR")]
     members: Option<PathBuf>,
+    /// Time only the batch of all segments, not each one alone.
+    #[arg(long)]
+    batch_only: bool,
     /// Print JSON instead of a table.
     #[arg(long)]
     json: bool,
@@ -84,7 +87,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<u8> {
         parallel: !args.single_threaded,
     };
     let mut rows = Vec::new();
-    for seg in &parsed {
+    for seg in parsed.iter().filter(|_| !args.batch_only) {
         let once = || Ok(evaluate(&store, &seg.expr, &named, &options(seg.kind))?);
         for _ in 0..args.warmup {
             once()?;

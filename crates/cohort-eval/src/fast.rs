@@ -84,12 +84,7 @@ pub fn evaluate_many(
     let facts = store.facts(options.kind);
     let blocks = plan.read_blocks(options.kind)?;
     let accs = plan.scan(&blocks, facts.len(), options.parallel)?;
-    let universe: RoaringBitmap = facts
-        .iter()
-        .enumerate()
-        .filter(|(_, f)| f.count > 0 && f.first_seen <= options.now)
-        .map(|(sid, _)| sid as u32)
-        .collect();
+    let universe = universe(&facts, options.now);
     let results: Vec<RoaringBitmap> = plan
         .specs
         .iter()
@@ -100,6 +95,49 @@ pub fn evaluate_many(
         .iter()
         .map(|t| t.combine(&results, &universe))
         .collect())
+}
+
+/// The subjects with an event at or before `now`, inserted run by run (in
+/// the usual case, one range for all).
+fn universe(facts: &[SubjectFacts], now: i64) -> RoaringBitmap {
+    let mut out = RoaringBitmap::new();
+    let mut run: Option<u32> = None;
+    for (sid, f) in facts.iter().enumerate() {
+        let inside = f.count > 0 && f.first_seen <= now;
+        match (inside, run) {
+            (true, None) => run = Some(sid as u32),
+            (false, Some(start)) => {
+                out.insert_range(start..sid as u32);
+                run = None;
+            }
+            _ => {}
+        }
+    }
+    if let Some(start) = run {
+        out.insert_range(start..facts.len() as u32);
+    }
+    out
+}
+
+/// The subjects of the universe for which `f` holds. `zero_holds` says
+/// whether a subject without matching events satisfies the condition
+/// (`count(x) < 2`): then the answer is the universe minus the few that
+/// fail, rather than a long list of those that pass.
+fn select(
+    n: usize,
+    universe: &RoaringBitmap,
+    zero_holds: bool,
+    f: impl Fn(usize) -> bool,
+) -> RoaringBitmap {
+    let ids = |keep: bool| {
+        RoaringBitmap::from_sorted_iter((0..n).filter(|&s| f(s) == keep).map(|s| s as u32))
+            .expect("ascending")
+    };
+    if zero_holds {
+        universe - ids(false)
+    } else {
+        ids(true) & universe
+    }
 }
 
 /// The shape of a filter, with conditions replaced by their spec index.
@@ -374,11 +412,18 @@ impl Plan<'_> {
         parallel: bool,
     ) -> Result<Vec<Acc>, EvalError> {
         let run = |group: &[Arc<Block>]| -> Vec<Acc> {
-            let mut accs: Vec<Acc> = self.specs.iter().map(|s| Acc::new(s, subjects)).collect();
-            for block in group {
-                self.scan_block(block, &mut accs);
-            }
-            accs
+            // Condition by condition, so that one condition's accumulator
+            // stays in cache while it is filled (a batch has many).
+            self.specs
+                .iter()
+                .map(|spec| {
+                    let mut acc = Acc::new(spec, subjects);
+                    for block in group {
+                        scan_block(spec, block, &mut acc);
+                    }
+                    acc
+                })
+                .collect::<Vec<Acc>>()
         };
         let threads = if parallel {
             rayon::current_num_threads().max(1)
@@ -414,89 +459,85 @@ impl Plan<'_> {
         }
         Ok(first)
     }
+}
 
-    fn scan_block(&self, block: &Block, accs: &mut [Acc]) {
-        let (times, subjects) = (block.times(), block.subjects());
-        let first = block.bucket.saturating_mul(BUCKET_MILLIS);
-        let last = first.saturating_add(BUCKET_MILLIS - 1);
-        for (spec, acc) in self.specs.iter().zip(accs.iter_mut()) {
-            if spec.lo > spec.hi
-                || last < spec.lo
-                || first > spec.hi
-                || !spec.step.matches_type(block.type_id)
-            {
-                continue;
-            }
-            // Whole-bucket blocks need no per-row window test.
-            let whole = first >= spec.lo && last <= spec.hi;
-            let (lo, hi) = (spec.lo, spec.hi);
-            let in_window = |row: usize| whole || (lo..=hi).contains(&times[row]);
-            if let What::Seq(steps, _) = &spec.what {
-                let masks: Vec<Option<Vec<bool>>> = steps
-                    .iter()
-                    .map(|s| {
-                        s.matches_type(block.type_id)
-                            .then(|| s.pred.as_ref().map(|p| p.eval_block(block)))
-                            .map(|m| m.unwrap_or_else(|| vec![true; block.len()]))
-                    })
-                    .collect();
-                let Acc::Seq(out) = acc else {
-                    unreachable!("a seq condition has a seq accumulator")
-                };
-                for row in (0..block.len()).filter(|&r| in_window(r)) {
-                    let mask = masks.iter().enumerate().fold(0u64, |m, (j, step)| {
-                        m | (u64::from(step.as_ref().is_some_and(|s| s[row])) << j)
-                    });
-                    if mask != 0 {
-                        out.push((subjects[row], times[row], mask));
-                    }
-                }
-                continue;
-            }
-            let selected = spec.step.pred.as_ref().map(|p| p.eval_block(block));
-            let rows = (0..block.len())
-                .filter(|&r| in_window(r) && selected.as_ref().is_none_or(|s| s[r]));
-            match acc {
-                Acc::Count(c) => rows.for_each(|r| c[subjects[r] as usize] += 1),
-                Acc::DayBits { first_day, bits } => rows.for_each(|r| {
-                    let day = utc_day(times[r]) - *first_day;
-                    bits[subjects[r] as usize] |= 1u64 << day;
-                }),
-                Acc::DayPairs(pairs) => {
-                    rows.for_each(|r| pairs.push((subjects[r], utc_day(times[r]))))
-                }
-                Acc::Agg { func, sum, n } => {
-                    let What::Agg(_, Some(key)) = spec.what else {
-                        continue;
-                    };
-                    let numbers = numbers(block, key);
-                    for r in rows {
-                        let x = numbers[r];
-                        if x.is_nan() {
-                            continue;
-                        }
-                        let s = subjects[r] as usize;
-                        match func {
-                            Aggregate::Sum | Aggregate::Avg => sum[s] += x,
-                            Aggregate::Min => sum[s] = sum[s].min(x),
-                            Aggregate::Max => sum[s] = sum[s].max(x),
-                        }
-                        if let Some(n) = n {
-                            n[s] += 1;
-                        }
-                    }
-                }
-                Acc::Min(v) => rows.for_each(|r| {
-                    let s = subjects[r] as usize;
-                    v[s] = v[s].min(times[r]);
-                }),
-                Acc::Max(v) => rows.for_each(|r| {
-                    let s = subjects[r] as usize;
-                    v[s] = v[s].max(times[r]);
-                }),
-                Acc::Seq(_) | Acc::None => {}
+/// Adds one block's matching rows into one condition's accumulator.
+fn scan_block(spec: &Spec, block: &Block, acc: &mut Acc) {
+    let (times, subjects) = (block.times(), block.subjects());
+    let first = block.bucket.saturating_mul(BUCKET_MILLIS);
+    let last = first.saturating_add(BUCKET_MILLIS - 1);
+    if spec.lo > spec.hi
+        || last < spec.lo
+        || first > spec.hi
+        || !spec.step.matches_type(block.type_id)
+    {
+        return;
+    }
+    // Whole-bucket blocks need no per-row window test.
+    let whole = first >= spec.lo && last <= spec.hi;
+    let (lo, hi) = (spec.lo, spec.hi);
+    let in_window = |row: usize| whole || (lo..=hi).contains(&times[row]);
+    if let What::Seq(steps, _) = &spec.what {
+        let masks: Vec<Option<Vec<bool>>> = steps
+            .iter()
+            .map(|s| {
+                s.matches_type(block.type_id)
+                    .then(|| s.pred.as_ref().map(|p| p.eval_block(block)))
+                    .map(|m| m.unwrap_or_else(|| vec![true; block.len()]))
+            })
+            .collect();
+        let Acc::Seq(out) = acc else {
+            unreachable!("a seq condition has a seq accumulator")
+        };
+        for row in (0..block.len()).filter(|&r| in_window(r)) {
+            let mask = masks.iter().enumerate().fold(0u64, |m, (j, step)| {
+                m | (u64::from(step.as_ref().is_some_and(|s| s[row])) << j)
+            });
+            if mask != 0 {
+                out.push((subjects[row], times[row], mask));
             }
         }
+        return;
+    }
+    let selected = spec.step.pred.as_ref().map(|p| p.eval_block(block));
+    let rows = (0..block.len()).filter(|&r| in_window(r) && selected.as_ref().is_none_or(|s| s[r]));
+    match acc {
+        Acc::Count(c) => rows.for_each(|r| c[subjects[r] as usize] += 1),
+        Acc::DayBits { first_day, bits } => rows.for_each(|r| {
+            let day = utc_day(times[r]) - *first_day;
+            bits[subjects[r] as usize] |= 1u64 << day;
+        }),
+        Acc::DayPairs(pairs) => rows.for_each(|r| pairs.push((subjects[r], utc_day(times[r])))),
+        Acc::Agg { func, sum, n } => {
+            let What::Agg(_, Some(key)) = spec.what else {
+                return;
+            };
+            let numbers = numbers(block, key);
+            for r in rows {
+                let x = numbers[r];
+                if x.is_nan() {
+                    continue;
+                }
+                let s = subjects[r] as usize;
+                match func {
+                    Aggregate::Sum | Aggregate::Avg => sum[s] += x,
+                    Aggregate::Min => sum[s] = sum[s].min(x),
+                    Aggregate::Max => sum[s] = sum[s].max(x),
+                }
+                if let Some(n) = n {
+                    n[s] += 1;
+                }
+            }
+        }
+        Acc::Min(v) => rows.for_each(|r| {
+            let s = subjects[r] as usize;
+            v[s] = v[s].min(times[r]);
+        }),
+        Acc::Max(v) => rows.for_each(|r| {
+            let s = subjects[r] as usize;
+            v[s] = v[s].max(times[r]);
+        }),
+        Acc::Seq(_) | Acc::None => {}
     }
 }
 
@@ -539,43 +580,52 @@ impl Spec {
             x.partial_cmp(&self.value)
                 .is_some_and(|o| self.cmp.holds(o))
         };
-        let pick = |f: &dyn Fn(usize) -> bool| -> RoaringBitmap {
-            RoaringBitmap::from_sorted_iter(universe.iter().filter(|&sid| f(sid as usize)))
-                .expect("sorted")
-        };
+        let n = facts.len();
+        let zero = holds(0.0);
         match (&self.what, acc) {
-            (What::Count, Acc::Count(c)) if self.did => pick(&|s| c[s] > 0),
-            (What::Count, Acc::Count(c)) => pick(&|s| holds(f64::from(c[s]))),
-            (What::Days, Acc::DayBits { bits, .. }) => {
-                pick(&|s| holds(f64::from(bits[s].count_ones())))
-            }
+            (What::Count, Acc::Count(c)) if self.did => select(n, universe, false, |s| c[s] > 0),
+            (What::Count, Acc::Count(c)) => select(n, universe, zero, |s| holds(f64::from(c[s]))),
+            (What::Days, Acc::DayBits { bits, .. }) => select(n, universe, zero, |s| {
+                holds(f64::from(bits[s].count_ones()))
+            }),
             (What::Days, Acc::DayPairs(mut pairs)) => {
                 pairs.sort_unstable();
                 pairs.dedup();
-                let mut days = vec![0u32; facts.len()];
+                let mut days = vec![0u32; n];
                 for (sid, _) in pairs {
                     days[sid as usize] += 1;
                 }
-                pick(&|s| holds(f64::from(days[s])))
+                select(n, universe, zero, |s| holds(f64::from(days[s])))
             }
-            (What::Agg(..), Acc::Agg { func, sum, n }) => pick(&|s| match func {
-                Aggregate::Sum => holds(sum[s]),
-                Aggregate::Avg => {
-                    let n = n.as_ref().map_or(0, |n| n[s]);
-                    n > 0 && holds(sum[s] / f64::from(n))
-                }
+            (
+                What::Agg(..),
+                Acc::Agg {
+                    func,
+                    sum,
+                    n: counts,
+                },
+            ) => match func {
+                Aggregate::Sum => select(n, universe, zero, |s| holds(sum[s])),
+                Aggregate::Avg => select(n, universe, false, |s| {
+                    let k = counts.as_ref().map_or(0, |c| c[s]);
+                    k > 0 && holds(sum[s] / f64::from(k))
+                }),
                 // ±∞ is "no value": data numbers are finite.
-                Aggregate::Min | Aggregate::Max => sum[s].is_finite() && holds(sum[s]),
+                Aggregate::Min | Aggregate::Max => {
+                    select(n, universe, false, |s| sum[s].is_finite() && holds(sum[s]))
+                }
+            },
+            (What::Moment(Which::First), Acc::Min(t)) => select(n, universe, false, |s| {
+                t[s] != i64::MAX && holds(t[s] as f64)
             }),
-            (What::Moment(Which::First), Acc::Min(t)) => {
-                pick(&|s| t[s] != i64::MAX && holds(t[s] as f64))
-            }
-            (What::Moment(Which::Last), Acc::Max(t)) => {
-                pick(&|s| t[s] != i64::MIN && holds(t[s] as f64))
-            }
-            (What::FirstSeen, _) => {
-                pick(&|s| facts[s].first_seen <= now && holds(facts[s].first_seen as f64))
-            }
+            (What::Moment(Which::Last), Acc::Max(t)) => select(n, universe, false, |s| {
+                t[s] != i64::MIN && holds(t[s] as f64)
+            }),
+            (What::FirstSeen, _) => select(n, universe, false, |s| {
+                facts[s].count > 0
+                    && facts[s].first_seen <= now
+                    && holds(facts[s].first_seen as f64)
+            }),
             (What::Seq(steps, within), Acc::Seq(rows)) => {
                 let mut out = RoaringBitmap::new();
                 for group in by_subject(rows, facts.len()).chunk_by(|a, b| a.0 == b.0) {

@@ -59,16 +59,23 @@ pub(crate) fn block_key(kind: SubjectKind, type_id: u32, bucket: i64, seq: u64) 
     k
 }
 
-/// One row's value for a key: (row, postcard encoding, the number if it is one).
-type CellValue = (u32, Vec<u8>, Option<f64>);
+/// One row's value for a key: a number, or the byte range of its postcard
+/// encoding in the builder's arena.
+#[derive(Clone, Copy)]
+enum Cell {
+    Number(f64),
+    Encoded(u32, u32),
+}
 
 /// Rows of one block being built by a write.
 struct BlockBuilder {
     first_seq: u64,
     subjects: Vec<u32>,
     times: Vec<i64>,
-    /// Per data key: (row, postcard-encoded value, is a number).
-    values: HashMap<u32, Vec<CellValue>>,
+    /// Per data key: (row, value).
+    values: HashMap<u32, Vec<(u32, Cell)>>,
+    /// Encoded non-number values, one after the other (no allocation per value).
+    arena: Vec<u8>,
 }
 
 /// The blocks one write builds, by (kind, type, bucket).
@@ -95,19 +102,17 @@ impl Blocks {
                 subjects: Vec::new(),
                 times: Vec::new(),
                 values: HashMap::new(),
+                arena: Vec::new(),
             });
         let row = b.subjects.len() as u32;
         b.subjects.push(sid);
         b.times.push(millis);
         for (key, value) in data {
-            let number = match value {
-                Value::Number(x) => Some(*x),
-                _ => None,
+            let cell = match value {
+                Value::Number(x) => Cell::Number(*x),
+                other => b.encode(other),
             };
-            b.values
-                .entry(*key)
-                .or_default()
-                .push((row, codec::encode(value), number));
+            b.values.entry(*key).or_default().push((row, cell));
         }
     }
 
@@ -115,13 +120,23 @@ impl Blocks {
     pub fn encode(self) -> impl Iterator<Item = ([u8; 21], Vec<u8>)> {
         self.open.into_iter().map(|((kind, type_id, bucket), b)| {
             let kind = SubjectKind::from_tag(kind).expect("a valid kind");
-            (block_key(kind, type_id, bucket, b.first_seq), b.encode())
+            (
+                block_key(kind, type_id, bucket, b.first_seq),
+                b.encode_block(),
+            )
         })
     }
 }
 
 impl BlockBuilder {
-    fn encode(self) -> Vec<u8> {
+    fn encode<T: serde::Serialize>(&mut self, value: &T) -> Cell {
+        let start = self.arena.len() as u32;
+        let arena = std::mem::take(&mut self.arena);
+        self.arena = postcard::to_extend(value, arena).expect("a Vec grows as needed");
+        Cell::Encoded(start, self.arena.len() as u32)
+    }
+
+    fn encode_block(mut self) -> Vec<u8> {
         let n = self.subjects.len();
         let mut v = Vec::with_capacity(8 + n * 16 + self.values.len() * n * 8);
         put_u32(&mut v, n as u32);
@@ -129,26 +144,39 @@ impl BlockBuilder {
         self.times
             .iter()
             .for_each(|t| v.extend_from_slice(&t.to_le_bytes()));
-        let mut keys: Vec<_> = self.values.into_iter().collect();
+        let mut keys: Vec<_> = std::mem::take(&mut self.values).into_iter().collect();
         keys.sort_unstable_by_key(|(k, _)| *k);
         put_u32(&mut v, keys.len() as u32);
-        for (key, rows) in keys {
+        for (key, mut rows) in keys {
             put_u32(&mut v, key);
             let mut body = Vec::new();
-            if rows.iter().all(|r| r.2.is_some()) {
+            if rows.iter().all(|r| matches!(r.1, Cell::Number(_))) {
                 v.push(TAG_NUMBERS);
                 let mut col = vec![f64::NAN; n];
-                rows.iter()
-                    .for_each(|(row, _, x)| col[*row as usize] = x.expect("a number"));
+                for (row, cell) in &rows {
+                    if let Cell::Number(x) = cell {
+                        col[*row as usize] = *x;
+                    }
+                }
                 col.iter()
                     .for_each(|x| body.extend_from_slice(&x.to_le_bytes()));
             } else {
                 v.push(TAG_DICT);
+                // A key with numbers among other kinds: encode its numbers too.
+                for (_, cell) in rows.iter_mut() {
+                    if let Cell::Number(x) = *cell {
+                        *cell = self.encode(&Value::Number(x));
+                    }
+                }
                 let mut codes = vec![NO_VALUE; n];
                 let mut dict: HashMap<&[u8], u32> = HashMap::new();
                 let mut entries: Vec<&[u8]> = Vec::new();
-                for (row, bytes, _) in &rows {
-                    let code = *dict.entry(bytes.as_slice()).or_insert_with(|| {
+                for (row, cell) in &rows {
+                    let Cell::Encoded(a, b) = *cell else {
+                        unreachable!("every cell was encoded above")
+                    };
+                    let bytes = &self.arena[a as usize..b as usize];
+                    let code = *dict.entry(bytes).or_insert_with(|| {
                         entries.push(bytes);
                         entries.len() as u32 - 1
                     });

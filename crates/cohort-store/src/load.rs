@@ -59,7 +59,7 @@ pub(crate) fn load_state(db: &DB) -> Result<State> {
         }
         let kind = SubjectKind::from_tag(k[0]).ok_or_else(|| corrupt("facts"))?;
         let sid = be_u32(&k[1..5], "facts")? as usize;
-        let facts = &mut state.facts[kind.tag() as usize];
+        let facts = std::sync::Arc::make_mut(&mut state.facts[kind.tag() as usize]);
         if facts.len() <= sid {
             facts.resize(
                 sid + 1,

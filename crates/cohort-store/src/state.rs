@@ -7,6 +7,7 @@
 //! then applies the overlay; a failed write leaves memory as it was.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use cohort_event::{SubjectKind, Value};
 
@@ -45,8 +46,9 @@ impl Interner {
 pub(crate) struct State {
     /// Subject id → dense id, per kind (reverse lookups read RocksDB).
     pub subjects: [HashMap<Box<str>, u32>; 2],
-    /// Per kind, per dense id.
-    pub facts: [Vec<SubjectFacts>; 2],
+    /// Per kind, per dense id. Shared with evaluations by `Arc` (copied on
+    /// write only while an evaluation still holds the previous snapshot).
+    pub facts: [Arc<Vec<SubjectFacts>>; 2],
     pub types: Interner,
     pub keys: Interner,
     /// Per type id.
@@ -250,7 +252,7 @@ impl Changes {
             state.keys.insert(id, name);
         }
         for ((k, sid), facts) in self.facts {
-            let v = &mut state.facts[k as usize];
+            let v = Arc::make_mut(&mut state.facts[k as usize]);
             if v.len() <= sid as usize {
                 v.resize(
                     sid as usize + 1,

@@ -418,8 +418,9 @@ impl Store {
         self.subject_name(kind, dense)
     }
 
-    /// Per-subject facts of one kind, indexed by dense id (a snapshot).
-    pub fn facts(&self, kind: SubjectKind) -> Vec<SubjectFacts> {
-        self.read_state().facts[kind.tag() as usize].clone()
+    /// Per-subject facts of one kind, indexed by dense id: a snapshot,
+    /// shared (later writes do not change it).
+    pub fn facts(&self, kind: SubjectKind) -> std::sync::Arc<Vec<SubjectFacts>> {
+        std::sync::Arc::clone(&self.read_state().facts[kind.tag() as usize])
     }
 }
