@@ -27,13 +27,12 @@
 //! value"); any other key is dictionary-coded, so a predicate is evaluated
 //! once per distinct value, not once per row.
 
-use std::collections::HashMap;
-
 use cohort_event::{SubjectKind, Value};
 
 use crate::codec;
 use crate::error::{Result, StoreError};
 use crate::keys::{time_bytes, time_from_bytes};
+use crate::state::HashMap;
 
 /// Width of a block's time bucket: one week, in milliseconds.
 pub const BUCKET_MILLIS: i64 = 7 * 86_400_000;
@@ -101,7 +100,7 @@ impl Blocks {
                 first_seq: seq,
                 subjects: Vec::new(),
                 times: Vec::new(),
-                values: HashMap::new(),
+                values: HashMap::default(),
                 arena: Vec::new(),
             });
         let row = b.subjects.len() as u32;
@@ -169,7 +168,7 @@ impl BlockBuilder {
                     }
                 }
                 let mut codes = vec![NO_VALUE; n];
-                let mut dict: HashMap<&[u8], u32> = HashMap::new();
+                let mut dict: HashMap<&[u8], u32> = HashMap::default();
                 let mut entries: Vec<&[u8]> = Vec::new();
                 for (row, cell) in &rows {
                     let Cell::Encoded(a, b) = *cell else {

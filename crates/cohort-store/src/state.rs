@@ -6,7 +6,10 @@
 //! builds a [`Pending`] overlay over the state, writes the batch, and only
 //! then applies the overlay; a failed write leaves memory as it was.
 
-use std::collections::HashMap;
+/// Dictionaries and per-write maps hash with foldhash: several times
+/// faster than SipHash on short keys, and seeded per process, so subject
+/// ids sent by clients cannot be chosen to collide.
+pub(crate) type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 use std::sync::Arc;
 
 use cohort_event::{SubjectKind, Value};
@@ -80,6 +83,9 @@ pub(crate) struct Pending<'s> {
     pub next_seq: u64,
     /// Event blocks this write files its events into.
     pub blocks: Blocks,
+    /// The `log` entries of this write, put into the batch in key order
+    /// (see `Store::put_derived`).
+    pub log: Vec<([u8; crate::keys::LOG_KEY_LEN], Vec<u8>)>,
 }
 
 /// A name that was looked up in a dictionary, and whether this write made it.
@@ -97,10 +103,11 @@ impl<'s> Pending<'s> {
             new_subject_ids: Default::default(),
             new_types: Vec::new(),
             new_keys: Vec::new(),
-            facts: HashMap::new(),
-            catalog: HashMap::new(),
+            facts: HashMap::default(),
+            catalog: HashMap::default(),
             next_seq: base.next_seq,
             blocks: Blocks::default(),
+            log: Vec::new(),
         }
     }
 
