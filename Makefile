@@ -9,7 +9,7 @@ TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
 COHORT = $(TARGET_DIR)/debug/cohort
 BUILD = $(CARGO) test --workspace --profile dev --no-run
 
-.PHONY: all deps build test demo lint fmt bench bench-ingest-compare fuzz fuzz-eval clean
+.PHONY: all deps build test demo lint fmt bench bench-ingest-compare bench-compare fuzz fuzz-eval clean
 
 all: build
 
@@ -69,6 +69,16 @@ bench-ingest-compare: deps
 	python3 -m pip install -q -r benches/compare/requirements.txt
 	$(CARGO) bench -p cohort-benches --bench ingest -- --noplot
 	python3 benches/compare/ingest_duckdb.py testdata/cdnow.ndjson.gz
+
+# cohort vs DuckDB vs ClickHouse (chDB) on the ten benchmark segments, same
+# generated data, machine and run; checks identical members; also times
+# ingest and cohort on twice the history. See BENCHMARKS.md. Sizes:
+#   make bench-compare COMPARE_ARGS="--users 20000 --events 1000000"
+COMPARE_ARGS ?= --users 200000 --events 10000000 --days 365 --runs 11 --history
+bench-compare: deps
+	python3 -m pip install -q -r benches/compare/requirements.txt
+	$(CARGO) build --release --bin cohort
+	python3 benches/compare/compare.py --cohort $(TARGET_DIR)/release/cohort $(COMPARE_ARGS) --report bench-compare.md
 
 # Long fuzzing, not part of `make test`. FUZZ_SECONDS per target.
 FUZZ_SECONDS ?= 60

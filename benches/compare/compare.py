@@ -233,6 +233,8 @@ def main():
     ap.add_argument("--runs", type=int, default=15, help="timed runs per segment and engine")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--work", default="/var/tmp/cohort-compare", help="scratch directory (wiped)")
+    ap.add_argument("--history", action="store_true",
+                    help="also time cohort on twice the days and events (same events per day)")
     ap.add_argument("--report", help="also write the markdown tables here")
     ap.add_argument("--json", help="also write every figure here as JSON")
     args = ap.parse_args()
@@ -293,7 +295,8 @@ def main():
             log(f"{name}: cohort {row['cohort']:.2f} ms, {engine.name} {row[engine.name]:.2f} ms")
         rows.append(row)
 
-    report = render(args, rows, cohort, ingest, size, duck, ch)
+    history = history_step(args, env, store) if args.history else None
+    report = render(args, rows, cohort, ingest, size, duck, ch, history)
     print(report)
     if args.report:
         with open(args.report, "w") as f:
@@ -301,14 +304,32 @@ def main():
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"rows": rows, "cohort": cohort, "ingestSeconds": ingest, "bytes": size,
-                       "mismatches": mismatches}, f, indent=2)
+                       "history": history, "mismatches": mismatches}, f, indent=2)
     if mismatches:
         print("\nMEMBERS DIFFER:\n" + "\n".join(mismatches), file=sys.stderr)
         sys.exit(1)
     print("\nAll three engines returned the same members for every segment.")
 
 
-def render(args, rows, cohort, ingest, size, duck, ch):
+def cohort_bench(args, env, store):
+    out = run([args.cohort, "bench", "--db", store, "--now", args.end, "--json", "--runs", str(args.runs),
+               "--segments", os.path.join(HERE, "segments.toml")], env=env, stdout=subprocess.PIPE).stdout
+    return {r["name"]: r["medianMs"] for r in json.loads(out)["segments"]}
+
+
+def history_step(args, env, store):
+    """cohort's segment times on D days and on 2·D days of history at the same
+    events per day (and the same users), measured back to back."""
+    data = os.path.join(args.work, "events-2x.ndjson")
+    store2 = os.path.join(args.work, "cohort-store-2x")
+    run([args.cohort, "gen", "--quiet", "--users", str(args.users), "--events", str(2 * args.events),
+         "--days", str(2 * args.days), "--seed", str(args.seed), "--end", args.end, "--out", data], env=env)
+    run([args.cohort, "ingest", "--system", "--quiet", "--db", store2, data], env=env, stdout=subprocess.DEVNULL)
+    os.remove(data)
+    return {"days": args.days, "one": cohort_bench(args, env, store), "two": cohort_bench(args, env, store2)}
+
+
+def render(args, rows, cohort, ingest, size, duck, ch, history=None):
     lines = [
         f"Dataset: `cohort gen --users {args.users} --events {args.events} --days {args.days} "
         f"--seed {args.seed}` ({size / 1e6:.0f} MB NDJSON); now = {args.end}; users only; "
@@ -336,6 +357,14 @@ def render(args, rows, cohort, ingest, size, duck, ch):
     lines += ["", "| ingest of the same NDJSON | seconds | events/s | ÷ cohort |", "|---|---:|---:|---:|"]
     for name, secs in ingest.items():
         lines.append(f"| {name} | {secs:.1f} | {args.events / secs:,.0f} | {secs / ingest['cohort']:.2f} |")
+    if history:
+        d = history["days"]
+        lines += ["", f"History: the same segments on {d} and {2 * d} days (twice the events, same events per day), "
+                  "cohort, back to back.", "",
+                  f"| segment | {d} days ms | {2 * d} days ms | ratio |", "|---|---:|---:|---:|"]
+        for name, one in history["one"].items():
+            two = history["two"][name]
+            lines.append(f"| {name} | {one:.2f} | {two:.2f} | {two / one:.2f} |")
     return "\n".join(lines) + "\n"
 
 

@@ -15,7 +15,8 @@ use crate::{open_existing, parse_now, DbArg};
 
 /// Time segments on a store: filter throughput, warm.
 ///
-/// Opens the store once, evaluates every segment of the file (same format
+/// Opens the store once, waits for RocksDB's background compactions to
+/// finish, evaluates every segment of the file (same format
 /// as `eval --segments`) --warmup times untimed, then --runs times timed,
 /// and reports per segment the member count and the median, fastest and
 /// slowest time; then the same for all segments in one batch pass; then
@@ -79,6 +80,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<u8> {
         return Ok(crate::EXIT_ERROR);
     };
     let store = open_existing(&args.db.db)?;
+    settle(&store)?;
     let named = StoreSegments::new(&store)
         .with_batch(parsed.iter().map(|s| (s.name.clone(), s.expr.clone())));
     let options = |kind| EvalOptions {
@@ -180,6 +182,25 @@ pub(crate) fn run(args: Args) -> anyhow::Result<u8> {
         }
     }
     Ok(0)
+}
+
+/// Waits (up to ten minutes) for RocksDB's background flushes and
+/// compactions, which follow a bulk load, so that they do not share the
+/// cores with the timed runs.
+fn settle(store: &Store) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let mut said = false;
+    while store.background_work_pending()? && started.elapsed().as_secs() < 600 {
+        if !said {
+            eprintln!("waiting for the store's background compactions to finish…");
+            said = true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    if said {
+        eprintln!("settled in {:.1} s", started.elapsed().as_secs_f64());
+    }
+    Ok(())
 }
 
 fn rayon_threads() -> usize {

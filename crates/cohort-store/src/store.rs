@@ -227,6 +227,26 @@ impl Store {
         Ok(())
     }
 
+    /// Whether RocksDB is flushing or compacting, or has compactions
+    /// waiting (after a bulk load, for a while). Benchmarks wait for this to
+    /// be false so that background work does not share their cores.
+    pub fn background_work_pending(&self) -> Result<bool> {
+        let running =
+            |p: &str| -> Result<bool> { Ok(self.db.property_int_value(p)?.unwrap_or(0) > 0) };
+        if running("rocksdb.num-running-compactions")? || running("rocksdb.num-running-flushes")? {
+            return Ok(true);
+        }
+        for name in crate::db::cf::ALL {
+            let pending = self
+                .db
+                .property_int_value_cf(self.cf(name), "rocksdb.compaction-pending")?;
+            if pending.unwrap_or(0) > 0 {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
     fn write(&self, batch: WriteBatch, durability: Durability) -> Result<()> {
         let mut w = rocksdb::WriteOptions::default();
         w.set_sync(durability == Durability::Sync);
