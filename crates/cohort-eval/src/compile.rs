@@ -152,6 +152,28 @@ impl Pred {
                 let absent = leaf.test(None);
                 match leaf.key().and_then(|k| block.column(k)) {
                     None => vec![absent; n],
+                    // The hot case, a number compared with a number: one
+                    // float compare per row (NaN, "no value", compares false,
+                    // as a missing key does).
+                    Some(Column::Numbers(xs))
+                        if matches!(
+                            leaf,
+                            Pred::Compare {
+                                lit: Lit::Num(_),
+                                ..
+                            }
+                        ) =>
+                    {
+                        let Pred::Compare {
+                            cmp,
+                            lit: Lit::Num(y),
+                            ..
+                        } = leaf
+                        else {
+                            unreachable!("matched just above")
+                        };
+                        xs.iter().map(|x| ord(*cmp, x.partial_cmp(y))).collect()
+                    }
                     Some(Column::Numbers(xs)) => xs
                         .iter()
                         .map(|&x| {
