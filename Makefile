@@ -52,6 +52,13 @@ demo: deps
 	$(COHORT) eval --db $(DEMO_DB) --now 1998-07-01 'count(purchase) >= 3 and last(purchase) < now - 180d'
 	@echo; echo "== why customer 07592 is in or out"
 	$(COHORT) explain --db $(DEMO_DB) --now 1998-07-01 --user 07592 'count(purchase) >= 3 and last(purchase) < now - 180d'
+	@echo; echo "== 300,000 generated app events (cohort gen), the ten benchmark segments timed warm"
+	@echo "   (this binary is the dev build; BENCHMARKS.md has release figures against DuckDB and ClickHouse)"
+	rm -rf $(DEMO_DB)-generated
+	$(COHORT) gen --users 5000 --events 300000 --days 180 --out $(DEMO_DB)-generated.ndjson
+	$(COHORT) ingest --system --db $(DEMO_DB)-generated $(DEMO_DB)-generated.ndjson
+	rm -f $(DEMO_DB)-generated.ndjson
+	$(COHORT) bench --db $(DEMO_DB)-generated --now 2026-01-01 --segments benches/compare/segments.toml --runs 5
 
 lint: deps
 	$(CARGO) fmt --all -- --check
@@ -98,4 +105,4 @@ fuzz-eval:
 
 clean:
 	$(CARGO) clean
-	rm -rf $(DEMO_DB)
+	rm -rf $(DEMO_DB) $(DEMO_DB)-generated
