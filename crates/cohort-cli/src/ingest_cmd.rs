@@ -52,8 +52,14 @@ pub(crate) struct Args {
 }
 
 pub(crate) fn run(args: Args) -> anyhow::Result<u8> {
-    let store = Store::open(&args.db.db, StoreOptions::default())
-        .with_context(|| format!("opening the store at {}", args.db.db.display()))?;
+    let store = Store::open(
+        &args.db.db,
+        StoreOptions {
+            bulk_load: true,
+            ..Default::default()
+        },
+    )
+    .with_context(|| format!("opening the store at {}", args.db.db.display()))?;
     let mut rejects_out = match &args.rejects {
         Some(path) => Some(io::BufWriter::new(
             File::create(path).with_context(|| format!("creating {}", path.display()))?,

@@ -42,6 +42,10 @@ fn db_options(opts: &StoreOptions, cache: &Cache) -> Options {
     o.set_max_background_jobs(opts.background_jobs);
     o.set_write_buffer_size(opts.write_buffer_bytes);
     o.set_max_write_buffer_number(4);
+    if opts.bulk_load {
+        o.set_memtable_factory(rocksdb::MemtableFactory::Vector);
+        o.set_allow_concurrent_memtable_write(false);
+    }
     o.set_compression_type(DBCompressionType::Lz4);
     o.set_bottommost_compression_type(DBCompressionType::Lz4);
     let mut table = BlockBasedOptions::default();

@@ -18,6 +18,13 @@ pub struct StoreOptions {
     /// change, so they are shared without invalidation; oldest out first).
     /// Default 512 MiB.
     pub decoded_block_cache_bytes: usize,
+    /// Tune for one large load (`cohort ingest`): memtables become plain
+    /// vectors sorted when they are flushed, so each write appends instead
+    /// of searching a skip list, and the sort runs on the flush thread.
+    /// Reads stay correct but each one sorts the open memtable, so keep
+    /// this off for a store that serves queries while it takes writes.
+    /// Default `false`. (RocksDB `MemtableFactory::Vector`.)
+    pub bulk_load: bool,
     /// Threads for background flushes and compactions.
     /// Default 2. (RocksDB `max_background_jobs`.)
     pub background_jobs: i32,
@@ -30,6 +37,7 @@ impl Default for StoreOptions {
             write_buffer_bytes: 64 << 20,
             block_cache_bytes: 128 << 20,
             decoded_block_cache_bytes: 512 << 20,
+            bulk_load: false,
             background_jobs: 2,
         }
     }

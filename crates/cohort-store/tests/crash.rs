@@ -3,6 +3,9 @@
 //! open, hold every batch that was acknowledged, whole, and show no part of
 //! any batch that is not whole.
 //!
+//! Odd rounds run the child with `StoreOptions::bulk_load` (vector
+//! memtables), the way `cohort ingest` writes.
+//!
 //! The child is this same test binary, re-run with `--exact crash_child`
 //! and `COHORT_CRASH_DIR` set; it prints `acked ROUND BATCH SIZE` after each
 //! durable append returns.
@@ -44,7 +47,12 @@ fn crash_child() {
         .unwrap()
         .parse()
         .unwrap();
-    let store = Store::open(&dir, StoreOptions::default()).unwrap();
+    // Odd rounds write as `cohort ingest` does, with bulk-load memtables.
+    let options = StoreOptions {
+        bulk_load: round % 2 == 1,
+        ..Default::default()
+    };
+    let store = Store::open(&dir, options).unwrap();
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ (round + 1).wrapping_mul(0x2545_F491_4F6C_DD1D));
     for batch in 0.. {
         let size = 1 + rng.below(300);
