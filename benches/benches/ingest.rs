@@ -28,18 +28,25 @@ fn ingest(c: &mut Criterion) {
     let mut g = c.benchmark_group("ingest");
     g.sample_size(10);
     g.throughput(Throughput::Elements(events));
-    g.bench_function(format!("cdnow_x{COPIES}_ndjson"), |b| {
-        b.iter_with_setup(
-            || tempfile::tempdir().expect("a temp dir"),
-            |dir| {
-                let store = Store::open(dir.path(), StoreOptions::default()).expect("a store");
-                let report = ingest_quietly(&store, &input);
-                assert_eq!(report.stored, events);
-                drop(store);
-                dir
-            },
-        )
-    });
+    // As a serving store opens, and as `cohort ingest` opens it (bulk load).
+    for (name, bulk_load) in [("serving", false), ("bulk_load", true)] {
+        g.bench_function(format!("cdnow_x{COPIES}_ndjson_{name}"), |b| {
+            b.iter_with_setup(
+                || tempfile::tempdir().expect("a temp dir"),
+                |dir| {
+                    let options = StoreOptions {
+                        bulk_load,
+                        ..Default::default()
+                    };
+                    let store = Store::open(dir.path(), options).expect("a store");
+                    let report = ingest_quietly(&store, &input);
+                    assert_eq!(report.stored, events);
+                    drop(store);
+                    dir
+                },
+            )
+        });
+    }
     g.finish();
 }
 

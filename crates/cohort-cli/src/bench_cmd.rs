@@ -16,12 +16,13 @@ use crate::{open_existing, parse_now, DbArg};
 /// Time segments on a store: filter throughput, warm.
 ///
 /// Opens the store once, waits for RocksDB's background compactions to
-/// finish, evaluates every segment of the file (same format
-/// as `eval --segments`) --warmup times untimed, then --runs times timed,
-/// and reports per segment the member count and the median, fastest and
+/// finish, evaluates every segment of the file (same format as
+/// `eval --segments`) --warmup times untimed, then --runs times timed, and
+/// reports per segment the member count and the median, fastest and
 /// slowest time; then the same for all segments in one batch pass; then
-/// the process's peak resident memory. Use it to compare filters, store
-/// layouts or machines; the compare harness (benches/compare) runs it.
+/// the peak resident memory of the process while it evaluated. Use it to
+/// compare filters, store layouts or machines; the compare harness
+/// (benches/compare) runs it.
 ///
 /// Example:
 ///   cohort bench --db ./store --now 2026-01-01 --segments benches/compare/segments.toml
@@ -81,6 +82,9 @@ pub(crate) fn run(args: Args) -> anyhow::Result<u8> {
     };
     let store = open_existing(&args.db.db)?;
     settle(&store)?;
+    // Compactions after a bulk load use memory of their own; the peak we
+    // report is the evaluations' (Linux: "5" resets the peak RSS counter).
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
     let named = StoreSegments::new(&store)
         .with_batch(parsed.iter().map(|s| (s.name.clone(), s.expr.clone())));
     let options = |kind| EvalOptions {
@@ -227,7 +231,8 @@ fn write_members(
     std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))
 }
 
-/// The process's peak resident set (Linux: VmHWM in /proc/self/status).
+/// The process's peak resident set since the store settled (Linux: VmHWM
+/// in /proc/self/status).
 fn peak_rss_bytes() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;

@@ -228,10 +228,7 @@ impl Store {
                     it.prev();
                 }
                 it.status()?;
-                page.next = it
-                    .valid()
-                    .then(|| page.events.last().map(EventRecord::cursor))
-                    .flatten();
+                page.next = next_cursor(it.valid(), &page.events);
             }
             None => {
                 let mut opts = ReadOptions::default();
@@ -262,10 +259,7 @@ impl Store {
                     it.prev();
                 }
                 it.status()?;
-                page.next = it
-                    .valid()
-                    .then(|| page.events.last().map(EventRecord::cursor))
-                    .flatten();
+                page.next = next_cursor(it.valid(), &page.events);
             }
         }
         Ok(page)
@@ -366,4 +360,14 @@ fn subject_end(kind: SubjectKind, sid: u32) -> Vec<u8> {
     let mut k = keys::subject_key(kind, sid).to_vec();
     k.extend_from_slice(&[0xFF; 17]);
     k
+}
+
+/// Where the next page starts: after the last event of this one, when the
+/// iterator still had events to give.
+fn next_cursor(more: bool, events: &[EventRecord]) -> Option<Cursor> {
+    if more {
+        events.last().map(EventRecord::cursor)
+    } else {
+        None
+    }
 }
