@@ -22,7 +22,7 @@ use crate::db::cf;
 use crate::error::Result;
 use crate::store::Store;
 
-type Key = [u8; 21];
+pub(crate) type Key = [u8; 21];
 
 /// Decoded blocks by key, oldest first out.
 pub(crate) struct BlockCache {
@@ -89,7 +89,76 @@ impl Store {
         if lo > hi {
             return Ok(Vec::new());
         }
+        // One snapshot for the listing and the reads: a write that merges
+        // small blocks (see `merge.rs`) deletes keys, and must not do so
+        // between the two.
+        let snapshot = self.db.snapshot();
+        let keys: Vec<Key> = self
+            .block_index(&snapshot, kind, type_id, lo, hi)?
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect();
+        let mut out: Vec<Option<Arc<Block>>> =
+            keys.iter().map(|k| self.block_cache.get(k)).collect();
+        let missing: Vec<Key> = keys
+            .iter()
+            .zip(&out)
+            .filter(|(_, b)| b.is_none())
+            .map(|(k, _)| *k)
+            .collect();
+        if !missing.is_empty() {
+            let mut read = missing
+                .iter()
+                .zip(self.read_blocks(&snapshot, &missing)?)
+                .map(|(k, b)| {
+                    let b = Arc::new(b);
+                    self.block_cache.insert(*k, Arc::clone(&b));
+                    b
+                });
+            for slot in out.iter_mut().filter(|b| b.is_none()) {
+                *slot = read.next();
+            }
+        }
+        Ok(out
+            .into_iter()
+            .map(|b| b.expect("every block read"))
+            .collect())
+    }
+
+    /// The blocks under `keys`, decoded, as of `snapshot` (not cached).
+    pub(crate) fn read_blocks(
+        &self,
+        snapshot: &rocksdb::Snapshot<'_>,
+        keys: &[Key],
+    ) -> Result<Vec<Block>> {
         let mut opts = ReadOptions::default();
+        opts.set_snapshot(snapshot);
+        let values = self
+            .db
+            .batched_multi_get_cf_opt(self.cf(cf::BLOCKS), keys, false, &opts);
+        keys.iter()
+            .zip(values)
+            .map(|(k, v)| {
+                let v = v?.ok_or_else(|| {
+                    crate::StoreError::Corrupt("a block in the index is missing".into())
+                })?;
+                Block::parse(k, &v)
+            })
+            .collect()
+    }
+
+    /// (key, row count) of the blocks of one kind and type in buckets
+    /// `lo..=hi`, as of `snapshot`.
+    pub(crate) fn block_index(
+        &self,
+        snapshot: &rocksdb::Snapshot<'_>,
+        kind: SubjectKind,
+        type_id: u32,
+        lo: i64,
+        hi: i64,
+    ) -> Result<Vec<(Key, u32)>> {
+        let mut opts = ReadOptions::default();
+        opts.set_snapshot(snapshot);
         opts.set_iterate_lower_bound(block_key(kind, type_id, lo, 0).to_vec());
         let upper = match hi.checked_add(1) {
             Some(h) => block_key(kind, type_id, h, 0).to_vec(),
@@ -102,35 +171,14 @@ impl Store {
         opts.set_iterate_upper_bound(upper);
         let mut it = self.db.raw_iterator_cf_opt(self.cf(cf::BLOCK_INDEX), opts);
         it.seek_to_first();
-        let mut keys: Vec<Key> = Vec::new();
-        while let Some(k) = it.key() {
-            keys.push(
-                k.try_into()
-                    .map_err(|_| crate::StoreError::Corrupt("malformed block index key".into()))?,
-            );
+        let bad = || crate::StoreError::Corrupt("malformed block index entry".into());
+        let mut out = Vec::new();
+        while let (Some(k), Some(v)) = (it.key(), it.value()) {
+            let rows = u32::from_le_bytes(v.try_into().map_err(|_| bad())?);
+            out.push((k.try_into().map_err(|_| bad())?, rows));
             it.next();
         }
         it.status()?;
-        let mut out: Vec<Option<Arc<Block>>> =
-            keys.iter().map(|k| self.block_cache.get(k)).collect();
-        let missing: Vec<usize> = (0..keys.len()).filter(|&i| out[i].is_none()).collect();
-        if !missing.is_empty() {
-            let blocks_cf = self.cf(cf::BLOCKS);
-            let values =
-                self.db
-                    .batched_multi_get_cf(blocks_cf, missing.iter().map(|&i| &keys[i]), false);
-            for (&i, value) in missing.iter().zip(values) {
-                let value = value?.ok_or_else(|| {
-                    crate::StoreError::Corrupt("a block in the index is missing".into())
-                })?;
-                let block = Arc::new(Block::parse(&keys[i], &value)?);
-                self.block_cache.insert(keys[i], Arc::clone(&block));
-                out[i] = Some(block);
-            }
-        }
-        Ok(out
-            .into_iter()
-            .map(|b| b.expect("every block read"))
-            .collect())
+        Ok(out)
     }
 }

@@ -5,8 +5,9 @@
 //! same `WriteBatch` as the log. A condition on one type over the last 30
 //! days reads the blocks of that type in five buckets and nothing else.
 //! Blocks are immutable once written (a later write starts new ones, with
-//! a larger first sequence number), which is what lets readers cache them
-//! decoded (see `block_cache.rs`).
+//! a larger first sequence number; merging small blocks writes a new key
+//! and deletes the old ones, see `merge.rs`), which is what lets readers
+//! cache them decoded (see `block_cache.rs`).
 //!
 //! A block value is laid out by hand, little-endian, one column after the
 //! other so a reader copies each with one `memcpy`-like pass:

@@ -45,6 +45,7 @@ mod db;
 mod error;
 mod keys;
 mod load;
+mod merge;
 mod options;
 mod read;
 mod segments;

@@ -28,6 +28,8 @@ pub struct Store {
     writer: Mutex<()>,
     pub(crate) state: RwLock<State>,
     pub(crate) block_cache: crate::block_cache::BlockCache,
+    /// Opened for a bulk load (see [`StoreOptions::bulk_load`]).
+    pub(crate) bulk_load: bool,
 }
 
 /// How to append a batch of events.
@@ -67,6 +69,7 @@ impl Store {
             writer: Mutex::new(()),
             state: RwLock::new(state),
             block_cache: crate::block_cache::BlockCache::new(options.decoded_block_cache_bytes),
+            bulk_load: options.bulk_load,
         })
     }
 
@@ -182,7 +185,7 @@ impl Store {
             )?;
             receipt.stored += 1;
         }
-        self.put_derived(&mut pending, &mut batch);
+        self.put_derived(&mut pending, &mut batch)?;
         let changes = pending.into_changes();
         drop(state);
         self.write(batch, options.durability)?;
@@ -212,7 +215,7 @@ impl Store {
         let mut batch = WriteBatch::default();
         let type_id = self.intern_type(&mut pending, &mut batch, name)?;
         pending.describe(type_id, description.map(str::to_owned));
-        self.put_derived(&mut pending, &mut batch);
+        self.put_derived(&mut pending, &mut batch)?;
         let changes = pending.into_changes();
         drop(state);
         self.write(batch, Durability::Sync)?;
@@ -346,7 +349,7 @@ impl Store {
     /// (a skip list) inserts a key next to the previous one almost for
     /// free, while keys in arrival order (random subjects) each cost a
     /// full search — most of a bulk load's time before this was done.
-    fn put_derived(&self, pending: &mut Pending<'_>, batch: &mut WriteBatch) {
+    fn put_derived(&self, pending: &mut Pending<'_>, batch: &mut WriteBatch) -> Result<()> {
         let mut log = std::mem::take(&mut pending.log);
         log.sort_unstable_by_key(|e| e.0);
         let log_cf = self.cf(cf::LOG);
@@ -370,7 +373,9 @@ impl Store {
         }
         let blocks_cf = self.cf(cf::BLOCKS);
         let index_cf = self.cf(cf::BLOCK_INDEX);
+        let snapshot = self.db.snapshot();
         for (key, value) in std::mem::take(&mut pending.blocks).encode() {
+            let (key, value) = self.merge_small_blocks(&snapshot, batch, key, value)?;
             batch.put_cf(index_cf, key, &value[..4]);
             batch.put_cf(blocks_cf, key, value);
         }
@@ -379,6 +384,7 @@ impl Store {
             meta::NEXT_SEQ,
             pending.next_seq.to_be_bytes(),
         );
+        Ok(())
     }
 
     /// The facts kept for one subject, if the store has seen it.

@@ -484,3 +484,78 @@ fn saved_segments_round_trip() {
         Err(StoreError::InvalidArgument(_))
     ));
 }
+
+#[test]
+fn many_small_writes_are_merged_into_few_blocks_with_every_row_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let bucket = cohort_store::bucket_of(T0);
+    let start = bucket * cohort_store::BUCKET_MILLIS;
+    // 50 track-sized writes of 3 events each, all in one week.
+    let mut n = 0i64;
+    for _ in 0..50 {
+        let batch: Vec<_> = (0..3)
+            .map(|_| {
+                n += 1;
+                event(
+                    SubjectKind::User,
+                    &format!("u{}", n % 7),
+                    "tap",
+                    start + n * 1000,
+                    &[
+                        ("n", Value::Number(n as f64)),
+                        ("even", Value::Bool(n % 2 == 0)),
+                    ],
+                )
+            })
+            .collect();
+        store.append(&batch, AppendOptions::default()).unwrap();
+    }
+    let tap = store.type_id("tap").unwrap();
+    let blocks = store
+        .blocks(SubjectKind::User, tap, bucket..=bucket)
+        .unwrap();
+    assert!(
+        blocks.len() < 8,
+        "{} blocks for 50 small writes to one bucket",
+        blocks.len()
+    );
+    // Every row once, with its data, in arrival order within each block.
+    let n_key = store.key_id("n").unwrap();
+    let even_key = store.key_id("even").unwrap();
+    let mut seen = Vec::new();
+    for b in &blocks {
+        let mut last = i64::MIN;
+        for i in 0..b.len() {
+            let row = b.row(i);
+            let Some((_, Value::Number(x))) = row.iter().find(|(k, _)| *k == n_key) else {
+                panic!("row without n: {row:?}");
+            };
+            let x = *x as i64;
+            assert_eq!(b.times()[i], start + x * 1000);
+            assert!(row.contains(&(even_key, Value::Bool(x % 2 == 0))));
+            assert_eq!(
+                store
+                    .subject_id(SubjectKind::User, b.subjects()[i])
+                    .unwrap(),
+                format!("u{}", x % 7)
+            );
+            assert!(x > last, "rows out of arrival order");
+            last = x;
+            seen.push(x);
+        }
+    }
+    seen.sort_unstable();
+    assert_eq!(seen, (1..=150).collect::<Vec<_>>());
+    // And the same after reopening.
+    drop(blocks);
+    drop(store);
+    let store = open(dir.path());
+    let rows: usize = store
+        .blocks(SubjectKind::User, tap, bucket..=bucket)
+        .unwrap()
+        .iter()
+        .map(|b| b.len())
+        .sum();
+    assert_eq!(rows, 150);
+}

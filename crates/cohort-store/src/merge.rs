@@ -1,0 +1,80 @@
+//! Merging small blocks, so that many small writes do not leave a bucket
+//! of thousands of tiny blocks.
+//!
+//! A track request writes one block per (kind, type, week) it touches,
+//! often of a few rows. When a write files a small block into a bucket that
+//! already holds [`MERGE_AT`]` - 1` small blocks (under [`SMALL_ROWS`] rows
+//! each), it folds them and its own block into one, under its own new key,
+//! and deletes the old keys — all in its one `WriteBatch`. Blocks stay
+//! immutable (a merged block has a key never used before), so the decoded
+//! cache needs no invalidation; readers list and read blocks through one
+//! snapshot, so they never see a deleted key. Bulk loads (input chunks of
+//! 4 MiB) write blocks of thousands of rows and do not merge.
+
+use rocksdb::WriteBatch;
+
+use crate::block_cache::Key;
+use crate::blocks::{Block, Blocks};
+use crate::db::cf;
+use crate::error::{Result, StoreError};
+use crate::store::Store;
+
+/// A block with fewer rows than this is small.
+pub(crate) const SMALL_ROWS: u32 = 1024;
+
+/// Small blocks in one bucket that trigger a merge (the new one included).
+pub(crate) const MERGE_AT: usize = 8;
+
+impl Store {
+    /// The block to write for `(key, value)`: itself, or — when its bucket
+    /// has enough small blocks — all of them merged, with the old keys
+    /// deleted in `batch`. The caller holds the writer lock, so the
+    /// snapshot is the state this write builds on.
+    pub(crate) fn merge_small_blocks(
+        &self,
+        snapshot: &rocksdb::Snapshot<'_>,
+        batch: &mut WriteBatch,
+        key: Key,
+        value: Vec<u8>,
+    ) -> Result<(Key, Vec<u8>)> {
+        let rows = u32::from_le_bytes(value[..4].try_into().expect("a block starts with n"));
+        // A bulk load writes large blocks, and its vector memtables make
+        // every read sort them: it does not merge.
+        if rows >= SMALL_ROWS || self.bulk_load {
+            return Ok((key, value));
+        }
+        let block = Block::parse(&key, &value)?;
+        let kind = cohort_event::SubjectKind::from_tag(key[0])
+            .ok_or_else(|| StoreError::Corrupt("a block key with a bad kind".into()))?;
+        let small: Vec<Key> = self
+            .block_index(snapshot, kind, block.type_id, block.bucket, block.bucket)?
+            .into_iter()
+            .filter(|&(_, n)| n < SMALL_ROWS)
+            .map(|(k, _)| k)
+            .collect();
+        if small.len() + 1 < MERGE_AT {
+            return Ok((key, value));
+        }
+        let old = self.read_blocks(snapshot, &small)?;
+        // Old rows first (their keys are in write order), then this write's:
+        // rows stay in arrival order.
+        let seq = u64::from_be_bytes(key[13..21].try_into().expect("8 bytes"));
+        let mut merged = Blocks::default();
+        for b in old.iter().chain(std::iter::once(&block)) {
+            for (i, (&sid, &t)) in b.subjects().iter().zip(b.times()).enumerate() {
+                let row = b.row(i);
+                let data: Vec<(u32, &cohort_event::Value)> =
+                    row.iter().map(|(k, v)| (*k, v)).collect();
+                merged.add(kind, block.type_id, t, seq, sid, &data);
+            }
+        }
+        let (merged_key, merged_value) =
+            merged.encode().next().expect("one bucket makes one block");
+        debug_assert_eq!(merged_key, key, "the merged block takes this write's key");
+        for k in &small {
+            batch.delete_cf(self.cf(cf::BLOCKS), k);
+            batch.delete_cf(self.cf(cf::BLOCK_INDEX), k);
+        }
+        Ok((merged_key, merged_value))
+    }
+}
