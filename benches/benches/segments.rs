@@ -3,7 +3,8 @@
 //! 365 days (about 10 s to build before measuring). Each segment alone,
 //! then all ten in one batch; and one `last 30d` segment on 365 and 730
 //! days of history at the same events per day, to show that the time of a
-//! windowed segment does not grow with history.
+//! windowed segment does not grow with history; and one segment on a store
+//! written in bulk and on one written by small requests.
 
 use cohort::eval::{evaluate, evaluate_many, EvalOptions, NoSegments};
 use cohort::generate::{generate, GenOptions};
@@ -14,6 +15,12 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 const END: i64 = 1_767_225_600_000; // 2026-01-01T00:00:00Z
 
 fn store_with(events: u64, days: u32) -> (tempfile::TempDir, Store) {
+    store_written(events, days, 4 << 20)
+}
+
+/// A store fed `cohort gen`'s stream in writes of `chunk_bytes` of input
+/// (4 MiB: the bulk path; 16 KiB: about 100 events, like track requests).
+fn store_written(events: u64, days: u32, chunk_bytes: usize) -> (tempfile::TempDir, Store) {
     let mut ndjson = Vec::new();
     generate(
         &GenOptions {
@@ -35,6 +42,7 @@ fn store_with(events: u64, days: u32) -> (tempfile::TempDir, Store) {
         ndjson.as_slice(),
         &IngestOptions {
             source: Source::System,
+            chunk_bytes,
             ..Default::default()
         },
         &mut Observer {
@@ -96,5 +104,20 @@ fn history_bench(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, segments_bench, history_bench);
+/// The same segment on a store written in bulk and one written by ~100-event
+/// requests, whose small blocks are merged as they arrive.
+fn write_pattern_bench(c: &mut Criterion) {
+    let filter = cohort::filter::parse("count(purchase, last 30d) >= 2").expect("valid");
+    let mut g = c.benchmark_group("write_pattern_last_30d");
+    g.sample_size(30);
+    for (name, chunk) in [("bulk_4mib", 4 << 20), ("requests_16kib", 16 << 10)] {
+        let (_dir, store) = store_written(300_000, 365, chunk);
+        g.bench_with_input(BenchmarkId::from_parameter(name), &filter, |b, f| {
+            b.iter(|| evaluate(&store, f, &NoSegments, &EvalOptions::at(END)).expect("eval"))
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, segments_bench, history_bench, write_pattern_bench);
 criterion_main!(benches);
