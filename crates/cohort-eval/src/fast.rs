@@ -6,14 +6,18 @@
 //!    conditions (of one filter, or of a whole batch) decide which blocks
 //!    are read: for each type, the week buckets of the union of its
 //!    conditions' windows. Nothing else is read.
-//! 2. **Scan.** The blocks are split into one chunk per thread; each task
-//!    owns flat accumulators indexed by dense subject id and runs every
-//!    interested condition over each row, decoding a row's data only when
-//!    a predicate or aggregate needs it. Tasks merge by addition/min/max —
-//!    no locks.
+//! 2. **Scan.** The blocks (decoded columns, shared from the store's cache)
+//!    are split into one group of about equal rows per thread; each task
+//!    owns flat accumulators indexed by dense subject id and runs the
+//!    conditions one after the other over its blocks' columns: a predicate
+//!    first becomes one bool per row (per distinct value on dictionary
+//!    columns), then a tight loop adds the selected rows in the window.
+//!    Tasks merge by addition/min/max/or — no locks.
 //! 3. **Combine.** Each condition's accumulator becomes a `RoaringBitmap`
 //!    over the universe (subjects with an event at or before `now`, from
-//!    the per-subject facts); `and`/`or`/`not` are bitmap operations.
+//!    the per-subject facts, inserted as ranges), selected from the flat
+//!    arrays — by complement when subjects without events satisfy the
+//!    condition; `and`/`or`/`not` are bitmap operations.
 
 use std::collections::HashMap;
 use std::sync::Arc;
