@@ -150,47 +150,20 @@ impl Pred {
             Pred::Not(inner) => inner.eval_block(block).into_iter().map(|m| !m).collect(),
             leaf => {
                 let absent = leaf.test(None);
-                match leaf.key().and_then(|k| block.column(k)) {
-                    None => vec![absent; n],
+                match (leaf, leaf.key().and_then(|k| block.column(k))) {
+                    (_, None) => vec![absent; n],
                     // The hot case, a number compared with a number: one
                     // float compare per row (NaN, "no value", compares false,
                     // as a missing key does).
-                    Some(Column::Numbers(xs))
-                        if matches!(
-                            leaf,
-                            Pred::Compare {
-                                lit: Lit::Num(_),
-                                ..
-                            }
-                        ) =>
-                    {
-                        let Pred::Compare {
+                    (
+                        Pred::Compare {
                             cmp,
                             lit: Lit::Num(y),
                             ..
-                        } = leaf
-                        else {
-                            unreachable!("matched just above")
-                        };
-                        xs.iter().map(|x| ord(*cmp, x.partial_cmp(y))).collect()
-                    }
-                    Some(Column::Numbers(xs)) => xs
-                        .iter()
-                        .map(|&x| {
-                            if x.is_nan() {
-                                absent
-                            } else {
-                                leaf.test(Some(&Value::Number(x)))
-                            }
-                        })
-                        .collect(),
-                    Some(Column::Dict { codes, dict }) => {
-                        let table: Vec<bool> = dict.iter().map(|v| leaf.test(Some(v))).collect();
-                        codes
-                            .iter()
-                            .map(|&c| table.get(c as usize).copied().unwrap_or(absent))
-                            .collect()
-                    }
+                        },
+                        Some(Column::Numbers(xs)),
+                    ) => xs.iter().map(|x| ord(*cmp, x.partial_cmp(y))).collect(),
+                    (_, Some(column)) => column.per_row(absent, |v| leaf.test(Some(v))),
                 }
             }
         }

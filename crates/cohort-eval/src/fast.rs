@@ -23,9 +23,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use cohort_filter::{Aggregate, Cmp, Condition, EventSel, Expr, Measure, Selection, Which};
-use cohort_store::{
-    bucket_of, Block, Column, Store, SubjectFacts, SubjectKind, BUCKET_MILLIS, NO_VALUE,
-};
+use cohort_store::{bucket_of, Block, Column, Store, SubjectFacts, SubjectKind, BUCKET_MILLIS};
 use rayon::prelude::*;
 use roaring::RoaringBitmap;
 
@@ -557,25 +555,10 @@ fn scan_block(spec: &Spec, block: &Block, acc: &mut Acc) {
 fn numbers(block: &Block, key: u32) -> std::borrow::Cow<'_, [f64]> {
     match block.column(key) {
         Some(Column::Numbers(xs)) => std::borrow::Cow::Borrowed(xs),
-        Some(Column::Dict { codes, dict }) => {
-            let table: Vec<f64> = dict
-                .iter()
-                .map(|v| match v {
-                    cohort_store::Value::Number(x) => *x,
-                    _ => f64::NAN,
-                })
-                .collect();
-            codes
-                .iter()
-                .map(|&c| {
-                    if c == NO_VALUE {
-                        f64::NAN
-                    } else {
-                        table[c as usize]
-                    }
-                })
-                .collect()
-        }
+        Some(dict) => std::borrow::Cow::Owned(dict.per_row(f64::NAN, |v| match v {
+            cohort_store::Value::Number(x) => *x,
+            _ => f64::NAN,
+        })),
         None => std::borrow::Cow::Owned(vec![f64::NAN; block.len()]),
     }
 }

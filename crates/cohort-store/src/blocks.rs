@@ -67,6 +67,23 @@ enum Cell {
     Encoded(u32, u32),
 }
 
+/// The parts of a block key: (kind, type id, bucket, first seq).
+pub(crate) fn parse_block_key(key: &[u8]) -> Result<(SubjectKind, u32, i64, u64)> {
+    let key: &[u8; 21] = key.try_into().map_err(|_| corrupt())?;
+    let kind = SubjectKind::from_tag(key[0]).ok_or_else(corrupt)?;
+    Ok((
+        kind,
+        u32::from_be_bytes(key[1..5].try_into().expect("4 bytes")),
+        time_from_bytes(key[5..13].try_into().expect("8 bytes")),
+        u64::from_be_bytes(key[13..21].try_into().expect("8 bytes")),
+    ))
+}
+
+/// The row count a block value starts with.
+pub(crate) fn block_rows(value: &[u8]) -> Result<u32> {
+    Reader(value).u32()
+}
+
 /// Rows of one block being built by a write.
 struct BlockBuilder {
     first_seq: u64,
@@ -227,6 +244,30 @@ impl Column {
         }
     }
 
+    /// `f` of each row's value, `absent` where a row has none. On a
+    /// dictionary column `f` runs once per distinct value, not per row.
+    pub fn per_row<T: Copy>(&self, absent: T, f: impl Fn(&Value) -> T) -> Vec<T> {
+        match self {
+            Column::Numbers(xs) => xs
+                .iter()
+                .map(|&x| {
+                    if x.is_nan() {
+                        absent
+                    } else {
+                        f(&Value::Number(x))
+                    }
+                })
+                .collect(),
+            Column::Dict { codes, dict } => {
+                let table: Vec<T> = dict.iter().map(f).collect();
+                codes
+                    .iter()
+                    .map(|&c| table.get(c as usize).copied().unwrap_or(absent))
+                    .collect()
+            }
+        }
+    }
+
     fn heap_bytes(&self) -> usize {
         match self {
             Column::Numbers(x) => x.len() * 8,
@@ -275,6 +316,14 @@ impl<'a> Reader<'a> {
             .collect())
     }
 
+    /// `n` little-endian 64-bit words (times as i64, numbers as f64 bits).
+    fn u64s(&mut self, n: usize) -> Result<impl Iterator<Item = u64> + 'a> {
+        let bytes = self.take(n.checked_mul(8).ok_or_else(corrupt)?)?;
+        Ok(bytes
+            .chunks_exact(8)
+            .map(|c| u64::from_le_bytes(c.try_into().expect("8 bytes"))))
+    }
+
     fn u8(&mut self) -> Result<u8> {
         Ok(self.take(1)?[0])
     }
@@ -286,17 +335,11 @@ fn corrupt() -> StoreError {
 
 impl Block {
     pub(crate) fn parse(key: &[u8], value: &[u8]) -> Result<Block> {
-        if key.len() != 21 {
-            return Err(corrupt());
-        }
+        let (_, type_id, bucket, _) = parse_block_key(key)?;
         let mut r = Reader(value);
         let n = r.u32()? as usize;
         let subjects = r.u32s(n)?;
-        let times = r
-            .take(n.checked_mul(8).ok_or_else(corrupt)?)?
-            .chunks_exact(8)
-            .map(|c| i64::from_le_bytes(c.try_into().expect("8 bytes")))
-            .collect();
+        let times = r.u64s(n)?.map(|x| x as i64).collect();
         let count = r.u32()? as usize;
         let mut columns = Vec::with_capacity(count.min(1024));
         for _ in 0..count {
@@ -305,12 +348,7 @@ impl Block {
             let len = r.u32()? as usize;
             let mut body = Reader(r.take(len)?);
             let column = match tag {
-                TAG_NUMBERS => Column::Numbers(
-                    body.take(n * 8)?
-                        .chunks_exact(8)
-                        .map(|c| f64::from_le_bytes(c.try_into().expect("8 bytes")))
-                        .collect(),
-                ),
+                TAG_NUMBERS => Column::Numbers(body.u64s(n)?.map(f64::from_bits).collect()),
                 TAG_DICT => {
                     let codes = body.u32s(n)?;
                     let entries = body.u32()? as usize;
@@ -341,8 +379,8 @@ impl Block {
             return Err(corrupt());
         }
         Ok(Block {
-            type_id: u32::from_be_bytes(key[1..5].try_into().expect("4 bytes")),
-            bucket: time_from_bytes(key[5..13].try_into().expect("8 bytes")),
+            type_id,
+            bucket,
             subjects,
             times,
             columns,

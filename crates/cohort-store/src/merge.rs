@@ -14,9 +14,9 @@
 use rocksdb::WriteBatch;
 
 use crate::block_cache::Key;
-use crate::blocks::{Block, Blocks};
+use crate::blocks::{block_rows, parse_block_key, Block, Blocks};
 use crate::db::cf;
-use crate::error::{Result, StoreError};
+use crate::error::Result;
 use crate::store::Store;
 
 /// A block with fewer rows than this is small.
@@ -28,26 +28,23 @@ pub(crate) const MERGE_AT: usize = 8;
 impl Store {
     /// The block to write for `(key, value)`: itself, or — when its bucket
     /// has enough small blocks — all of them merged, with the old keys
-    /// deleted in `batch`. The caller holds the writer lock, so the
-    /// snapshot is the state this write builds on.
+    /// deleted in `batch`. The caller holds the writer lock, so what is
+    /// read is the state this write builds on.
     pub(crate) fn merge_small_blocks(
         &self,
-        snapshot: &rocksdb::Snapshot<'_>,
         batch: &mut WriteBatch,
         key: Key,
         value: Vec<u8>,
     ) -> Result<(Key, Vec<u8>)> {
-        let rows = u32::from_le_bytes(value[..4].try_into().expect("a block starts with n"));
         // A bulk load writes large blocks, and its vector memtables make
         // every read sort them: it does not merge.
-        if rows >= SMALL_ROWS || self.bulk_load {
+        if self.bulk_load || block_rows(&value)? >= SMALL_ROWS {
             return Ok((key, value));
         }
-        let block = Block::parse(&key, &value)?;
-        let kind = cohort_event::SubjectKind::from_tag(key[0])
-            .ok_or_else(|| StoreError::Corrupt("a block key with a bad kind".into()))?;
+        let (kind, type_id, bucket, seq) = parse_block_key(&key)?;
+        let snapshot = self.db.snapshot();
         let small: Vec<Key> = self
-            .block_index(snapshot, kind, block.type_id, block.bucket, block.bucket)?
+            .block_index(&snapshot, kind, type_id, bucket, bucket)?
             .into_iter()
             .filter(|&(_, n)| n < SMALL_ROWS)
             .map(|(k, _)| k)
@@ -55,17 +52,17 @@ impl Store {
         if small.len() + 1 < MERGE_AT {
             return Ok((key, value));
         }
-        let old = self.read_blocks(snapshot, &small)?;
+        let block = Block::parse(&key, &value)?;
+        let old = self.read_blocks(&snapshot, &small)?;
         // Old rows first (their keys are in write order), then this write's:
         // rows stay in arrival order.
-        let seq = u64::from_be_bytes(key[13..21].try_into().expect("8 bytes"));
         let mut merged = Blocks::default();
         for b in old.iter().chain(std::iter::once(&block)) {
             for (i, (&sid, &t)) in b.subjects().iter().zip(b.times()).enumerate() {
                 let row = b.row(i);
                 let data: Vec<(u32, &cohort_event::Value)> =
                     row.iter().map(|(k, v)| (*k, v)).collect();
-                merged.add(kind, block.type_id, t, seq, sid, &data);
+                merged.add(kind, type_id, t, seq, sid, &data);
             }
         }
         let (merged_key, merged_value) =

@@ -373,9 +373,8 @@ impl Store {
         }
         let blocks_cf = self.cf(cf::BLOCKS);
         let index_cf = self.cf(cf::BLOCK_INDEX);
-        let snapshot = self.db.snapshot();
         for (key, value) in std::mem::take(&mut pending.blocks).encode() {
-            let (key, value) = self.merge_small_blocks(&snapshot, batch, key, value)?;
+            let (key, value) = self.merge_small_blocks(batch, key, value)?;
             batch.put_cf(index_cf, key, &value[..4]);
             batch.put_cf(blocks_cf, key, value);
         }
