@@ -10,7 +10,7 @@ use cohort::filter::Expr;
 use cohort::{format_millis, Store, SubjectKind};
 use serde_json::json;
 
-use crate::segments_file::{load, Segment};
+use crate::segments_file::{by_kind, load, Segment};
 use crate::{open_existing, parse_now, DbArg};
 
 /// Time segments on a store: filter throughput, warm.
@@ -114,17 +114,14 @@ pub(crate) fn run(args: Args) -> anyhow::Result<u8> {
         row["members"] = json!(members.len());
         rows.push(row);
     }
-    // All segments in one pass per subject kind.
+    // All segments in one pass per subject kind (grouped before timing).
+    let groups: Vec<(SubjectKind, Vec<Expr>)> = by_kind(&parsed)
+        .into_iter()
+        .map(|(kind, group)| (kind, group.iter().map(|s| s.expr.clone()).collect()))
+        .collect();
     let batch_once = || -> anyhow::Result<()> {
-        for kind in SubjectKind::ALL {
-            let exprs: Vec<Expr> = parsed
-                .iter()
-                .filter(|s| s.kind == kind)
-                .map(|s| s.expr.clone())
-                .collect();
-            if !exprs.is_empty() {
-                evaluate_many(&store, &exprs, &named, &options(kind))?;
-            }
+        for (kind, exprs) in &groups {
+            evaluate_many(&store, exprs, &named, &options(*kind))?;
         }
         Ok(())
     };
@@ -135,12 +132,13 @@ pub(crate) fn run(args: Args) -> anyhow::Result<u8> {
     for _ in 0..args.runs {
         batch.push(timed(batch_once)?.1);
     }
+    let peak_rss = peak_rss_bytes();
     let report = json!({
         "now": format_millis(now),
         "threads": if args.single_threaded { 1 } else { rayon_threads() },
         "segments": rows,
         "batch": stats(batch),
-        "peakRssBytes": peak_rss_bytes(),
+        "peakRssBytes": peak_rss,
     });
     let mut out = std::io::stdout().lock();
     if args.json {
@@ -177,7 +175,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<u8> {
             String::new(),
             &report["batch"],
         )?;
-        if let Some(rss) = peak_rss_bytes() {
+        if let Some(rss) = peak_rss {
             writeln!(
                 out,
                 "peak resident memory: {:.1} MiB",

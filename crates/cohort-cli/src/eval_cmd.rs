@@ -7,11 +7,11 @@ use std::time::Instant;
 use anyhow::{bail, Context};
 use cohort::eval::{evaluate, evaluate_many, EvalOptions, StoreSegments};
 use cohort::filter::{parse, Expr};
-use cohort::{format_millis, Store, SubjectKind};
+use cohort::{format_millis, Store};
 use roaring::RoaringBitmap;
 use serde_json::json;
 
-use crate::segments_file::{load, Segment};
+use crate::segments_file::{by_kind, load, Segment};
 use crate::text::thousands;
 use crate::{open_existing, parse_now, DbArg, Subject};
 
@@ -177,11 +177,7 @@ fn batch(store: &Store, file: &Path, out: &Path, now: i64, parallel: bool) -> an
         .with_batch(parsed.iter().map(|s| (s.name.clone(), s.expr.clone())));
     let mut summary = Vec::new();
     let started = Instant::now();
-    for kind in SubjectKind::ALL {
-        let group: Vec<&Segment> = parsed.iter().filter(|s| s.kind == kind).collect();
-        if group.is_empty() {
-            continue;
-        }
+    for (kind, group) in by_kind(&parsed) {
         let exprs: Vec<Expr> = group.iter().map(|s| s.expr.clone()).collect();
         let pass = Instant::now();
         let results = evaluate_many(

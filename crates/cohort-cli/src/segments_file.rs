@@ -74,3 +74,21 @@ pub(crate) fn load(file: &Path) -> anyhow::Result<Option<Vec<Segment>>> {
     }
     Ok((!bad).then_some(parsed))
 }
+
+/// The segments grouped by subject kind (users first), each group's
+/// filters in file order: one batch pass evaluates one group.
+pub(crate) fn by_kind(segments: &[Segment]) -> Vec<(SubjectKind, Vec<&Segment>)> {
+    SubjectKind::ALL
+        .into_iter()
+        .map(|kind| {
+            (
+                kind,
+                segments
+                    .iter()
+                    .filter(|s| s.kind == kind)
+                    .collect::<Vec<_>>(),
+            )
+        })
+        .filter(|(_, group)| !group.is_empty())
+        .collect()
+}
