@@ -180,10 +180,11 @@ pub fn generate(
         return Err(GenError::Invalid("--days must be at least 1".into()));
     }
     let span = i64::from(options.days) * 86_400_000;
-    let start = options.end.checked_sub(span).filter(|s| {
-        cohort_event::format_millis(*s).len() == 24
-            && cohort_event::format_millis(options.end).len() == 24
-    });
+    let in_range = |t: i64| (cohort_event::MIN_MILLIS..=cohort_event::MAX_MILLIS).contains(&t);
+    let start = options
+        .end
+        .checked_sub(span)
+        .filter(|&s| in_range(s) && in_range(options.end));
     let Some(start) = start else {
         return Err(GenError::Invalid(
             "--end and --days must keep every event between the years 0000 and 9999".into(),
