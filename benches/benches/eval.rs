@@ -1,7 +1,7 @@
 //! Segment evaluation on the CDNOW sample ×5 (348,295 events, 117,850
 //! users), fast evaluator, parallel and single-threaded.
 
-use cohort::eval::{evaluate, evaluate_many, EvalOptions, NoSegments};
+use cohort::eval::{evaluate, evaluate_many, EvalOptions, Executor, NoSegments};
 use cohort::{Store, StoreOptions};
 use cohort_benches::{cdnow_repeated, ingest_quietly};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
@@ -29,19 +29,24 @@ fn eval(c: &mut Criterion) {
         let filter = cohort::filter::parse(text).expect("valid");
         for parallel in [true, false] {
             let name = if parallel { "parallel" } else { "single" };
+            let executor = if parallel {
+                Executor::shared()
+            } else {
+                Executor::single_thread()
+            };
             g.bench_with_input(
                 BenchmarkId::new(format!("f{}_{name}", i + 1), text),
                 &filter,
                 |b, f| {
                     b.iter(|| {
                         evaluate(
-                            &store,
+                            &store.view(),
                             f,
                             &NoSegments,
                             &EvalOptions {
                                 now,
                                 kind: cohort::SubjectKind::User,
-                                parallel,
+                                executor: executor.clone(),
                             },
                         )
                         .expect("eval")
@@ -55,7 +60,9 @@ fn eval(c: &mut Criterion) {
         .map(|t| cohort::filter::parse(t).expect("valid"))
         .collect();
     g.bench_function("batch_all_parallel", |b| {
-        b.iter(|| evaluate_many(&store, &all, &NoSegments, &EvalOptions::at(now)).expect("eval"))
+        b.iter(|| {
+            evaluate_many(&store.view(), &all, &NoSegments, &EvalOptions::at(now)).expect("eval")
+        })
     });
     g.finish();
 }

@@ -81,12 +81,12 @@ fn segments_bench(c: &mut Criterion) {
     g.sample_size(30);
     for (name, filter) in &all {
         g.bench_with_input(BenchmarkId::from_parameter(name), filter, |b, f| {
-            b.iter(|| evaluate(&store, f, &NoSegments, &options).expect("eval"))
+            b.iter(|| evaluate(&store.view(), f, &NoSegments, &options).expect("eval"))
         });
     }
     let exprs: Vec<_> = all.iter().map(|(_, e)| e.clone()).collect();
     g.bench_function("all_ten_batch", |b| {
-        b.iter(|| evaluate_many(&store, &exprs, &NoSegments, &options).expect("eval"))
+        b.iter(|| evaluate_many(&store.view(), &exprs, &NoSegments, &options).expect("eval"))
     });
     g.finish();
 }
@@ -98,7 +98,7 @@ fn history_bench(c: &mut Criterion) {
     for days in [365u32, 730] {
         let (_dir, store) = store_with(1_000_000 * u64::from(days) / 365, days);
         g.bench_with_input(BenchmarkId::new("days", days), &filter, |b, f| {
-            b.iter(|| evaluate(&store, f, &NoSegments, &EvalOptions::at(END)).expect("eval"))
+            b.iter(|| evaluate(&store.view(), f, &NoSegments, &EvalOptions::at(END)).expect("eval"))
         });
     }
     g.finish();
@@ -113,7 +113,7 @@ fn write_pattern_bench(c: &mut Criterion) {
     for (name, chunk) in [("bulk_4mib", 4 << 20), ("requests_16kib", 16 << 10)] {
         let (_dir, store) = store_written(300_000, 365, chunk);
         g.bench_with_input(BenchmarkId::from_parameter(name), &filter, |b, f| {
-            b.iter(|| evaluate(&store, f, &NoSegments, &EvalOptions::at(END)).expect("eval"))
+            b.iter(|| evaluate(&store.view(), f, &NoSegments, &EvalOptions::at(END)).expect("eval"))
         });
     }
     g.finish();

@@ -278,6 +278,7 @@ def main():
     # cohort: warm timings and members from one process.
     members_dir = os.path.join(args.work, "cohort-members")
     out = run([args.cohort, "bench", "--db", store, "--now", args.end, "--json", "--runs", str(args.runs),
+               "--threads", str(args.threads),
                "--segments", os.path.join(HERE, "segments.toml"), "--members", members_dir],
               env=env, stdout=subprocess.PIPE).stdout
     cohort = json.loads(out)
@@ -319,6 +320,7 @@ def main():
 
 def cohort_bench(args, env, store):
     out = run([args.cohort, "bench", "--db", store, "--now", args.end, "--json", "--runs", str(args.runs),
+               "--threads", str(args.threads),
                "--segments", os.path.join(HERE, "segments.toml")], env=env, stdout=subprocess.PIPE).stdout
     return {r["name"]: r["medianMs"] for r in json.loads(out)["segments"]}
 

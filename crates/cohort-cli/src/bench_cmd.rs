@@ -7,11 +7,12 @@ use std::time::Instant;
 use anyhow::Context;
 use cohort::eval::{evaluate, evaluate_many, EvalOptions, StoreSegments};
 use cohort::filter::Expr;
+use cohort::StoreOptions;
 use cohort::{format_millis, Store, SubjectKind};
 use serde_json::json;
 
 use crate::segments_file::{by_kind, load, Segment};
-use crate::{open_existing, parse_now, DbArg};
+use crate::{parse_now, DbArg};
 
 /// Time segments on a store: filter throughput, warm.
 ///
@@ -44,8 +45,11 @@ pub(crate) struct Args {
     #[arg(long, default_value_t = 2)]
     warmup: u32,
     /// Evaluate on the calling thread only.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "threads")]
     single_threaded: bool,
+    /// Threads to evaluate on. Default: one per core.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1024))]
+    threads: Option<u16>,
     /// Write each segment's members (subject IDs, sorted, one per line) to
     /// DIR/NAME.txt.
     #[arg(long, value_name = "DIR")]
@@ -80,21 +84,37 @@ pub(crate) fn run(args: Args) -> anyhow::Result<u8> {
     let Some(parsed) = load(&args.segments)? else {
         return Ok(crate::EXIT_ERROR);
     };
-    let store = open_existing(&args.db.db)?;
+    // Read-write, as a service holds it: the store's own background work
+    // (compactions after a load) runs, and is waited for.
+    let store = Store::open(
+        &args.db.db,
+        StoreOptions {
+            create_if_missing: false,
+            ..Default::default()
+        },
+    )?;
     settle(&store)?;
     // Compactions after a bulk load use memory of their own; the peak we
     // report is the evaluations' (Linux: "5" resets the peak RSS counter).
     let _ = std::fs::write("/proc/self/clear_refs", "5");
     let named = StoreSegments::new(&store)
         .with_batch(parsed.iter().map(|s| (s.name.clone(), s.expr.clone())));
+    let executor = crate::eval_cmd::executor(args.single_threaded, args.threads)?;
     let options = |kind| EvalOptions {
         now,
         kind,
-        parallel: !args.single_threaded,
+        executor: executor.clone(),
     };
     let mut rows = Vec::new();
     for seg in parsed.iter().filter(|_| !args.batch_only) {
-        let once = || Ok(evaluate(&store, &seg.expr, &named, &options(seg.kind))?);
+        let once = || {
+            Ok(evaluate(
+                &store.view(),
+                &seg.expr,
+                &named,
+                &options(seg.kind),
+            )?)
+        };
         for _ in 0..args.warmup {
             once()?;
         }
@@ -120,8 +140,9 @@ pub(crate) fn run(args: Args) -> anyhow::Result<u8> {
         .map(|(kind, group)| (kind, group.iter().map(|s| s.expr.clone()).collect()))
         .collect();
     let batch_once = || -> anyhow::Result<()> {
+        let view = store.view();
         for (kind, exprs) in &groups {
-            evaluate_many(&store, exprs, &named, &options(*kind))?;
+            evaluate_many(&view, exprs, &named, &options(*kind))?;
         }
         Ok(())
     };
@@ -135,7 +156,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<u8> {
     let peak_rss = peak_rss_bytes();
     let report = json!({
         "now": format_millis(now),
-        "threads": if args.single_threaded { 1 } else { rayon_threads() },
+        "threads": executor.threads(),
         "segments": rows,
         "batch": stats(batch),
         "peakRssBytes": peak_rss,
@@ -203,10 +224,6 @@ fn settle(store: &Store) -> anyhow::Result<()> {
         eprintln!("settled in {:.1} s", started.elapsed().as_secs_f64());
     }
     Ok(())
-}
-
-fn rayon_threads() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
 fn write_members(

@@ -5,8 +5,8 @@ use std::io::{self, Write};
 use anyhow::Context;
 use cohort::{format_millis, CatalogEntry};
 
-use crate::text::thousands;
-use crate::{open_existing, DbArg, Format};
+use crate::text::{shown, thousands};
+use crate::{open_read, open_write, DbArg, Format};
 
 /// Show the events catalog: every event type, when it was first and last
 /// seen, how many events, and each data key with the kinds of value seen.
@@ -48,15 +48,15 @@ pub(crate) fn run(args: Args) -> anyhow::Result<u8> {
             name,
             description,
         }) => {
-            let store = cohort::Store::open(&db.db, cohort::StoreOptions::default())
+            let store = open_write(&db.db)
                 .with_context(|| format!("opening the store at {}", db.db.display()))?;
             store.add_catalog_type(&name, description.as_deref())?;
-            println!("added {name:?} to the catalog");
+            println!("added {} to the catalog", shown(&name));
             Ok(0)
         }
         None => {
             let db = args.db.context("--db DIR is required")?;
-            let store = open_existing(&db.db)?;
+            let store = open_read(&db.db)?;
             let catalog = store.catalog();
             let mut out = io::BufWriter::new(io::stdout().lock());
             match args.format {
@@ -85,9 +85,9 @@ fn print_text(out: &mut impl Write, catalog: &[CatalogEntry]) -> io::Result<()> 
     )?;
     for e in catalog {
         let name = if e.automatic {
-            format!("{} (auto)", e.name)
+            format!("{} (auto)", shown(&e.name))
         } else {
-            e.name.clone()
+            shown(&e.name).into_owned()
         };
         writeln!(
             out,
@@ -96,7 +96,7 @@ fn print_text(out: &mut impl Write, catalog: &[CatalogEntry]) -> io::Result<()> 
             thousands(e.count),
             day(e.first_seen),
             day(e.last_seen),
-            e.description.as_deref().unwrap_or("")
+            shown(e.description.as_deref().unwrap_or(""))
         )?;
         for k in &e.keys {
             let kinds: Vec<String> = k
@@ -104,7 +104,7 @@ fn print_text(out: &mut impl Write, catalog: &[CatalogEntry]) -> io::Result<()> 
                 .iter()
                 .map(|(kind, n)| format!("{kind} {}", thousands(*n)))
                 .collect();
-            writeln!(out, "    data.{:<20} {}", k.key, kinds.join(", "))?;
+            writeln!(out, "    data.{:<20} {}", shown(&k.key), kinds.join(", "))?;
         }
     }
     Ok(())

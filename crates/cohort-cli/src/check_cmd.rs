@@ -27,7 +27,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<u8> {
         }
         (None, None) => bail!("give a FILTER or --filter-file FILE"),
     };
-    match cohort::filter::parse(&text) {
+    match cohort::app::parse_filter(&text) {
         Ok(expr) => {
             println!("ok: {expr}");
             Ok(0)

@@ -5,15 +5,16 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{bail, Context};
-use cohort::eval::{evaluate, evaluate_many, EvalOptions, StoreSegments};
-use cohort::filter::{parse, Expr};
+use cohort::app::{self, EvalRequest};
+use cohort::eval::{Executor, StoreSegments};
+use cohort::filter::Expr;
 use cohort::{format_millis, Store};
 use roaring::RoaringBitmap;
 use serde_json::json;
 
 use crate::segments_file::{by_kind, load, Segment};
-use crate::text::thousands;
-use crate::{open_existing, parse_now, DbArg, Subject};
+use crate::text::{shown, thousands};
+use crate::{open_read, parse_now, DbArg, Subject};
 
 /// Evaluate a segment filter: which users (or devices) match it now.
 ///
@@ -29,6 +30,11 @@ use crate::{open_existing, parse_now, DbArg, Subject};
 ///   filter = "sum(purchase, data.amount, last 90d) >= 50000"
 ///   subject = "user"          # optional: user (default) or device
 ///   description = "Big spenders"
+///
+/// With --format ids, an ID is printed as it is, one per line, unless it
+/// holds a control character or begins with a double quote: then it is
+/// printed as a JSON string, in quotes. --format json gives every ID
+/// exactly.
 ///
 /// Examples:
 ///   cohort eval --db ./store 'did(purchase, last 7d)' --format count
@@ -64,8 +70,11 @@ pub(crate) struct Args {
     )]
     segments: Option<PathBuf>,
     /// Evaluate on the calling thread only (same answer; for comparison).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "threads")]
     single_threaded: bool,
+    /// Threads to evaluate on. Default: one per core.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1024))]
+    threads: Option<u16>,
     /// The filter.
     filter: Option<String>,
 }
@@ -82,12 +91,25 @@ enum OutFormat {
     Json,
 }
 
+/// The executor the thread options ask for.
+pub(crate) fn executor(single_threaded: bool, threads: Option<u16>) -> anyhow::Result<Executor> {
+    Ok(match (single_threaded, threads) {
+        (true, _) => Executor::single_thread(),
+        (false, Some(n)) => Executor::with_threads(n.into())?,
+        (false, None) => Executor::shared(),
+    })
+}
+
 pub(crate) fn run(args: Args) -> anyhow::Result<u8> {
     let now = parse_now(args.now.as_deref())?;
+    let executor = executor(args.single_threaded, args.threads)?;
     if let Some(file) = &args.segments {
-        let store = open_existing(&args.db.db)?;
         let out = args.out.as_deref().context("--segments needs --out DIR")?;
-        return batch(&store, file, out, now, !args.single_threaded);
+        let Some(parsed) = load(file)? else {
+            return Ok(crate::EXIT_ERROR);
+        };
+        let store = open_read(&args.db.db)?;
+        return batch(&store, &parsed, out, now, &executor);
     }
     let text = match (&args.filter, &args.filter_file) {
         (Some(f), _) => f.clone(),
@@ -96,22 +118,26 @@ pub(crate) fn run(args: Args) -> anyhow::Result<u8> {
         }
         (None, None) => bail!("give a FILTER, --filter-file FILE or --segments FILE.toml"),
     };
-    let filter = match parse(&text) {
+    let filter = match app::parse_filter(&text) {
         Ok(f) => f,
         Err(e) => {
             eprintln!("{e}");
             return Ok(crate::EXIT_ERROR);
         }
     };
-    let store = open_existing(&args.db.db)?;
+    let store = open_read(&args.db.db)?;
     let kind = args.subject.kind();
     let started = Instant::now();
-    let options = EvalOptions {
+    let view = store.view();
+    let request = EvalRequest {
         now,
         kind,
-        parallel: !args.single_threaded,
+        executor,
     };
-    let members = evaluate(&store, &filter, &StoreSegments::new(&store), &options)?;
+    let result = app::evaluate(&view, &[filter], &StoreSegments::new(&store), &request)?
+        .pop()
+        .expect("one result per filter");
+    let members = result.members;
     let elapsed = started.elapsed();
     if let Some(path) = &args.out {
         write_roaring(path, &members)?;
@@ -121,35 +147,35 @@ pub(crate) fn run(args: Args) -> anyhow::Result<u8> {
         OutFormat::Count => writeln!(out, "{}", members.len())?,
         OutFormat::Ids => {
             for sid in &members {
-                writeln!(out, "{}", store.subject_id(kind, sid)?)?;
+                writeln!(out, "{}", shown(&view.subject_id(kind, sid)?))?;
             }
         }
         OutFormat::Json => {
             let ids = members
                 .iter()
-                .map(|sid| store.subject_id(kind, sid))
+                .map(|sid| view.subject_id(kind, sid))
                 .collect::<Result<Vec<_>, _>>()?;
             let v = json!({
                 "subject": kind.as_str(),
                 "now": format_millis(now),
                 "count": members.len(),
+                "universe": result.universe,
                 "elapsedMs": elapsed.as_secs_f64() * 1000.0,
+                "asOf": {
+                    "events": view.next_seq(),
+                    "lastWriteAt": view.last_write_at().map(format_millis),
+                },
                 "ids": ids,
             });
             writeln!(out, "{v}")?;
         }
         OutFormat::Summary => {
-            let universe = store
-                .facts(kind)
-                .iter()
-                .filter(|f| f.count > 0 && f.first_seen <= now)
-                .count();
             writeln!(
                 out,
                 "{} {}s match, of {} with events at or before {} ({:.1} ms)",
                 thousands(members.len()),
                 kind,
-                thousands(universe as u64),
+                thousands(result.universe),
                 format_millis(now),
                 elapsed.as_secs_f64() * 1000.0
             )?;
@@ -168,36 +194,37 @@ fn write_roaring(path: &Path, members: &RoaringBitmap) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn batch(store: &Store, file: &Path, out: &Path, now: i64, parallel: bool) -> anyhow::Result<u8> {
-    let Some(parsed) = load(file)? else {
-        return Ok(crate::EXIT_ERROR);
-    };
+fn batch(
+    store: &Store,
+    parsed: &[Segment],
+    out: &Path,
+    now: i64,
+    executor: &Executor,
+) -> anyhow::Result<u8> {
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     let segments = StoreSegments::new(store)
         .with_batch(parsed.iter().map(|s| (s.name.clone(), s.expr.clone())));
     let mut summary = Vec::new();
     let started = Instant::now();
-    for (kind, group) in by_kind(&parsed) {
+    let view = store.view();
+    for (kind, group) in by_kind(parsed) {
         let exprs: Vec<Expr> = group.iter().map(|s| s.expr.clone()).collect();
         let pass = Instant::now();
-        let results = evaluate_many(
-            store,
-            &exprs,
-            &segments,
-            &EvalOptions {
-                now,
-                kind,
-                parallel,
-            },
-        )?;
+        let request = EvalRequest {
+            now,
+            kind,
+            executor: executor.clone(),
+        };
+        let results = app::evaluate(&view, &exprs, &segments, &request)?;
         let ms = pass.elapsed().as_secs_f64() * 1000.0;
         for (
             Segment {
                 name, description, ..
             },
-            members,
+            result,
         ) in group.into_iter().zip(results)
         {
+            let members = result.members;
             write_roaring(&out.join(format!("{name}.roaring")), &members)?;
             summary.push(json!({
                 "name": name, "subject": kind.as_str(), "description": description,
@@ -207,7 +234,12 @@ fn batch(store: &Store, file: &Path, out: &Path, now: i64, parallel: bool) -> an
         }
     }
     let total = started.elapsed().as_secs_f64() * 1000.0;
-    let doc = json!({"now": format_millis(now), "totalMs": total, "segments": summary});
+    let doc = json!({
+        "now": format_millis(now),
+        "totalMs": total,
+        "asOf": {"events": view.next_seq(), "lastWriteAt": view.last_write_at().map(format_millis)},
+        "segments": summary,
+    });
     std::fs::write(
         out.join("summary.json"),
         serde_json::to_string_pretty(&doc)? + "\n",

@@ -6,7 +6,8 @@ use anyhow::Context;
 use cohort::{format_millis, Cursor, EventRecord, RecentQuery, SubjectKind};
 use serde_json::json;
 
-use crate::{open_existing, DbArg, Format};
+use crate::text::shown;
+use crate::{open_read, DbArg, Format};
 
 /// Show recent events, newest first.
 ///
@@ -36,7 +37,8 @@ pub(crate) struct Args {
 }
 
 pub(crate) fn run(args: Args) -> anyhow::Result<u8> {
-    let store = open_existing(&args.db.db)?;
+    let store = open_read(&args.db.db)?;
+    let view = store.view();
     let subject = match (args.user, args.device) {
         (Some(id), _) => Some((SubjectKind::User, id)),
         (None, Some(id)) => Some((SubjectKind::Device, id)),
@@ -47,7 +49,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<u8> {
         limit: args.limit as usize,
         before: args.before,
     };
-    let page = store.recent(&query).context("reading recent events")?;
+    let page = view.recent(&query).context("reading recent events")?;
     let mut out = io::BufWriter::new(io::stdout().lock());
     match args.format {
         Format::Json => {
@@ -62,7 +64,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<u8> {
         Format::Text => {
             if page.events.is_empty() {
                 match &subject {
-                    Some((kind, id)) if store.subject_facts(*kind, id).is_none() => {
+                    Some((kind, id)) if view.subject_facts(*kind, id).is_none() => {
                         writeln!(out, "no {kind} {id:?} in this store")?
                     }
                     _ => writeln!(out, "no events")?,
@@ -75,8 +77,8 @@ pub(crate) fn run(args: Args) -> anyhow::Result<u8> {
                     "{}  {:<6} {:<12} {:<16} {}",
                     format_millis(e.time),
                     e.subject_kind,
-                    e.subject_id,
-                    e.event_type,
+                    shown(&e.subject_id),
+                    shown(&e.event_type),
                     if data == "{}" { "" } else { &data }
                 )?;
             }

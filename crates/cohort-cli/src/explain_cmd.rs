@@ -4,7 +4,8 @@ use anyhow::bail;
 use cohort::eval::{reference, StoreSegments};
 use cohort::{format_millis, SubjectKind};
 
-use crate::{open_existing, parse_now, DbArg};
+use crate::text::shown;
+use crate::{open_read, parse_now, DbArg};
 
 /// Explain a filter for one user or device: each condition with its value,
 /// its window and whether it held, so you can see why the subject is in or
@@ -35,7 +36,7 @@ pub(crate) struct Args {
 
 pub(crate) fn run(args: Args) -> anyhow::Result<u8> {
     let now = parse_now(args.now.as_deref())?;
-    let filter = match cohort::filter::parse(&args.filter) {
+    let filter = match cohort::app::parse_filter(&args.filter) {
         Ok(f) => f,
         Err(e) => {
             eprintln!("{e}");
@@ -47,15 +48,17 @@ pub(crate) fn run(args: Args) -> anyhow::Result<u8> {
         (None, Some(id)) => (SubjectKind::Device, id),
         (None, None) => bail!("give --user ID or --device ID"),
     };
-    let store = open_existing(&args.db.db)?;
-    if store.subject_facts(kind, &id).is_none() {
+    let store = open_read(&args.db.db)?;
+    let view = store.view();
+    if view.subject_facts(kind, &id).is_none() {
         bail!("no {kind} {id:?} in this store");
     }
-    let events = store.events(kind, &id, ..)?;
+    let events = view.events(kind, &id, ..)?;
     let (result, traces) = reference::explain(&filter, &events, now, &StoreSegments::new(&store))?;
     let visible = events.iter().filter(|e| e.time <= now).count();
     println!(
-        "{kind} {id} at {}: {} ({} of {} events at or before now)",
+        "{kind} {} at {}: {} ({} of {} events at or before now)",
+        shown(&id),
         format_millis(now),
         if result { "IN" } else { "OUT" },
         visible,
@@ -75,7 +78,13 @@ pub(crate) fn run(args: Args) -> anyhow::Result<u8> {
             };
             format!("  window [{} .. {}]", show(lo), show(hi))
         });
-        println!("  {:<5} {}  = {}{}", t.result, t.condition, t.value, window);
+        println!(
+            "  {:<5} {}  = {}{}",
+            t.result,
+            shown(&t.condition),
+            t.value,
+            window
+        );
     }
     Ok(0)
 }

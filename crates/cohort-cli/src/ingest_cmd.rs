@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::Context;
-use cohort::ingest::{self, IngestOptions, IngestReport, Observer, Position, Reject};
+use cohort::ingest::{self, IngestOptions, IngestReport, Observer, Position, Reject, Resume};
 use cohort::{Source, Store, StoreOptions};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
@@ -27,6 +27,12 @@ const PRINTED_REJECTS: u64 = 10;
 /// skipped; valid ones are stored. Events are durable once the summary is
 /// printed.
 ///
+/// A load can be run again safely: each batch records how far into its
+/// file it got, in the same atomic write as its events, so after a crash,
+/// a kill or an error the same command resumes where the last stored
+/// batch ended, and a file loaded in full is not stored twice (a file that
+/// has grown since loads only what is new). --again loads it all again.
+///
 /// Exit status: 0 when every event was stored, 1 when some were rejected,
 /// 2 on a usage or I/O error.
 ///
@@ -46,6 +52,16 @@ pub(crate) struct Args {
     /// Never show a progress bar (it shows only on a terminal anyway).
     #[arg(long)]
     quiet: bool,
+    /// Store every event of the files even if they were loaded before
+    /// (their events are then stored twice).
+    #[arg(long)]
+    again: bool,
+    /// Input bytes per atomic batch (each batch and its progress mark are
+    /// stored together). Larger batches load faster; smaller ones lose
+    /// less work to a crash.
+    #[arg(long, value_name = "BYTES", default_value_t = 4 << 20,
+          value_parser = clap::value_parser!(u32).range(4096..=(1 << 30)))]
+    chunk_bytes: u32,
     /// Input files (NDJSON or track requests, optionally gzip); - for stdin.
     #[arg(value_name = "FILE", required = true)]
     files: Vec<PathBuf>,
@@ -72,6 +88,12 @@ pub(crate) fn run(args: Args) -> anyhow::Result<u8> {
         } else {
             Source::Client
         },
+        chunk_bytes: args.chunk_bytes as usize,
+        resume: if args.again {
+            Resume::Never
+        } else {
+            Resume::Auto
+        },
         ..Default::default()
     };
     let sizes: Option<u64> = args
@@ -87,7 +109,10 @@ pub(crate) fn run(args: Args) -> anyhow::Result<u8> {
         .sum();
     let bar = progress_bar(!args.quiet && io::stderr().is_terminal(), sizes);
     let started = Instant::now();
-    let mut total = IngestReport::default();
+    let mut total = IngestReport {
+        durable: true,
+        ..IngestReport::default()
+    };
     let mut printed = 0u64;
     let mut write_error: Option<io::Error> = None;
     for file in &args.files {
@@ -127,12 +152,31 @@ pub(crate) fn run(args: Args) -> anyhow::Result<u8> {
             Ok(r) => r,
             Err(e) => {
                 bar.finish_and_clear();
-                return Err(anyhow::Error::new(e).context(format!(
-                    "stopped; {} events from earlier batches are stored",
-                    thousands(total.stored)
-                )));
+                let before = if total.stored > 0 {
+                    format!(
+                        "; the {} events of the files before it are stored and durable",
+                        thousands(total.stored)
+                    )
+                } else {
+                    String::new()
+                };
+                return Err(anyhow::anyhow!("{e}{before}"));
             }
         };
+        if report.skipped.items > 0 {
+            let what = if report.stored + report.rejected == 0 {
+                "nothing new"
+            } else {
+                "resumed after them"
+            };
+            bar.suspend(|| {
+                eprintln!(
+                    "{name}: loaded before — its first {} lines ({} events) are stored already; {what}",
+                    thousands(report.skipped.items),
+                    thousands(report.skipped.stored)
+                )
+            });
+        }
         total.merge(&report);
     }
     bar.finish_and_clear();

@@ -8,6 +8,8 @@ mod events_cmd;
 mod explain_cmd;
 mod gen_cmd;
 mod ingest_cmd;
+mod init_cmd;
+mod recover_cmd;
 mod segment_cmd;
 mod segments_file;
 mod text;
@@ -28,6 +30,10 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 /// A store is one directory. Ingest track-API events into it, look at what
 /// arrived (the catalog, recent events), then select users or devices with
 /// segment filters (eval, check, explain, segment).
+///
+/// Read commands (events, catalog, eval, explain, segment list/show) open
+/// the store read-only and work while another process writes to it; they
+/// then show the store as it was when they opened it, and say so.
 #[derive(Parser)]
 #[command(
     name = "cohort",
@@ -42,6 +48,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    Init(init_cmd::Args),
     Ingest(ingest_cmd::Args),
     Events(events_cmd::Args),
     Catalog(catalog_cmd::Args),
@@ -51,6 +58,7 @@ enum Command {
     Segment(segment_cmd::Args),
     Gen(gen_cmd::Args),
     Bench(bench_cmd::Args),
+    Recover(recover_cmd::Args),
 }
 
 /// Output formats of the read commands.
@@ -94,28 +102,16 @@ impl Subject {
 
 /// `--now`: RFC 3339, a date (midnight UTC), or Unix milliseconds; the clock when absent.
 pub(crate) fn parse_now(text: Option<&str>) -> anyhow::Result<i64> {
-    let Some(text) = text else {
-        return Ok(cohort::now_millis());
-    };
-    if let Some(t) = cohort::parse_rfc3339(text) {
-        return Ok(t.millis);
+    match text {
+        None => Ok(cohort::now_millis()),
+        Some(text) => cohort::app::parse_time(text).map_err(|e| anyhow::anyhow!("--now {e}")),
     }
-    if let Ok(ms) = text.parse::<i64>() {
-        return Ok(ms);
-    }
-    if let Ok(date) = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d") {
-        return Ok(date
-            .and_hms_opt(0, 0, 0)
-            .expect("midnight")
-            .and_utc()
-            .timestamp_millis());
-    }
-    anyhow::bail!("--now {text:?} is not a time: use RFC 3339 (2026-06-01T00:00:00Z), a date (2026-06-01) or Unix milliseconds")
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Init(args) => init_cmd::run(args),
         Command::Ingest(args) => ingest_cmd::run(args),
         Command::Events(args) => events_cmd::run(args),
         Command::Catalog(args) => catalog_cmd::run(args),
@@ -125,6 +121,7 @@ fn main() -> ExitCode {
         Command::Segment(args) => segment_cmd::run(args),
         Command::Gen(args) => gen_cmd::run(args),
         Command::Bench(args) => bench_cmd::run(args),
+        Command::Recover(args) => recover_cmd::run(args),
     };
     match result {
         Ok(code) => ExitCode::from(code),
@@ -144,8 +141,27 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
     })
 }
 
-/// Opens an existing store (read commands never create one).
-pub(crate) fn open_existing(db: &std::path::Path) -> anyhow::Result<cohort::Store> {
+/// Opens an existing store read-only: read commands never create a store,
+/// and work while another process writes to it. When one does, says on
+/// stderr what the view holds.
+pub(crate) fn open_read(db: &std::path::Path) -> anyhow::Result<cohort::Store> {
+    let store = cohort::Store::open(db, cohort::StoreOptions::read_only())?;
+    if let Some(pid) = store.writer_pid() {
+        let view = store.view();
+        let when = view.last_write_at().map_or_else(String::new, |t| {
+            format!(", last written at {}", cohort::format_millis(t))
+        });
+        eprintln!(
+            "note: process {pid} is writing to this store; this shows it as it was when opened \
+             ({} events stored{when}); later writes are not included",
+            text::thousands(view.next_seq())
+        );
+    }
+    Ok(store)
+}
+
+/// Opens an existing store for writing (never creating one).
+pub(crate) fn open_write(db: &std::path::Path) -> anyhow::Result<cohort::Store> {
     let options = cohort::StoreOptions {
         create_if_missing: false,
         ..Default::default()

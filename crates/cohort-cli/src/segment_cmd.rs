@@ -1,10 +1,9 @@
 //! `cohort segment save|list|show|delete`.
 
 use anyhow::bail;
-use cohort::eval::{inline, StoreSegments};
-use cohort::SavedSegment;
 
-use crate::{open_existing, DbArg, Subject};
+use crate::text::shown;
+use crate::{open_read, open_write, DbArg, Subject};
 
 /// Save, list, show and delete named segments; in_segment("name") uses them.
 #[derive(clap::Args)]
@@ -15,8 +14,11 @@ pub(crate) struct Args {
 
 #[derive(clap::Subcommand)]
 enum Action {
-    /// Save (or replace) a named filter. Unknown in_segment names and
-    /// cycles are refused.
+    /// Save (or replace) a named filter, in canonical form. Refused:
+    /// unknown in_segment names, cycles, chains of references deeper than
+    /// 16, more than 10,000 conditions with the segments reached, a
+    /// canonical form over 64 KiB, and a change that would break another
+    /// saved segment referring to this one.
     ///
     /// Example: cohort segment save --db ./store vip 'sum(purchase, data.amount, last 90d) >= 50000'
     Save {
@@ -45,7 +47,7 @@ enum Action {
         /// The segment's name.
         name: String,
     },
-    /// Delete a saved segment.
+    /// Delete a saved segment (refused while other saved segments refer to it).
     Delete {
         #[command(flatten)]
         db: DbArg,
@@ -63,62 +65,50 @@ pub(crate) fn run(args: Args) -> anyhow::Result<u8> {
             subject,
             description,
         } => {
-            let expr = match cohort::filter::parse(&filter) {
-                Ok(e) => e,
-                Err(e) => {
-                    eprintln!("{e}");
-                    return Ok(crate::EXIT_ERROR);
+            let store = open_write(&db.db)?;
+            match cohort::app::save_segment(&store, &name, &filter, subject.kind(), description) {
+                Ok(saved) => {
+                    println!("saved segment {}: {}", shown(&name), saved.filter);
+                    Ok(0)
                 }
-            };
-            let store = open_existing(&db.db)?;
-            // Check references now: the new definition shadows the saved one.
-            let segments = StoreSegments::new(&store).with_batch([(name.clone(), expr.clone())]);
-            inline(
-                &cohort::filter::Expr::Cond(cohort::filter::Condition::InSegment(name.clone())),
-                &segments,
-            )?;
-            store.save_segment(
-                &name,
-                &SavedSegment {
-                    filter: expr.to_string(),
-                    kind: subject.kind(),
-                    description,
-                },
-            )?;
-            println!("saved segment {name:?}: {expr}");
-            Ok(0)
+                Err(cohort::app::Error::InvalidFilter(e)) => {
+                    eprintln!("{e}");
+                    Ok(crate::EXIT_ERROR)
+                }
+                Err(e) => Err(e.into()),
+            }
         }
         Action::List { db } => {
-            let store = open_existing(&db.db)?;
+            let store = open_read(&db.db)?;
             let all = store.segments()?;
             if all.is_empty() {
                 println!("no saved segments");
             }
             for (name, s) in all {
-                println!("{name:<24} {:<6} {}", s.kind, s.filter);
+                println!("{:<24} {:<6} {}", shown(&name), s.kind, shown(&s.filter));
             }
             Ok(0)
         }
         Action::Show { db, name } => {
-            let store = open_existing(&db.db)?;
+            let store = open_read(&db.db)?;
             let Some(s) = store.segment(&name)? else {
-                bail!("no segment named {name:?}")
+                bail!("no segment named {}", shown(&name))
             };
             println!(
-                "name:        {name}\nsubject:     {}\nfilter:      {}",
-                s.kind, s.filter
+                "name:        {}\nsubject:     {}\nfilter:      {}",
+                shown(&name),
+                s.kind,
+                shown(&s.filter)
             );
             if let Some(d) = s.description {
-                println!("description: {d}");
+                println!("description: {}", shown(&d));
             }
             Ok(0)
         }
         Action::Delete { db, name } => {
-            let store = open_existing(&db.db)?;
-            if !store.delete_segment(&name)? {
-                bail!("no segment named {name:?}");
-            }
-            println!("deleted segment {name:?}");
+            let store = open_write(&db.db)?;
+            cohort::app::delete_segment(&store, &name)?;
+            println!("deleted segment {}", shown(&name));
             Ok(0)
         }
     }

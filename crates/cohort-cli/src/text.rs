@@ -1,5 +1,43 @@
 //! Small formatting helpers for people.
 
+use std::borrow::Cow;
+
+/// Whether a character could change what a terminal shows beyond itself:
+/// control characters (a newline, an escape sequence's ESC) and the
+/// bidirectional overrides that reorder a line.
+fn is_unsafe(c: char) -> bool {
+    c.is_control()
+        || ('\u{202A}'..='\u{202E}').contains(&c)
+        || ('\u{2066}'..='\u{2069}').contains(&c)
+}
+
+/// A name or ID from the store (client-chosen, so untrusted) as it is safe
+/// to print on a line of text: as it is when it is plain; otherwise as a
+/// JSON string, in quotes, with every control character escaped. So one
+/// line is always one value, and nothing reaches the terminal as a
+/// control sequence. (A plain value never begins with `"`, so quoted ones
+/// are told apart.)
+pub(crate) fn shown(s: &str) -> Cow<'_, str> {
+    if !s.starts_with('"') && !s.chars().any(is_unsafe) {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            c if is_unsafe(c) => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    Cow::Owned(out)
+}
+
 /// `69659` → `69,659`.
 pub(crate) fn thousands(n: u64) -> String {
     let s = n.to_string();
@@ -23,6 +61,19 @@ pub(crate) fn per_second(count: u64, seconds: f64) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn untrusted_text_is_one_line_and_sends_no_control_sequence() {
+        assert_eq!(super::shown("u1"), "u1");
+        assert_eq!(super::shown("José"), "José");
+        assert_eq!(super::shown("a\nb"), r#""a\nb""#);
+        assert_eq!(super::shown("\u{1b}[31mred"), r#""\u001b[31mred""#);
+        assert_eq!(super::shown("\"q"), r#""\"q""#);
+        assert_eq!(super::shown("x\u{202E}y"), r#""x\u202ey""#);
+        // A quoted form reads back as the ID with JSON.
+        let quoted = super::shown("a\nb\\");
+        assert_eq!(serde_json::from_str::<String>(&quoted).unwrap(), "a\nb\\");
+    }
+
     #[test]
     fn groups_thousands() {
         assert_eq!(super::thousands(0), "0");

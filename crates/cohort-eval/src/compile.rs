@@ -1,9 +1,8 @@
 //! Predicates compiled against the store's dictionaries: data keys become
 //! key ids, regexes are built once, `now` is resolved.
 
-use cohort_filter::{Cmp, Literal, Predicate, Test};
-use cohort_store::{Block, Column, Store, Value};
-use regex::Regex;
+use cohort_filter::{Cmp, Literal, Pattern, Predicate, Test};
+use cohort_store::{Block, Value, View};
 
 /// A literal with `now` resolved.
 #[derive(Debug, Clone)]
@@ -55,7 +54,7 @@ pub(crate) enum Pred {
     },
     Matches {
         key: Option<u32>,
-        re: Regex,
+        re: Pattern,
     },
     IsNull {
         key: Option<u32>,
@@ -63,13 +62,13 @@ pub(crate) enum Pred {
     },
 }
 
-pub(crate) fn compile(p: &Predicate, store: &Store, now: i64) -> Pred {
+pub(crate) fn compile(p: &Predicate, view: &View<'_>, now: i64) -> Pred {
     match p {
-        Predicate::Or(items) => Pred::Or(items.iter().map(|q| compile(q, store, now)).collect()),
-        Predicate::And(items) => Pred::And(items.iter().map(|q| compile(q, store, now)).collect()),
-        Predicate::Not(inner) => Pred::Not(Box::new(compile(inner, store, now))),
+        Predicate::Or(items) => Pred::Or(items.iter().map(|q| compile(q, view, now)).collect()),
+        Predicate::And(items) => Pred::And(items.iter().map(|q| compile(q, view, now)).collect()),
+        Predicate::Not(inner) => Pred::Not(Box::new(compile(inner, view, now))),
         Predicate::Test(t) => {
-            let key = |path: &cohort_filter::Path| store.key_id(&path.key);
+            let key = |path: &cohort_filter::Path| view.key_id(&path.key);
             match t {
                 Test::Compare { path, cmp, literal } => Pred::Compare {
                     key: key(path),
@@ -94,9 +93,8 @@ pub(crate) fn compile(p: &Predicate, store: &Store, now: i64) -> Pred {
                 },
                 Test::Matches { path, pattern } => Pred::Matches {
                     key: key(path),
-                    // The parser has already checked that the pattern compiles.
-                    re: Regex::new(pattern)
-                        .unwrap_or_else(|_| Regex::new("$^").expect("a valid regex")),
+                    // Compiled once, when the filter was parsed.
+                    re: pattern.clone(),
                 },
                 Test::IsNull { path, negated } => Pred::IsNull {
                     key: key(path),
@@ -161,8 +159,13 @@ impl Pred {
                             lit: Lit::Num(y),
                             ..
                         },
-                        Some(Column::Numbers(xs)),
-                    ) => xs.iter().map(|x| ord(*cmp, x.partial_cmp(y))).collect(),
+                        Some(column),
+                    ) if column.dense_numbers().is_some() => column
+                        .dense_numbers()
+                        .expect("checked above")
+                        .iter()
+                        .map(|x| ord(*cmp, x.partial_cmp(y)))
+                        .collect(),
                     (_, Some(column)) => column.per_row(absent, |v| leaf.test(Some(v))),
                 }
             }

@@ -3,8 +3,9 @@
 use cohort_filter::ParseError;
 use cohort_store::StoreError;
 
-/// Why a filter could not be evaluated.
+/// Why a filter could not be evaluated. Callers tell cases apart by variant.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum EvalError {
     /// `in_segment` names a segment that is neither saved nor in the batch.
     #[error(
@@ -14,6 +15,24 @@ pub enum EvalError {
     /// Segments refer to each other in a circle.
     #[error("segments refer to each other in a cycle: {}", .0.join(" -> "))]
     SegmentCycle(Vec<String>),
+    /// A chain of `in_segment` references is longer than the limit.
+    #[error("segments refer to each other more than {limit} deep: {}", .chain.join(" -> "))]
+    SegmentTooDeep {
+        /// The chain, outermost first.
+        chain: Vec<String>,
+        /// The limit.
+        limit: usize,
+    },
+    /// A filter with the segments it reaches holds too many conditions.
+    #[error(
+        "the filter, with the segments it refers to, has {found} conditions; the limit is {limit}"
+    )]
+    TooManyConditions {
+        /// Conditions counted (each segment once).
+        found: usize,
+        /// The limit.
+        limit: usize,
+    },
     /// A saved segment's filter no longer parses.
     #[error("the saved segment \"{name}\" does not parse:\n{error}")]
     InvalidSegment {

@@ -5,10 +5,12 @@
 //!
 //! - [`evaluate`] / [`evaluate_many`], the fast one: plans which columnar
 //!   blocks the filter needs (its event types and windows), scans only
-//!   those, in parallel with rayon, and combines per-condition bitmaps;
+//!   those on an [`Executor`], and combines per-condition bitmaps;
 //! - [`reference::evaluate`], plain code that decides one subject from its
 //!   events, straight from the spec: the oracle for tests and the engine
 //!   of `explain`.
+//!
+//! Both read one [`cohort_store::View`]: a consistent instant of the store.
 //!
 //! ```
 //! use cohort_eval::{evaluate, EvalOptions, NoSegments};
@@ -24,19 +26,28 @@
 //!
 //! let filter = cohort_filter::parse("count(purchase, last 30d) >= 2").unwrap();
 //! let now = cohort_store::parse_rfc3339("2026-06-01T00:00:00Z").unwrap().millis;
-//! let members = evaluate(&store, &filter, &NoSegments, &EvalOptions::at(now)).unwrap();
-//! let a = store.subject_dense_id(cohort_store::SubjectKind::User, "a").unwrap();
+//! let view = store.view();
+//! let members = evaluate(&view, &filter, &NoSegments, &EvalOptions::at(now)).unwrap();
+//! let a = view.subject_dense_id(cohort_store::SubjectKind::User, "a").unwrap();
 //! assert_eq!(members.iter().collect::<Vec<_>>(), [a]);
 //! ```
 
 mod compile;
+mod conditions;
 mod error;
-mod fast;
+mod evaluate;
+mod exact;
+mod executor;
+mod plan;
 pub mod reference;
 mod segments;
 mod window;
 
 pub use error::EvalError;
-pub use fast::{evaluate, evaluate_many, EvalOptions};
-pub use segments::{inline, NoSegments, Segments, StoreSegments};
+pub use evaluate::{evaluate, evaluate_many, universe, EvalOptions};
+pub use exact::fsum;
+pub use executor::Executor;
+pub use segments::{
+    resolve, NoSegments, Resolved, Segments, StoreSegments, MAX_CONDITIONS, MAX_SEGMENT_DEPTH,
+};
 pub use window::{bounds, utc_day};

@@ -5,7 +5,7 @@
 //!
 //! Nothing here is optimised; every condition re-reads the events.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
 use cohort_filter::{
     Aggregate, Cmp, Condition, EventSel, Expr, Literal, Measure, Predicate, Selection, Test, Which,
@@ -13,6 +13,8 @@ use cohort_filter::{
 use cohort_store::{EventRecord, Value};
 
 use crate::error::EvalError;
+use crate::exact::fsum;
+use crate::segments::{resolve, Resolved};
 use crate::window::{bounds, utc_day};
 
 pub use crate::segments::{NoSegments, Segments};
@@ -39,18 +41,26 @@ pub fn evaluate(
     now: i64,
     segments: &dyn Segments,
 ) -> Result<bool, EvalError> {
+    let resolved = resolve(std::slice::from_ref(expr), segments)?;
+    Ok(evaluate_resolved(expr, &resolved, events, now))
+}
+
+/// Like [`evaluate`], for a filter whose segments were resolved once (see
+/// [`crate::resolve`]) and is decided for many subjects.
+pub fn evaluate_resolved(
+    expr: &Expr,
+    resolved: &Resolved,
+    events: &[EventRecord],
+    now: i64,
+) -> bool {
     let mut eval = Reference {
         events,
         now,
-        segments,
-        stack: Vec::new(),
+        resolved,
+        memo: HashMap::new(),
         trace: None,
     };
-    if eval.in_universe() {
-        eval.expr(expr)
-    } else {
-        Ok(false)
-    }
+    eval.in_universe() && eval.expr(expr)
 }
 
 /// Like [`evaluate`], and also returns each condition's value.
@@ -60,27 +70,24 @@ pub fn explain(
     now: i64,
     segments: &dyn Segments,
 ) -> Result<(bool, Vec<Trace>), EvalError> {
+    let resolved = resolve(std::slice::from_ref(expr), segments)?;
     let mut eval = Reference {
         events,
         now,
-        segments,
-        stack: Vec::new(),
+        resolved: &resolved,
+        memo: HashMap::new(),
         trace: Some(Vec::new()),
     };
-    let result = if eval.in_universe() {
-        eval.expr(expr)?
-    } else {
-        false
-    };
+    let result = eval.in_universe() && eval.expr(expr);
     Ok((result, eval.trace.unwrap_or_default()))
 }
 
 struct Reference<'a> {
     events: &'a [EventRecord],
     now: i64,
-    segments: &'a dyn Segments,
-    /// Segments being evaluated, to find cycles.
-    stack: Vec<String>,
+    resolved: &'a Resolved,
+    /// Segments already decided for this subject: each is decided once.
+    memo: HashMap<String, bool>,
     trace: Option<Vec<Trace>>,
 }
 
@@ -89,24 +96,24 @@ impl Reference<'_> {
         self.events.iter().any(|e| e.time <= self.now)
     }
 
-    fn expr(&mut self, expr: &Expr) -> Result<bool, EvalError> {
-        Ok(match expr {
+    fn expr(&mut self, expr: &Expr) -> bool {
+        stacker::maybe_grow(64 * 1024, 1024 * 1024, || match expr {
             Expr::Or(items) => {
                 let mut any = false;
                 for item in items {
-                    any |= self.expr(item)?;
+                    any |= self.expr(item);
                 }
                 any
             }
             Expr::And(items) => {
                 let mut all = true;
                 for item in items {
-                    all &= self.expr(item)?;
+                    all &= self.expr(item);
                 }
                 all
             }
-            Expr::Not(inner) => !self.expr(inner)?,
-            Expr::Cond(c) => self.condition(c)?,
+            Expr::Not(inner) => !self.expr(inner),
+            Expr::Cond(c) => self.condition(c),
         })
     }
 
@@ -144,13 +151,13 @@ impl Reference<'_> {
         }
     }
 
-    fn condition(&mut self, c: &Condition) -> Result<bool, EvalError> {
+    fn condition(&mut self, c: &Condition) -> bool {
         match c {
             Condition::Did { selection, window } => {
                 let n = self.matching(selection, window.as_ref()).len();
                 let result = n > 0;
                 self.record(c, format!("{n} matching events"), window.as_ref(), result);
-                Ok(result)
+                result
             }
             Condition::Measure {
                 measure,
@@ -185,11 +192,11 @@ impl Reference<'_> {
                             })
                             .collect();
                         let got = match func {
-                            // `+ 0.0` turns the empty sum's -0 into 0 for display.
-                            Aggregate::Sum => Some(numbers.iter().sum::<f64>() + 0.0),
+                            // Exact sums: the same in any order (see `exact.rs`).
+                            Aggregate::Sum => Some(fsum(numbers.iter().copied())),
                             _ if numbers.is_empty() => None,
                             Aggregate::Avg => {
-                                Some(numbers.iter().sum::<f64>() / numbers.len() as f64)
+                                Some(fsum(numbers.iter().copied()) / numbers.len() as f64)
                             }
                             Aggregate::Min => numbers.iter().copied().reduce(f64::min),
                             Aggregate::Max => numbers.iter().copied().reduce(f64::max),
@@ -200,7 +207,7 @@ impl Reference<'_> {
                 let result = got.is_some_and(|g| compare_f64(g, *cmp, *value));
                 let shown = got.map_or_else(|| "none".to_owned(), |g| g.to_string());
                 self.record(c, shown, window.as_ref(), result);
-                Ok(result)
+                result
             }
             Condition::Moment {
                 which,
@@ -218,7 +225,7 @@ impl Reference<'_> {
                 let result = got.is_some_and(|t| cmp.holds(t.cmp(&target)));
                 let shown = got.map_or_else(|| "none".to_owned(), cohort_store::format_millis);
                 self.record(c, shown, window.as_ref(), result);
-                Ok(result)
+                result
             }
             Condition::Seq {
                 steps,
@@ -234,24 +241,21 @@ impl Reference<'_> {
                 inside.sort_by_key(|e| (e.time, e.seq));
                 let result = seq_holds(&inside, steps, within.map(|d| d.millis()), self.now);
                 self.record(c, result.to_string(), window.as_ref(), result);
-                Ok(result)
+                result
             }
             Condition::InSegment(name) => {
-                if self.stack.iter().any(|s| s == name) {
-                    let mut cycle = self.stack.clone();
-                    cycle.push(name.clone());
-                    return Err(EvalError::SegmentCycle(cycle));
-                }
-                let filter = self
-                    .segments
-                    .filter(name)?
-                    .ok_or_else(|| EvalError::UnknownSegment(name.clone()))?;
-                self.stack.push(name.clone());
-                let result = self.expr(&filter);
-                self.stack.pop();
-                let result = result?;
+                // Resolved before evaluation: known, acyclic, bounded.
+                let result = match self.memo.get(name) {
+                    Some(&r) => r,
+                    None => {
+                        let filter = self.resolved.filter(name);
+                        let r = self.expr(filter);
+                        self.memo.insert(name.clone(), r);
+                        r
+                    }
+                };
                 self.record(c, result.to_string(), None, result);
-                Ok(result)
+                result
             }
         }
     }
@@ -336,7 +340,7 @@ fn test(t: &Test, e: &EventRecord, now: i64) -> bool {
             matches!(lookup(e, &path.key), Some(Value::String(s)) if s.ends_with(value.as_str()))
         }
         Test::Matches { path, pattern } => match lookup(e, &path.key) {
-            Some(Value::String(s)) => regex::Regex::new(pattern).is_ok_and(|re| re.is_match(s)),
+            Some(Value::String(s)) => pattern.is_match(s),
             _ => false,
         },
         Test::IsNull { path, negated } => {

@@ -1,4 +1,15 @@
-//! Where `in_segment` finds the filters it names, and inlining them.
+//! Where `in_segment` finds the filters it names, and resolving the graph
+//! of references before any work.
+//!
+//! A referenced segment is evaluated once per evaluation and its members
+//! shared by every reference, never copied into the referring filter:
+//! `s2 = in_segment("s1") or in_segment("s1")` costs one evaluation of
+//! `s1`, and twenty such levels cost twenty, not a million. Resolution
+//! checks, before anything is read, that every name exists, that no
+//! segments refer to each other in a circle, that chains of references are
+//! at most [`MAX_SEGMENT_DEPTH`] deep, and that a filter with every segment
+//! it reaches holds at most [`MAX_CONDITIONS`] conditions (each segment
+//! counted once).
 
 use std::collections::HashMap;
 
@@ -6,6 +17,13 @@ use cohort_filter::{parse, Condition, Expr};
 use cohort_store::Store;
 
 use crate::error::EvalError;
+
+/// Longest chain of `in_segment` references (a segment that refers to
+/// none has depth 1).
+pub const MAX_SEGMENT_DEPTH: usize = 16;
+
+/// Most conditions in one filter together with the segments it reaches.
+pub const MAX_CONDITIONS: usize = 10_000;
 
 /// A source of named filters for `in_segment`.
 pub trait Segments {
@@ -68,46 +86,151 @@ impl Segments for StoreSegments<'_> {
     }
 }
 
-/// Replaces every `in_segment("x")` with x's filter, recursively: a
-/// segment evaluated at the same `now` for the same kind is exactly its
-/// filter. Unknown names and cycles are errors.
-pub fn inline(expr: &Expr, segments: &dyn Segments) -> Result<Expr, EvalError> {
-    inline_with(expr, segments, &mut Vec::new())
+/// Filters with the segments they reach, checked and numbered.
+pub struct Resolved {
+    /// Every reached segment, each once, a segment after those it refers
+    /// to: (name, filter).
+    pub(crate) segments: Vec<(String, Expr)>,
+    index: HashMap<String, usize>,
+    /// Per root filter: the depth of its deepest chain of references.
+    depths: Vec<usize>,
 }
 
-fn inline_with(
-    expr: &Expr,
-    segments: &dyn Segments,
-    stack: &mut Vec<String>,
-) -> Result<Expr, EvalError> {
-    Ok(match expr {
-        Expr::Or(items) => Expr::Or(
-            items
+impl Resolved {
+    /// The position of a reached segment in [`Resolved::segments`].
+    pub(crate) fn position(&self, name: &str) -> usize {
+        self.index[name]
+    }
+
+    /// The filter of a reached segment.
+    pub(crate) fn filter(&self, name: &str) -> &Expr {
+        &self.segments[self.index[name]].1
+    }
+
+    /// The longest chain of `in_segment` references from root `i`
+    /// (0 when it refers to no segment).
+    pub fn depth(&self, i: usize) -> usize {
+        self.depths[i]
+    }
+}
+
+/// Resolves every `in_segment` that `roots` reach (see the module docs).
+pub fn resolve(roots: &[Expr], segments: &dyn Segments) -> Result<Resolved, EvalError> {
+    let mut r = Resolver {
+        segments,
+        out: Resolved {
+            segments: Vec::new(),
+            index: HashMap::new(),
+            depths: Vec::new(),
+        },
+        done: HashMap::new(),
+        stack: Vec::new(),
+    };
+    for root in roots {
+        let mut reached = Vec::new();
+        let depth = r.refs(root, &mut reached)?;
+        // Each reached segment counts once, whatever the paths to it.
+        reached.sort_unstable();
+        reached.dedup();
+        let conditions = conditions(root)
+            + reached
                 .iter()
-                .map(|e| inline_with(e, segments, stack))
-                .collect::<Result<_, _>>()?,
-        ),
-        Expr::And(items) => Expr::And(
-            items
-                .iter()
-                .map(|e| inline_with(e, segments, stack))
-                .collect::<Result<_, _>>()?,
-        ),
-        Expr::Not(inner) => Expr::Not(Box::new(inline_with(inner, segments, stack)?)),
-        Expr::Cond(Condition::InSegment(name)) => {
-            if stack.contains(name) {
-                let mut cycle = stack.clone();
-                cycle.push(name.clone());
-                return Err(EvalError::SegmentCycle(cycle));
-            }
-            let filter = segments
-                .filter(name)?
-                .ok_or_else(|| EvalError::UnknownSegment(name.clone()))?;
-            stack.push(name.clone());
-            let inlined = inline_with(&filter, segments, stack);
-            stack.pop();
-            inlined?
+                .map(|&i| conditions(&r.out.segments[i].1))
+                .sum::<usize>();
+        if conditions > MAX_CONDITIONS {
+            return Err(EvalError::TooManyConditions {
+                found: conditions,
+                limit: MAX_CONDITIONS,
+            });
         }
-        Expr::Cond(c) => Expr::Cond(c.clone()),
-    })
+        r.out.depths.push(depth);
+    }
+    Ok(r.out)
+}
+
+struct Resolver<'a> {
+    segments: &'a dyn Segments,
+    out: Resolved,
+    /// Resolved segments: (depth, every segment it reaches).
+    done: HashMap<String, (usize, Vec<usize>)>,
+    stack: Vec<String>,
+}
+
+impl Resolver<'_> {
+    /// The depth of the references under `expr`, adding every segment it
+    /// reaches to `reached`.
+    fn refs(&mut self, expr: &Expr, reached: &mut Vec<usize>) -> Result<usize, EvalError> {
+        stacker::maybe_grow(64 * 1024, 1024 * 1024, || match expr {
+            Expr::Or(items) | Expr::And(items) => {
+                let mut depth = 0;
+                for item in items {
+                    depth = depth.max(self.refs(item, reached)?);
+                }
+                Ok(depth)
+            }
+            Expr::Not(inner) => self.refs(inner, reached),
+            Expr::Cond(Condition::InSegment(name)) => self.segment(name, reached),
+            Expr::Cond(_) => Ok(0),
+        })
+    }
+
+    fn segment(&mut self, name: &str, reached: &mut Vec<usize>) -> Result<usize, EvalError> {
+        if self.stack.iter().any(|s| s == name) {
+            let mut cycle = self.stack.clone();
+            cycle.push(name.to_owned());
+            return Err(EvalError::SegmentCycle(cycle));
+        }
+        let (depth, below) = match self.done.get(name) {
+            Some(done) => done.clone(),
+            None => {
+                if self.stack.len() >= MAX_SEGMENT_DEPTH {
+                    let mut chain = self.stack.clone();
+                    chain.push(name.to_owned());
+                    return Err(EvalError::SegmentTooDeep {
+                        chain,
+                        limit: MAX_SEGMENT_DEPTH,
+                    });
+                }
+                let filter = self
+                    .segments
+                    .filter(name)?
+                    .ok_or_else(|| EvalError::UnknownSegment(name.to_owned()))?;
+                self.stack.push(name.to_owned());
+                let mut below = Vec::new();
+                let inner = self.refs(&filter, &mut below);
+                self.stack.pop();
+                let depth = 1 + inner?;
+                below.sort_unstable();
+                below.dedup();
+                self.out
+                    .index
+                    .insert(name.to_owned(), self.out.segments.len());
+                below.push(self.out.segments.len());
+                self.out.segments.push((name.to_owned(), filter));
+                self.done.insert(name.to_owned(), (depth, below.clone()));
+                (depth, below)
+            }
+        };
+        if self.stack.len() + depth > MAX_SEGMENT_DEPTH {
+            let mut chain = self.stack.clone();
+            chain.push(name.to_owned());
+            chain.push(format!("… ({depth} deep)"));
+            return Err(EvalError::SegmentTooDeep {
+                chain,
+                limit: MAX_SEGMENT_DEPTH,
+            });
+        }
+        reached.extend(below);
+        Ok(depth)
+    }
+}
+
+/// Conditions in a filter, not counting `in_segment` references.
+fn conditions(expr: &Expr) -> usize {
+    match expr {
+        Expr::Or(items) | Expr::And(items) => items.iter().map(conditions).sum(),
+        Expr::Not(inner) => conditions(inner),
+        Expr::Cond(Condition::InSegment(_)) => 0,
+        Expr::Cond(_) => 1,
+    }
 }

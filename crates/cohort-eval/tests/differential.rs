@@ -21,11 +21,23 @@ fn event() -> impl Strategy<Value = String> {
         prop::option::of(prop_oneof![Just("x"), Just("y"), Just("xy")]),
         prop::option::of(any::<bool>()),
         0i64..3,
+        prop::option::of(prop_oneof![
+            Just("9007199254740992"),
+            Just("-9007199254740992"),
+            Just("1"),
+            Just("0.1"),
+            Just("1e-30"),
+            Just("1e300"),
+        ]),
     )
-        .prop_map(|((kind, prefix), n, ty, hours, x, s, t, jitter)| {
+        .prop_map(|((kind, prefix), n, ty, hours, x, s, t, jitter, big)| {
             let mut data = Vec::new();
             if let Some(x) = x {
                 data.push(format!(r#""x":{x}"#));
+            }
+            // Terms whose float sum depends on the order they are added in.
+            if let Some(big) = big {
+                data.push(format!(r#""big":{big}"#));
             }
             if let Some(s) = s {
                 data.push(format!(r#""s":"{s}""#));
@@ -122,6 +134,21 @@ fn condition() -> impl Strategy<Value = String> {
             -3i32..5
         )
             .prop_map(|(m, s, w, c, n)| format!("{m}({s}, data.x{w}) {c} {n}")),
+        (
+            prop_oneof![Just("sum"), Just("avg")],
+            selection(),
+            window(),
+            cmp.clone(),
+            prop_oneof![
+                Just("9007199254740992"),
+                Just("9007199254740994"),
+                Just("0"),
+                Just("1"),
+                Just("0.1"),
+                Just("1e-30"),
+            ]
+        )
+            .prop_map(|(m, s, w, c, n)| format!("{m}({s}, data.big{w}) {c} {n}")),
         (
             prop_oneof![Just("first"), Just("last")],
             selection(),

@@ -7,7 +7,7 @@
 //! when they contain no escapes, so a typical event allocates only its
 //! object vectors.
 
-use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::de::{self, Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use std::borrow::Cow;
 use std::fmt;
 
@@ -32,6 +32,49 @@ impl Num {
     }
 }
 
+/// Most elements of one array (or entries of one object) kept in the tree.
+/// Every limit of `events.md` (100 events, keys, elements) is below it, so
+/// a longer container is rejected by its count alone: the rest of it is
+/// parsed but not kept (serde's `IgnoredAny` allocates nothing), and an
+/// 8-million-element array costs what its first 128 elements cost.
+pub(crate) const MAX_KEPT: usize = 128;
+
+/// A JSON array or object: its first [`MAX_KEPT`] items, and how many it had.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Items<T> {
+    kept: Vec<T>,
+    len: usize,
+}
+
+impl<T> Items<T> {
+    /// How many items the container had (kept or not).
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Whether every item was kept.
+    pub(crate) fn is_whole(&self) -> bool {
+        self.kept.len() == self.len
+    }
+
+    /// The kept items (all of them when [`Items::is_whole`]).
+    pub(crate) fn iter(&self) -> std::slice::Iter<'_, T> {
+        self.kept.iter()
+    }
+}
+
+impl<'i, T> IntoIterator for &'i Items<T> {
+    type Item = &'i T;
+    type IntoIter = std::slice::Iter<'i, T>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.kept.iter()
+    }
+}
+
 /// Any JSON value, borrowing strings from the input where it can.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Raw<'a> {
@@ -39,8 +82,8 @@ pub(crate) enum Raw<'a> {
     Bool(bool),
     Num(Num),
     Str(Cow<'a, str>),
-    Array(Vec<Raw<'a>>),
-    Object(Vec<(Cow<'a, str>, Raw<'a>)>),
+    Array(Items<Raw<'a>>),
+    Object(Items<(Cow<'a, str>, Raw<'a>)>),
 }
 
 impl Raw<'_> {
@@ -96,19 +139,43 @@ impl<'de> Visitor<'de> for RawVisitor {
         Raw::deserialize(d)
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(128));
-        while let Some(item) = seq.next_element::<Raw<'de>>()? {
-            items.push(item);
+        let mut kept = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(MAX_KEPT));
+        let mut len = 0;
+        while kept.len() < MAX_KEPT {
+            match seq.next_element::<Raw<'de>>()? {
+                Some(item) => kept.push(item),
+                None => {
+                    return Ok(Raw::Array(Items {
+                        len: kept.len(),
+                        kept,
+                    }))
+                }
+            }
         }
-        Ok(Raw::Array(items))
+        while seq.next_element::<IgnoredAny>()?.is_some() {
+            len += 1;
+        }
+        Ok(Raw::Array(Items {
+            len: kept.len() + len,
+            kept,
+        }))
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut entries = Vec::with_capacity(map.size_hint().unwrap_or(0).min(128));
+        let mut kept = Vec::with_capacity(map.size_hint().unwrap_or(0).min(MAX_KEPT));
+        let mut len = 0;
         while let Some(key) = map.next_key::<Key<'de>>()? {
-            let value = map.next_value::<Raw<'de>>()?;
-            entries.push((key.0, value));
+            if kept.len() < MAX_KEPT {
+                let value = map.next_value::<Raw<'de>>()?;
+                kept.push((key.0, value));
+            } else {
+                map.next_value::<IgnoredAny>()?;
+                len += 1;
+            }
         }
-        Ok(Raw::Object(entries))
+        Ok(Raw::Object(Items {
+            len: kept.len() + len,
+            kept,
+        }))
     }
 }
 

@@ -4,7 +4,7 @@ use std::borrow::Cow;
 
 use crate::error::{FieldError, InvalidEvent, RequestError};
 use crate::model::{Event, SubjectKind, Value, AUTOMATIC_EVENT_TYPES};
-use crate::raw::{self, Num, Raw};
+use crate::raw::{self, Items, Num, Raw};
 use crate::time::parse_rfc3339;
 
 /// Longest subject ID, in bytes.
@@ -67,6 +67,12 @@ pub(crate) fn validate_track_request(
             raw.type_name()
         )));
     };
+    if !entries.is_whole() {
+        return Err(RequestError::Shape(format!(
+            r#"a track request has one field, "events", not {}"#,
+            entries.len()
+        )));
+    }
     let mut events = None;
     for (key, value) in entries {
         if key == "events" {
@@ -122,6 +128,15 @@ pub(crate) fn validate_event(raw: &Raw<'_>, source: Source) -> Result<Event, Vec
             format!("an event must be a JSON object, not {}", raw.type_name()),
         )]);
     };
+    if !entries.is_whole() {
+        return Err(vec![FieldError::new(
+            "",
+            format!(
+                "an event has at most 5 fields (subjectType, subjectId, type, data, createdAt), not {}",
+                entries.len()
+            ),
+        )]);
+    }
     let mut errors = Vec::new();
     let mut seen = [false; 5];
     let mut kind = None;
@@ -419,7 +434,7 @@ fn check_string_len(
 }
 
 fn data_array(
-    items: &[Raw<'_>],
+    items: &Items<Raw<'_>>,
     path: &dyn Fn() -> String,
     errors: &mut Vec<FieldError>,
 ) -> Option<Value> {

@@ -4,6 +4,8 @@
 //! than an instant) so that it prints back as the same filter; parsing the
 //! printed text gives an equal tree.
 
+use crate::pattern::Pattern;
+
 /// A whole filter: conditions combined with `and`, `or` and `not`.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Expr {
@@ -339,8 +341,8 @@ pub enum Test {
     Matches {
         /// The data key.
         path: Path,
-        /// The pattern (checked to compile when parsed).
-        pattern: String,
+        /// The pattern, compiled when the filter was parsed.
+        pattern: Pattern,
     },
     /// `path is null` / `path is not null`.
     IsNull {

@@ -22,8 +22,10 @@
 mod ast;
 mod error;
 mod parser;
+mod pattern;
 mod print;
 
 pub use ast::*;
 pub use error::ParseError;
 pub use parser::{is_keyword, parse, MAX_DEPTH, MAX_FILTER_BYTES, MAX_SEQ_STEPS};
+pub use pattern::{Pattern, MAX_REGEXES, MAX_REGEX_BYTES};

@@ -19,6 +19,13 @@ use nom::{IResult, Parser};
 
 use crate::ast::*;
 use crate::error::ParseError;
+use crate::pattern::Budget;
+
+thread_local! {
+    /// The regular-expression budget of the filter being parsed on this
+    /// thread (see `pattern.rs`); `parse` starts each filter with a fresh one.
+    static PATTERNS: std::cell::RefCell<Budget> = std::cell::RefCell::new(Budget::default());
+}
 
 /// Longest accepted filter, in bytes.
 pub const MAX_FILTER_BYTES: usize = 64 * 1024;
@@ -183,7 +190,11 @@ pub fn parse(src: &str) -> Result<Expr, ParseError> {
         return Err(ParseError::at(src, at, "the filter is longer than 64 KiB"));
     }
     let to_error = |f: Fail<'_>| ParseError::at(src, src.len() - f.at.len(), f.message);
-    match or_expr(src, 0) {
+    PATTERNS.with(|b| *b.borrow_mut() = Budget::default());
+    let parsed = or_expr(src, 0);
+    // Drop the compiled patterns' extra references: the tree holds its own.
+    PATTERNS.with(|b| *b.borrow_mut() = Budget::default());
+    match parsed {
         Ok((rest, expr)) => {
             let rest = ws(rest);
             if rest.is_empty() {
@@ -650,18 +661,11 @@ fn test(i: &str) -> Res<'_, Test> {
     }
     if let Ok((r2, _)) = kw("matches").parse(r) {
         let at = ws(r2);
-        let (r2, pattern) = quoted_after(r2, "matches")?;
-        if let Err(e) = regex::Regex::new(&pattern) {
-            let detail = e.to_string();
-            let last = detail
-                .lines()
-                .last()
-                .unwrap_or("invalid")
-                .trim()
-                .trim_start_matches("error: ");
-            return fail(at, format!("invalid regular expression: {last}"));
-        }
-        return Ok((r2, Test::Matches { path, pattern }));
+        let (r2, text) = quoted_after(r2, "matches")?;
+        return match PATTERNS.with(|b| b.borrow_mut().compile(&text)) {
+            Ok(pattern) => Ok((r2, Test::Matches { path, pattern })),
+            Err(message) => fail(at, message),
+        };
     }
     if let Ok((r2, _)) = kw("is").parse(r) {
         let (r2, negated) = match kw("not").parse(r2) {

@@ -2,8 +2,8 @@
 //!
 //! The printed text parses to an equal tree: groups are parenthesised
 //! wherever the tree nests an `and`/`or` inside another operator, names
-//! that are keywords or not identifiers are quoted, and times print in
-//! RFC 3339 UTC.
+//! that are keywords or not identifiers are quoted, and times print as a
+//! date when they are midnight UTC, otherwise in RFC 3339 UTC.
 
 use std::fmt::{self, Display, Formatter, Write};
 
@@ -183,6 +183,11 @@ impl Display for TimeExpr {
         match self {
             TimeExpr::At(t) => {
                 let text = cohort_event::format_millis(*t);
+                if t.rem_euclid(86_400_000) == 0 {
+                    // Midnight UTC is a date, as it was most likely written:
+                    // `2026-01-01`, not twice as long.
+                    return f.write_str(&text[..10]);
+                }
                 // Print whole seconds without `.000` for readability.
                 f.write_str(&text.replace(".000Z", "Z"))
             }
@@ -224,7 +229,9 @@ impl Display for Test {
             Test::Contains { path, literal } => write!(f, "{path} contains {literal}"),
             Test::StartsWith { path, value } => write!(f, "{path} starts_with {}", Quoted(value)),
             Test::EndsWith { path, value } => write!(f, "{path} ends_with {}", Quoted(value)),
-            Test::Matches { path, pattern } => write!(f, "{path} matches {}", Quoted(pattern)),
+            Test::Matches { path, pattern } => {
+                write!(f, "{path} matches {}", Quoted(pattern.as_str()))
+            }
             Test::IsNull {
                 path,
                 negated: false,

@@ -95,7 +95,10 @@ fn test_() -> impl Strategy<Value = Test> {
         (path(), literal()).prop_map(|(path, literal)| Test::Contains { path, literal }),
         (path(), name()).prop_map(|(path, value)| Test::StartsWith { path, value }),
         (path(), name()).prop_map(|(path, value)| Test::EndsWith { path, value }),
-        (path(), "[a-z]{1,5}(\\.\\*)?").prop_map(|(path, pattern)| Test::Matches { path, pattern }),
+        (path(), "[a-z]{1,5}(\\.\\*)?").prop_map(|(path, pattern)| Test::Matches {
+            path,
+            pattern: cohort_filter::Pattern::new(&pattern).unwrap()
+        }),
         (path(), any::<bool>()).prop_map(|(path, negated)| Test::IsNull { path, negated }),
     ]
 }

@@ -17,12 +17,14 @@ use std::sync::{Arc, Mutex};
 use cohort_event::SubjectKind;
 use rocksdb::ReadOptions;
 
-use crate::blocks::{block_key, Block};
+use crate::blocks::Block;
 use crate::db::cf;
-use crate::error::Result;
+use crate::error::{Result, StoreError};
+use crate::keys::{block_key, BlockKey};
 use crate::store::Store;
+use crate::view::View;
 
-pub(crate) type Key = [u8; 21];
+type Key = BlockKey;
 
 /// Decoded blocks by key, oldest first out.
 pub(crate) struct BlockCache {
@@ -45,11 +47,11 @@ impl BlockCache {
         }
     }
 
-    fn get(&self, key: &Key) -> Option<Arc<Block>> {
+    pub(crate) fn get(&self, key: &Key) -> Option<Arc<Block>> {
         self.lock().map.get(key).cloned()
     }
 
-    fn insert(&self, key: Key, block: Arc<Block>) {
+    pub(crate) fn insert(&self, key: Key, block: Arc<Block>) {
         let size = block.heap_bytes();
         if size > self.capacity {
             return;
@@ -76,9 +78,11 @@ impl BlockCache {
     }
 }
 
-impl Store {
+impl View<'_> {
     /// The blocks of one subject kind and event type whose week buckets
-    /// lie in `buckets`, in key order.
+    /// lie in `buckets`, in key order, as of this view. Every block is
+    /// checked against the view's subjects: a row naming a subject the
+    /// view does not hold is corruption, never an index past an array.
     pub fn blocks(
         &self,
         kind: SubjectKind,
@@ -89,18 +93,15 @@ impl Store {
         if lo > hi {
             return Ok(Vec::new());
         }
-        // One snapshot for the listing and the reads: a write that merges
-        // small blocks (see `merge.rs`) deletes keys, and must not do so
-        // between the two.
-        let snapshot = self.db.snapshot();
-        let keys: Vec<Key> = self
-            .block_index(&snapshot, kind, type_id, lo, hi)?
+        let store = self.store;
+        let keys: Vec<BlockKey> = store
+            .block_index(self.snapshot.as_ref(), kind, type_id, lo, hi)?
             .into_iter()
             .map(|(k, _)| k)
             .collect();
         let mut out: Vec<Option<Arc<Block>>> =
-            keys.iter().map(|k| self.block_cache.get(k)).collect();
-        let missing: Vec<Key> = keys
+            keys.iter().map(|k| store.block_cache.get(k)).collect();
+        let missing: Vec<BlockKey> = keys
             .iter()
             .zip(&out)
             .filter(|(_, b)| b.is_none())
@@ -109,39 +110,50 @@ impl Store {
         if !missing.is_empty() {
             let mut read = missing
                 .iter()
-                .zip(self.read_blocks(&snapshot, &missing)?)
+                .zip(store.read_blocks(self.snapshot.as_ref(), &missing)?)
                 .map(|(k, b)| {
                     let b = Arc::new(b);
-                    self.block_cache.insert(*k, Arc::clone(&b));
+                    store.block_cache.insert(*k, Arc::clone(&b));
                     b
                 });
             for slot in out.iter_mut().filter(|b| b.is_none()) {
                 *slot = read.next();
             }
         }
-        Ok(out
-            .into_iter()
-            .map(|b| b.expect("every block read"))
-            .collect())
+        let subjects = self.subject_count(kind);
+        out.into_iter()
+            .map(|b| {
+                let b = b.expect("every block read");
+                match b.max_subject() {
+                    Some(max) if max >= subjects => Err(StoreError::Corrupt(format!(
+                        "an event block names {kind} #{max}, but the store has {subjects} {kind}s"
+                    ))),
+                    _ => Ok(b),
+                }
+            })
+            .collect()
     }
+}
 
+impl Store {
     /// The blocks under `keys`, decoded, as of `snapshot` (not cached).
     pub(crate) fn read_blocks(
         &self,
-        snapshot: &rocksdb::Snapshot<'_>,
-        keys: &[Key],
+        snapshot: Option<&rocksdb::Snapshot<'_>>,
+        keys: &[BlockKey],
     ) -> Result<Vec<Block>> {
         let mut opts = ReadOptions::default();
-        opts.set_snapshot(snapshot);
+        if let Some(snapshot) = snapshot {
+            opts.set_snapshot(snapshot);
+        }
         let values = self
             .db
             .batched_multi_get_cf_opt(self.cf(cf::BLOCKS), keys, false, &opts);
         keys.iter()
             .zip(values)
             .map(|(k, v)| {
-                let v = v?.ok_or_else(|| {
-                    crate::StoreError::Corrupt("a block in the index is missing".into())
-                })?;
+                let v = v?
+                    .ok_or_else(|| StoreError::Corrupt("a block in the index is missing".into()))?;
                 Block::parse(k, &v)
             })
             .collect()
@@ -151,14 +163,16 @@ impl Store {
     /// `lo..=hi`, as of `snapshot`.
     pub(crate) fn block_index(
         &self,
-        snapshot: &rocksdb::Snapshot<'_>,
+        snapshot: Option<&rocksdb::Snapshot<'_>>,
         kind: SubjectKind,
         type_id: u32,
         lo: i64,
         hi: i64,
-    ) -> Result<Vec<(Key, u32)>> {
+    ) -> Result<Vec<(BlockKey, u32)>> {
         let mut opts = ReadOptions::default();
-        opts.set_snapshot(snapshot);
+        if let Some(snapshot) = snapshot {
+            opts.set_snapshot(snapshot);
+        }
         opts.set_iterate_lower_bound(block_key(kind, type_id, lo, 0).to_vec());
         let upper = match hi.checked_add(1) {
             Some(h) => block_key(kind, type_id, h, 0).to_vec(),
@@ -171,7 +185,7 @@ impl Store {
         opts.set_iterate_upper_bound(upper);
         let mut it = self.db.raw_iterator_cf_opt(self.cf(cf::BLOCK_INDEX), opts);
         it.seek_to_first();
-        let bad = || crate::StoreError::Corrupt("malformed block index entry".into());
+        let bad = || StoreError::Corrupt("malformed block index entry".into());
         let mut out = Vec::new();
         while let (Some(k), Some(v)) = (it.key(), it.value()) {
             let rows = u32::from_le_bytes(v.try_into().map_err(|_| bad())?);

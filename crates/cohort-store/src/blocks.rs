@@ -17,9 +17,10 @@
 //! then per data key, in key order:
 //!   key: u32 | tag: u8 | body_len: u32 | body
 //!   tag 0 (numbers): [f64; n], NaN where the row has no value
-//!   tag 1 (dictionary): codes: [u32; n] (u32::MAX = no value)
-//!                       | entries: u32 | offsets: [u32; entries + 1]
-//!                       | postcard-encoded `Value`s
+//!   tag 1 (dictionary): codes: [u32; n] (u32::MAX = no value) | DICT
+//!   tag 2 (sparse numbers): m: u32 | rows: [u32; m] | [f64; m]
+//!   tag 3 (sparse dictionary): m: u32 | rows: [u32; m] | codes: [u32; m] | DICT
+//! DICT = entries: u32 | offsets: [u32; entries + 1] | postcard `Value`s
 //! ```
 //!
 //! `subjects` are dense subject ids and `times` Unix milliseconds; rows are
@@ -27,12 +28,21 @@
 //! a number column (JSON numbers are finite, so NaN is free to mean "no
 //! value"); any other key is dictionary-coded, so a predicate is evaluated
 //! once per distinct value, not once per row.
+//!
+//! A key that fewer than half of the block's rows carry is stored sparse:
+//! the rows that have it, ascending, and their values. A column therefore
+//! costs what its values cost: a thousand events with a hundred distinct
+//! keys each make a hundred thousand one-row columns, not a hundred
+//! thousand columns of a thousand rows (tags 2 and 3 are format 3; tags 0
+//! and 1 are read as format 2 wrote them).
+
+use std::borrow::Cow;
 
 use cohort_event::{SubjectKind, Value};
 
 use crate::codec;
 use crate::error::{Result, StoreError};
-use crate::keys::{time_bytes, time_from_bytes};
+use crate::keys::{block_key, parse_block_key, BlockKey};
 use crate::state::HashMap;
 
 /// Width of a block's time bucket: one week, in milliseconds.
@@ -43,20 +53,12 @@ pub const NO_VALUE: u32 = u32::MAX;
 
 const TAG_NUMBERS: u8 = 0;
 const TAG_DICT: u8 = 1;
+const TAG_SPARSE_NUMBERS: u8 = 2;
+const TAG_SPARSE_DICT: u8 = 3;
 
 /// The bucket a time falls in.
 pub fn bucket_of(millis: i64) -> i64 {
     millis.div_euclid(BUCKET_MILLIS)
-}
-
-/// `kind u8 · type u32 · bucket i64 (sign-flipped) · first seq u64`, big-endian.
-pub(crate) fn block_key(kind: SubjectKind, type_id: u32, bucket: i64, seq: u64) -> [u8; 21] {
-    let mut k = [0u8; 21];
-    k[0] = kind.tag();
-    k[1..5].copy_from_slice(&type_id.to_be_bytes());
-    k[5..13].copy_from_slice(&time_bytes(bucket));
-    k[13..21].copy_from_slice(&seq.to_be_bytes());
-    k
 }
 
 /// One row's value for a key: a number, or the byte range of its postcard
@@ -65,18 +67,6 @@ pub(crate) fn block_key(kind: SubjectKind, type_id: u32, bucket: i64, seq: u64) 
 enum Cell {
     Number(f64),
     Encoded(u32, u32),
-}
-
-/// The parts of a block key: (kind, type id, bucket, first seq).
-pub(crate) fn parse_block_key(key: &[u8]) -> Result<(SubjectKind, u32, i64, u64)> {
-    let key: &[u8; 21] = key.try_into().map_err(|_| corrupt())?;
-    let kind = SubjectKind::from_tag(key[0]).ok_or_else(corrupt)?;
-    Ok((
-        kind,
-        u32::from_be_bytes(key[1..5].try_into().expect("4 bytes")),
-        time_from_bytes(key[5..13].try_into().expect("8 bytes")),
-        u64::from_be_bytes(key[13..21].try_into().expect("8 bytes")),
-    ))
 }
 
 /// The row count a block value starts with.
@@ -89,7 +79,7 @@ struct BlockBuilder {
     first_seq: u64,
     subjects: Vec<u32>,
     times: Vec<i64>,
-    /// Per data key: (row, value).
+    /// Per data key: (row, value), rows ascending.
     values: HashMap<u32, Vec<(u32, Cell)>>,
     /// Encoded non-number values, one after the other (no allocation per value).
     arena: Vec<u8>,
@@ -102,6 +92,24 @@ pub(crate) struct Blocks {
 }
 
 impl Blocks {
+    fn builder(
+        &mut self,
+        kind: SubjectKind,
+        type_id: u32,
+        bucket: i64,
+        seq: u64,
+    ) -> &mut BlockBuilder {
+        self.open
+            .entry((kind.tag(), type_id, bucket))
+            .or_insert_with(|| BlockBuilder {
+                first_seq: seq,
+                subjects: Vec::new(),
+                times: Vec::new(),
+                values: HashMap::default(),
+                arena: Vec::new(),
+            })
+    }
+
     pub fn add(
         &mut self,
         kind: SubjectKind,
@@ -111,30 +119,29 @@ impl Blocks {
         sid: u32,
         data: &[(u32, &Value)],
     ) {
-        let b = self
-            .open
-            .entry((kind.tag(), type_id, bucket_of(millis)))
-            .or_insert_with(|| BlockBuilder {
-                first_seq: seq,
-                subjects: Vec::new(),
-                times: Vec::new(),
-                values: HashMap::default(),
-                arena: Vec::new(),
-            });
+        let b = self.builder(kind, type_id, bucket_of(millis), seq);
         let row = b.subjects.len() as u32;
         b.subjects.push(sid);
         b.times.push(millis);
         for (key, value) in data {
-            let cell = match value {
-                Value::Number(x) => Cell::Number(*x),
-                other => b.encode(other),
-            };
-            b.values.entry(*key).or_default().push((row, cell));
+            b.push(*key, row, value);
+        }
+    }
+
+    /// Appends every row of a decoded block (for merging), column by
+    /// column: the cost is the block's values, not rows × keys.
+    pub fn append_block(&mut self, kind: SubjectKind, seq: u64, block: &Block) {
+        let b = self.builder(kind, block.type_id, block.bucket, seq);
+        let base = b.subjects.len() as u32;
+        b.subjects.extend_from_slice(block.subjects());
+        b.times.extend_from_slice(block.times());
+        for (key, column) in &block.columns {
+            column.for_each(|row, value| b.push(*key, base + row, &value));
         }
     }
 
     /// The (key, value) of every block, for the write batch.
-    pub fn encode(self) -> impl Iterator<Item = ([u8; 21], Vec<u8>)> {
+    pub fn encode(self) -> impl Iterator<Item = (BlockKey, Vec<u8>)> {
         self.open.into_iter().map(|((kind, type_id, bucket), b)| {
             let kind = SubjectKind::from_tag(kind).expect("a valid kind");
             (
@@ -146,6 +153,14 @@ impl Blocks {
 }
 
 impl BlockBuilder {
+    fn push(&mut self, key: u32, row: u32, value: &Value) {
+        let cell = match value {
+            Value::Number(x) => Cell::Number(*x),
+            other => self.encode(other),
+        };
+        self.values.entry(key).or_default().push((row, cell));
+    }
+
     fn encode<T: serde::Serialize>(&mut self, value: &T) -> Cell {
         let start = self.arena.len() as u32;
         let arena = std::mem::take(&mut self.arena);
@@ -155,7 +170,8 @@ impl BlockBuilder {
 
     fn encode_block(mut self) -> Vec<u8> {
         let n = self.subjects.len();
-        let mut v = Vec::with_capacity(8 + n * 16 + self.values.len() * n * 8);
+        let cells: usize = self.values.values().map(Vec::len).sum();
+        let mut v = Vec::with_capacity(8 + n * 12 + cells * 12 + self.arena.len());
         put_u32(&mut v, n as u32);
         self.subjects.iter().for_each(|s| put_u32(&mut v, *s));
         self.times
@@ -164,31 +180,41 @@ impl BlockBuilder {
         let mut keys: Vec<_> = std::mem::take(&mut self.values).into_iter().collect();
         keys.sort_unstable_by_key(|(k, _)| *k);
         put_u32(&mut v, keys.len() as u32);
+        let mut body = Vec::new();
         for (key, mut rows) in keys {
+            body.clear();
             put_u32(&mut v, key);
-            let mut body = Vec::new();
+            let sparse = rows.len() * 2 < n;
+            if sparse {
+                put_u32(&mut body, rows.len() as u32);
+                rows.iter().for_each(|(row, _)| put_u32(&mut body, *row));
+            }
             if rows.iter().all(|r| matches!(r.1, Cell::Number(_))) {
-                v.push(TAG_NUMBERS);
-                let mut col = vec![f64::NAN; n];
-                for (row, cell) in &rows {
+                v.push(if sparse {
+                    TAG_SPARSE_NUMBERS
+                } else {
+                    TAG_NUMBERS
+                });
+                let mut col = vec![f64::NAN; if sparse { rows.len() } else { n }];
+                for (i, (row, cell)) in rows.iter().enumerate() {
                     if let Cell::Number(x) = cell {
-                        col[*row as usize] = *x;
+                        col[if sparse { i } else { *row as usize }] = *x;
                     }
                 }
                 col.iter()
                     .for_each(|x| body.extend_from_slice(&x.to_le_bytes()));
             } else {
-                v.push(TAG_DICT);
+                v.push(if sparse { TAG_SPARSE_DICT } else { TAG_DICT });
                 // A key with numbers among other kinds: encode its numbers too.
                 for (_, cell) in rows.iter_mut() {
                     if let Cell::Number(x) = *cell {
                         *cell = self.encode(&Value::Number(x));
                     }
                 }
-                let mut codes = vec![NO_VALUE; n];
+                let mut codes = vec![NO_VALUE; if sparse { rows.len() } else { n }];
                 let mut dict: HashMap<&[u8], u32> = HashMap::default();
                 let mut entries: Vec<&[u8]> = Vec::new();
-                for (row, cell) in &rows {
+                for (i, (row, cell)) in rows.iter().enumerate() {
                     let Cell::Encoded(a, b) = *cell else {
                         unreachable!("every cell was encoded above")
                     };
@@ -197,7 +223,7 @@ impl BlockBuilder {
                         entries.push(bytes);
                         entries.len() as u32 - 1
                     });
-                    codes[*row as usize] = code;
+                    codes[if sparse { i } else { *row as usize }] = code;
                 }
                 codes.iter().for_each(|c| put_u32(&mut body, *c));
                 put_u32(&mut body, entries.len() as u32);
@@ -220,35 +246,65 @@ fn put_u32(v: &mut Vec<u8>, x: u32) {
     v.extend_from_slice(&x.to_le_bytes());
 }
 
-/// One data key's values in a block.
+/// A column's values: numbers, or dictionary codes.
 #[derive(Debug, Clone)]
-pub enum Column {
-    /// Every value is a number; NaN marks a row without one.
+enum Values {
+    /// Every value is a number; NaN marks a slot without one.
     Numbers(Vec<f64>),
-    /// Dictionary-coded values of any kind: row `i` has `dict[codes[i]]`,
-    /// or no value when `codes[i]` is [`NO_VALUE`].
-    Dict {
-        /// Each row's code.
-        codes: Vec<u32>,
-        /// The distinct values.
-        dict: Vec<Value>,
-    },
+    /// Slot `i` has `dict[codes[i]]`, or no value when the code is [`NO_VALUE`].
+    Dict { codes: Vec<u32>, dict: Vec<Value> },
+}
+
+/// One data key's values in a block: one slot per row (dense), or slots
+/// for only the rows that have the key (sparse).
+#[derive(Debug, Clone)]
+pub struct Column {
+    /// The block's row count.
+    len: usize,
+    /// Sparse: the rows with a slot, ascending. Dense: `None`.
+    rows: Option<Vec<u32>>,
+    values: Values,
 }
 
 impl Column {
     /// Row `i`'s value, if it has one.
     pub fn value(&self, i: usize) -> Option<Value> {
-        match self {
-            Column::Numbers(x) => (!x[i].is_nan()).then_some(Value::Number(x[i])),
-            Column::Dict { codes, dict } => dict.get(codes[i] as usize).cloned(),
+        let slot = match &self.rows {
+            None => i,
+            Some(rows) => rows.binary_search(&(i as u32)).ok()?,
+        };
+        match &self.values {
+            Values::Numbers(x) => (!x[slot].is_nan()).then_some(Value::Number(x[slot])),
+            Values::Dict { codes, dict } => dict.get(codes[slot] as usize).cloned(),
+        }
+    }
+
+    /// The column's numbers, one per row of the block, when it is a dense
+    /// number column (the evaluator's fast path).
+    pub fn dense_numbers(&self) -> Option<&[f64]> {
+        match (&self.rows, &self.values) {
+            (None, Values::Numbers(x)) => Some(x),
+            _ => None,
+        }
+    }
+
+    /// Each row's value as a number, NaN where it has none or it is not a
+    /// number.
+    pub fn numbers(&self) -> Cow<'_, [f64]> {
+        match self.dense_numbers() {
+            Some(x) => Cow::Borrowed(x),
+            None => Cow::Owned(self.per_row(f64::NAN, |v| match v {
+                Value::Number(x) => *x,
+                _ => f64::NAN,
+            })),
         }
     }
 
     /// `f` of each row's value, `absent` where a row has none. On a
     /// dictionary column `f` runs once per distinct value, not per row.
     pub fn per_row<T: Copy>(&self, absent: T, f: impl Fn(&Value) -> T) -> Vec<T> {
-        match self {
-            Column::Numbers(xs) => xs
+        let slots: Vec<T> = match &self.values {
+            Values::Numbers(xs) => xs
                 .iter()
                 .map(|&x| {
                     if x.is_nan() {
@@ -258,20 +314,48 @@ impl Column {
                     }
                 })
                 .collect(),
-            Column::Dict { codes, dict } => {
+            Values::Dict { codes, dict } => {
                 let table: Vec<T> = dict.iter().map(f).collect();
                 codes
                     .iter()
                     .map(|&c| table.get(c as usize).copied().unwrap_or(absent))
                     .collect()
             }
+        };
+        match &self.rows {
+            None => slots,
+            Some(rows) => {
+                let mut out = vec![absent; self.len];
+                for (row, x) in rows.iter().zip(slots) {
+                    out[*row as usize] = x;
+                }
+                out
+            }
+        }
+    }
+
+    /// Calls `f(row, value)` for every row that has a value, in row order.
+    fn for_each(&self, mut f: impl FnMut(u32, Value)) {
+        let row = |slot: usize| self.rows.as_ref().map_or(slot as u32, |r| r[slot]);
+        match &self.values {
+            Values::Numbers(xs) => xs
+                .iter()
+                .enumerate()
+                .filter(|(_, x)| !x.is_nan())
+                .for_each(|(i, x)| f(row(i), Value::Number(*x))),
+            Values::Dict { codes, dict } => codes
+                .iter()
+                .enumerate()
+                .filter_map(|(i, &c)| Some((i, dict.get(c as usize)?)))
+                .for_each(|(i, v)| f(row(i), v.clone())),
         }
     }
 
     fn heap_bytes(&self) -> usize {
-        match self {
-            Column::Numbers(x) => x.len() * 8,
-            Column::Dict { codes, dict } => codes.len() * 4 + dict.len() * 48,
+        let rows = self.rows.as_ref().map_or(0, |r| r.len() * 4);
+        rows + match &self.values {
+            Values::Numbers(x) => x.len() * 8,
+            Values::Dict { codes, dict } => codes.len() * 4 + dict.len() * 48,
         }
     }
 }
@@ -327,6 +411,50 @@ impl<'a> Reader<'a> {
     fn u8(&mut self) -> Result<u8> {
         Ok(self.take(1)?[0])
     }
+
+    /// Sparse rows: a count, then that many ascending rows below `n`.
+    fn rows(&mut self, n: usize) -> Result<Vec<u32>> {
+        let m = self.u32()? as usize;
+        if m > n {
+            return Err(corrupt());
+        }
+        let rows = self.u32s(m)?;
+        let ascending = rows.windows(2).all(|w| w[0] < w[1]);
+        if !ascending || rows.last().is_some_and(|&r| r as usize >= n) {
+            return Err(corrupt());
+        }
+        Ok(rows)
+    }
+
+    /// `slots` codes, then the dictionary they index.
+    fn dict(&mut self, slots: usize) -> Result<Values> {
+        let codes = self.u32s(slots)?;
+        let entries = self.u32()? as usize;
+        let offsets = self.u32s(entries.checked_add(1).ok_or_else(corrupt)?)?;
+        let bytes = self.0;
+        if offsets
+            .last()
+            .is_none_or(|&end| end as usize != bytes.len())
+        {
+            return Err(corrupt());
+        }
+        let dict = offsets
+            .windows(2)
+            .map(|w| {
+                let e = bytes
+                    .get(w[0] as usize..w[1] as usize)
+                    .ok_or_else(corrupt)?;
+                codec::decode::<Value>(e, "a block value")
+            })
+            .collect::<Result<Vec<Value>>>()?;
+        if codes
+            .iter()
+            .any(|&c| c != NO_VALUE && c as usize >= dict.len())
+        {
+            return Err(corrupt());
+        }
+        Ok(Values::Dict { codes, dict })
+    }
 }
 
 fn corrupt() -> StoreError {
@@ -335,52 +463,61 @@ fn corrupt() -> StoreError {
 
 impl Block {
     pub(crate) fn parse(key: &[u8], value: &[u8]) -> Result<Block> {
-        let (_, type_id, bucket, _) = parse_block_key(key)?;
+        let parts = parse_block_key(key).ok_or_else(corrupt)?;
         let mut r = Reader(value);
         let n = r.u32()? as usize;
         let subjects = r.u32s(n)?;
         let times = r.u64s(n)?.map(|x| x as i64).collect();
         let count = r.u32()? as usize;
-        let mut columns = Vec::with_capacity(count.min(1024));
+        let mut columns: Vec<(u32, Column)> = Vec::with_capacity(count.min(1024));
         for _ in 0..count {
             let key = r.u32()?;
             let tag = r.u8()?;
             let len = r.u32()? as usize;
             let mut body = Reader(r.take(len)?);
-            let column = match tag {
-                TAG_NUMBERS => Column::Numbers(body.u64s(n)?.map(f64::from_bits).collect()),
-                TAG_DICT => {
-                    let codes = body.u32s(n)?;
-                    let entries = body.u32()? as usize;
-                    let offsets = body.u32s(entries.checked_add(1).ok_or_else(corrupt)?)?;
-                    let bytes = body.0;
-                    let dict = offsets
-                        .windows(2)
-                        .map(|w| {
-                            let e = bytes
-                                .get(w[0] as usize..w[1] as usize)
-                                .ok_or_else(corrupt)?;
-                            codec::decode::<Value>(e, "a block value")
-                        })
-                        .collect::<Result<Vec<Value>>>()?;
-                    if codes
-                        .iter()
-                        .any(|&c| c != NO_VALUE && c as usize >= dict.len())
-                    {
-                        return Err(corrupt());
-                    }
-                    Column::Dict { codes, dict }
+            let (rows, values) = match tag {
+                TAG_NUMBERS => (
+                    None,
+                    Values::Numbers(body.u64s(n)?.map(f64::from_bits).collect()),
+                ),
+                TAG_DICT => (None, body.dict(n)?),
+                TAG_SPARSE_NUMBERS => {
+                    let rows = body.rows(n)?;
+                    let xs = body.u64s(rows.len())?.map(f64::from_bits).collect();
+                    (Some(rows), Values::Numbers(xs))
                 }
-                _ => return Err(corrupt()),
+                TAG_SPARSE_DICT => {
+                    let rows = body.rows(n)?;
+                    let values = body.dict(rows.len())?;
+                    (Some(rows), values)
+                }
+                other => {
+                    return Err(StoreError::UnsupportedEncoding {
+                        what: format!("an event block column of kind {other}"),
+                    })
+                }
             };
-            columns.push((key, column));
+            if matches!(values, Values::Numbers(_)) && !body.0.is_empty() {
+                return Err(corrupt());
+            }
+            if columns.last().is_some_and(|(k, _)| *k >= key) {
+                return Err(corrupt());
+            }
+            columns.push((
+                key,
+                Column {
+                    len: n,
+                    rows,
+                    values,
+                },
+            ));
         }
         if !r.0.is_empty() {
             return Err(corrupt());
         }
         Ok(Block {
-            type_id,
-            bucket,
+            type_id: parts.type_id,
+            bucket: parts.bucket,
             subjects,
             times,
             columns,
@@ -400,6 +537,11 @@ impl Block {
     /// Each row's dense subject id.
     pub fn subjects(&self) -> &[u32] {
         &self.subjects
+    }
+
+    /// The largest dense subject id in the block (`None` when empty).
+    pub fn max_subject(&self) -> Option<u32> {
+        self.subjects.iter().copied().max()
     }
 
     /// Each row's time (Unix ms).
@@ -430,7 +572,7 @@ impl Block {
             + self
                 .columns
                 .iter()
-                .map(|(_, c)| c.heap_bytes())
+                .map(|(_, c)| 16 + c.heap_bytes())
                 .sum::<usize>()
     }
 }
@@ -439,20 +581,8 @@ impl Block {
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_block_round_trips_every_kind_of_column() {
+    fn build(rows: &[Vec<(u32, Value)>]) -> (BlockKey, Vec<u8>) {
         let mut blocks = Blocks::default();
-        let s = |x: &str| Value::String(x.into());
-        let rows: Vec<Vec<(u32, Value)>> = vec![
-            vec![(1, Value::Number(5.0)), (2, s("books"))],
-            vec![(2, s("games")), (3, Value::Bool(true))],
-            vec![(1, Value::Number(-0.5)), (2, s("books")), (3, Value::Null)],
-            vec![
-                (4, Value::Strings(vec!["a".into()])),
-                (5, Value::Number(1.0)),
-            ],
-            vec![(5, s("mixed"))],
-        ];
         for (i, row) in rows.iter().enumerate() {
             let data: Vec<(u32, &Value)> = row.iter().map(|(k, v)| (*k, v)).collect();
             blocks.add(
@@ -464,24 +594,131 @@ mod tests {
                 &data,
             );
         }
-        let encoded: Vec<_> = blocks.encode().collect();
+        let mut encoded: Vec<_> = blocks.encode().collect();
         assert_eq!(encoded.len(), 1);
-        let (key, value) = &encoded[0];
-        let block = Block::parse(key, value).unwrap();
+        encoded.pop().unwrap()
+    }
+
+    #[test]
+    fn a_block_round_trips_every_kind_of_column() {
+        let s = |x: &str| Value::String(x.into());
+        let rows: Vec<Vec<(u32, Value)>> = vec![
+            vec![(1, Value::Number(5.0)), (2, s("books"))],
+            vec![(2, s("games")), (3, Value::Bool(true))],
+            vec![(1, Value::Number(-0.5)), (2, s("books")), (3, Value::Null)],
+            vec![
+                (4, Value::Strings(vec!["a".into()])),
+                (5, Value::Number(1.0)),
+            ],
+            vec![(5, s("mixed")), (1, Value::Number(2.0))],
+        ];
+        let (key, value) = build(&rows);
+        let block = Block::parse(&key, &value).unwrap();
         assert_eq!(block.type_id, 7);
         assert_eq!(block.subjects(), &[0, 3, 6, 9, 12]);
+        assert_eq!(block.max_subject(), Some(12));
         assert_eq!(block.times(), &[1000, 1001, 1002, 1003, 1004]);
         for (i, row) in rows.iter().enumerate() {
-            assert_eq!(&block.row(i), row, "row {i}");
+            let mut want = row.clone();
+            want.sort_by_key(|(k, _)| *k);
+            assert_eq!(block.row(i), want, "row {i}");
         }
-        assert!(matches!(block.column(1), Some(Column::Numbers(_))));
-        // "books" is stored once.
-        assert!(matches!(block.column(2), Some(Column::Dict { dict, .. }) if dict.len() == 2));
-        assert!(matches!(block.column(5), Some(Column::Dict { .. })));
+        // Key 1 is in 3 of 5 rows: a dense number column.
+        assert!(block.column(1).unwrap().dense_numbers().is_some());
+        let ones: Vec<Option<f64>> = block
+            .column(1)
+            .unwrap()
+            .numbers()
+            .iter()
+            .map(|x| (!x.is_nan()).then_some(*x))
+            .collect();
+        assert_eq!(ones, [Some(5.0), None, Some(-0.5), None, Some(2.0)]);
+        // Key 5 is in 2 of 5 rows, sparse, a number and a string.
+        let five = block.column(5).unwrap();
+        assert!(five.dense_numbers().is_none());
+        assert_eq!(
+            five.per_row(0u8, |v| match v {
+                Value::Number(_) => 1,
+                _ => 2,
+            }),
+            [0, 0, 0, 1, 2]
+        );
         assert!(block.column(9).is_none());
         // Any cut of the value is refused, not misread.
         for cut in 0..value.len() {
-            assert!(Block::parse(key, &value[..cut]).is_err(), "cut at {cut}");
+            assert!(Block::parse(&key, &value[..cut]).is_err(), "cut at {cut}");
         }
+    }
+
+    /// Regression (issue 8, case 1): a thousand events with a hundred keys
+    /// each, none shared, cost their values — not rows × keys.
+    #[test]
+    fn many_distinct_keys_cost_what_their_values_cost() {
+        let rows: Vec<Vec<(u32, Value)>> = (0..1000u32)
+            .map(|i| {
+                (0..100)
+                    .map(|j| (i * 100 + j, Value::Number(j as f64)))
+                    .collect()
+            })
+            .collect();
+        let (key, value) = build(&rows);
+        // Per value: 4 bytes of row, 8 of number, and a 13-byte column header.
+        assert!(
+            value.len() < 100_000 * (4 + 8 + 13 + 4) + 1000 * 12 + 8,
+            "{} bytes",
+            value.len()
+        );
+        let block = Block::parse(&key, &value).unwrap();
+        assert!(block.heap_bytes() < 100_000 * 40, "{}", block.heap_bytes());
+        assert_eq!(block.row(999)[99], (99_999, Value::Number(99.0)));
+        // Merging it into another block keeps every value.
+        let mut merged = Blocks::default();
+        merged.append_block(SubjectKind::User, 1, &block);
+        merged.append_block(SubjectKind::User, 1, &block);
+        let (k2, v2) = merged.encode().next().unwrap();
+        let twice = Block::parse(&k2, &v2).unwrap();
+        assert_eq!(twice.len(), 2000);
+        assert_eq!(twice.row(1999), block.row(999));
+        assert!(v2.len() < 2 * value.len() + 1000, "{} bytes", v2.len());
+    }
+
+    /// The bytes of one block, pinned: this is the on-disk format (a dense
+    /// number column and a sparse dictionary column). A change here breaks
+    /// every existing store.
+    #[test]
+    fn block_bytes_are_pinned() {
+        let mut blocks = Blocks::default();
+        let a = Value::String("a".into());
+        for (sid, t, data) in [
+            (1, 1000, vec![(0, Value::Number(2.5)), (1, a.clone())]),
+            (2, 2000, vec![(0, Value::Number(-1.0))]),
+            (0, 3000, vec![(0, Value::Number(7.0))]),
+        ] {
+            let data: Vec<(u32, &Value)> = data.iter().map(|(k, v)| (*k, v)).collect();
+            blocks.add(SubjectKind::User, 4, t, 10, sid, &data);
+        }
+        let (key, value) = blocks.encode().next().unwrap();
+        let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+        assert_eq!(hex(&key), "00000000048000000000000000000000000000000a");
+        assert_eq!(
+            hex(&value),
+            "03000000010000000200000000000000e803000000000000d007000000000000b80b000000000000\
+             020000000000000000180000000000000000000440000000000000f0bf0000000000001c40\
+             01000000031b000000010000000000000000000000010000000000000003000000030161"
+        );
+    }
+
+    #[test]
+    fn an_unknown_column_kind_is_an_unsupported_encoding_not_corruption() {
+        let (key, mut value) = build(&[vec![(1, Value::Number(1.0))]]);
+        // n, subject, time, column count, key: the tag is at byte 4+4+8+4+4.
+        let at = 24;
+        assert_eq!(value[at], TAG_NUMBERS);
+        value[at] = 9;
+        let err = Block::parse(&key, &value).unwrap_err();
+        assert!(
+            matches!(err, StoreError::UnsupportedEncoding { .. }),
+            "{err}"
+        );
     }
 }

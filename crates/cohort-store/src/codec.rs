@@ -37,8 +37,33 @@ pub(crate) struct CatalogRecord {
     pub last_seen: Option<i64>,
     /// Number of events stored.
     pub count: u64,
-    /// Per data key id: how many values of each [`cohort_event::ValueKind`].
+    /// Format 2 only: per data key id, how many values of each
+    /// [`cohort_event::ValueKind`]. Format 3 keeps these in `catalog_keys`
+    /// and writes this empty.
     pub keys: Vec<(u32, [u64; 7])>,
+}
+
+/// How far one input of a bulk load has been stored, kept in `loads` and
+/// written in the same batch as the events it counts: after a crash or an
+/// error, a load of the same input resumes exactly where the last durable
+/// batch ended — nothing stored twice, nothing skipped.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoadMark {
+    /// The name the input was last loaded under (a path, or `-`).
+    pub input: String,
+    /// Bytes of the input (decompressed) stored through.
+    pub offset: u64,
+    /// A hash (XXH3-128) of those bytes: a later load resumes only when
+    /// its input starts with the same bytes.
+    pub prefix_hash: u128,
+    /// Lines (or track requests) read through `offset`.
+    pub items: u64,
+    /// Events stored from the input.
+    pub stored: u64,
+    /// Events rejected from the input.
+    pub rejected: u64,
+    /// When this mark was written (Unix ms).
+    pub updated_at: i64,
 }
 
 /// Per-subject facts in the `facts` column family (fixed 24 bytes,
@@ -54,6 +79,13 @@ pub struct SubjectFacts {
 }
 
 impl SubjectFacts {
+    /// The facts of a subject with no events (a placeholder).
+    pub(crate) const NONE: SubjectFacts = SubjectFacts {
+        first_seen: 0,
+        last_seen: 0,
+        count: 0,
+    };
+
     pub(crate) fn encode(&self) -> [u8; 24] {
         let mut b = [0u8; 24];
         b[..8].copy_from_slice(&self.first_seen.to_be_bytes());

@@ -1,15 +1,23 @@
-//! Opening RocksDB: column families, tuning, and the format-version check.
+//! Opening RocksDB: column families, tuning, recovery, read-only
+//! instances, and the format-version check.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use rocksdb::{BlockBasedOptions, Cache, ColumnFamilyDescriptor, DBCompressionType, Options, DB};
+use rocksdb::{
+    BlockBasedOptions, Cache, ColumnFamilyDescriptor, DBCompressionType, DBRecoveryMode, ErrorKind,
+    Options, DB,
+};
 
 use crate::error::{Result, StoreError};
 use crate::keys::meta;
-use crate::options::StoreOptions;
+use crate::options::{Access, Recovery, StoreOptions};
 
-/// The format version this build reads and writes.
-pub const FORMAT_VERSION: u32 = 2;
+/// The format version this build writes.
+pub const FORMAT_VERSION: u32 = 3;
+
+/// The oldest format version this build reads. A version-2 store is
+/// migrated when it is opened for writing, and read as it is otherwise.
+pub const OLDEST_FORMAT_VERSION: u32 = 2;
 
 /// Column family names, in one place.
 pub(crate) mod cf {
@@ -19,20 +27,34 @@ pub(crate) mod cf {
     pub const DICT: &str = "dict";
     pub const FACTS: &str = "facts";
     pub const CATALOG: &str = "catalog";
+    pub const CATALOG_KEYS: &str = "catalog_keys";
     pub const BLOCKS: &str = "blocks";
     pub const SEGMENTS: &str = "segments";
     pub const BLOCK_INDEX: &str = "block_index";
-    pub const ALL: [&str; 9] = [
+    pub const LOADS: &str = "loads";
+    pub const ALL: [&str; 11] = [
         META,
         LOG,
         TIME,
         DICT,
         FACTS,
         CATALOG,
+        CATALOG_KEYS,
         BLOCKS,
         SEGMENTS,
         BLOCK_INDEX,
+        LOADS,
     ];
+}
+
+/// An opened database and what opening found.
+pub(crate) struct Opened {
+    pub db: DB,
+    /// The format version the store is in (after any migration).
+    pub version: u32,
+    /// Where a read-only (secondary) instance keeps its own files; removed
+    /// when the store is dropped, after the database.
+    pub secondary_dir: Option<tempfile::TempDir>,
 }
 
 fn db_options(opts: &StoreOptions, cache: &Cache) -> Options {
@@ -42,6 +64,16 @@ fn db_options(opts: &StoreOptions, cache: &Cache) -> Options {
     o.set_max_background_jobs(opts.background_jobs);
     o.set_write_buffer_size(opts.write_buffer_bytes);
     o.set_max_write_buffer_number(4);
+    o.set_wal_recovery_mode(match opts.recovery {
+        Recovery::Strict => DBRecoveryMode::TolerateCorruptedTailRecords,
+        Recovery::Salvage => DBRecoveryMode::PointInTime,
+    });
+    if opts.access == Access::ReadOnly {
+        // A secondary instance must hold every table file open: the
+        // writer may delete one after a compaction, and an open file
+        // stays readable.
+        o.set_max_open_files(-1);
+    }
     if opts.bulk_load {
         o.set_memtable_factory(rocksdb::MemtableFactory::Vector);
         o.set_allow_concurrent_memtable_write(false);
@@ -57,19 +89,22 @@ fn db_options(opts: &StoreOptions, cache: &Cache) -> Options {
 }
 
 /// Opens (or creates) the database and checks its format version.
-pub(crate) fn open(path: &Path, opts: &StoreOptions) -> Result<DB> {
+pub(crate) fn open(path: &Path, opts: &StoreOptions) -> Result<Opened> {
+    let read_only = opts.access == Access::ReadOnly;
+    if read_only && opts.recovery == Recovery::Salvage {
+        return Err(StoreError::ReadOnly(path.to_path_buf()));
+    }
     let exists = path.join("CURRENT").exists();
     if !exists {
-        if !opts.create_if_missing {
-            return Err(StoreError::NotFound(path.to_path_buf()));
+        let has_files = std::fs::read_dir(path).is_ok_and(|mut e| e.next().is_some());
+        if has_files {
+            return Err(StoreError::NotAStore {
+                path: path.to_path_buf(),
+                reason: "the directory holds files but no database (no CURRENT file)".into(),
+            });
         }
-        if let Ok(mut entries) = std::fs::read_dir(path) {
-            if entries.next().is_some() {
-                return Err(StoreError::NotAStore {
-                    path: path.to_path_buf(),
-                    reason: "the directory is not empty and holds no database".into(),
-                });
-            }
+        if !opts.create_if_missing || read_only {
+            return Err(StoreError::NotFound(path.to_path_buf()));
         }
     }
     let cache = Cache::new_lru_cache(opts.block_cache_bytes);
@@ -77,23 +112,68 @@ pub(crate) fn open(path: &Path, opts: &StoreOptions) -> Result<DB> {
     // Open every column family present, so that a store written by a newer
     // format (with more families) reaches the version check below instead
     // of failing inside RocksDB.
-    let mut names: Vec<String> = cf::ALL.iter().map(|s| s.to_string()).collect();
+    let mut names: Vec<String> = Vec::new();
     if exists {
-        let present = DB::list_cf(&db_opts, path).map_err(|e| map_open_error(path, e))?;
-        for name in present {
-            if name != "default" && !names.contains(&name) {
-                names.push(name);
-            }
+        names = DB::list_cf(&db_opts, path).map_err(|e| map_open_error(path, e))?;
+        names.retain(|n| n != "default");
+    }
+    let mut missing: Vec<&str> = Vec::new();
+    for name in cf::ALL {
+        if !names.iter().any(|n| n == name) {
+            missing.push(name);
         }
     }
-    let descriptors = names
+    let secondary_dir = if read_only {
+        Some(
+            tempfile::Builder::new()
+                .prefix("cohort-reader-")
+                .tempdir()
+                .map_err(|e| StoreError::NotAStore {
+                    path: path.to_path_buf(),
+                    reason: format!("cannot make a directory for a read-only instance: {e}"),
+                })?,
+        )
+    } else {
+        names.extend(missing.iter().map(|s| s.to_string()));
+        None
+    };
+    let descriptors: Vec<ColumnFamilyDescriptor> = names
         .iter()
-        .map(|n| ColumnFamilyDescriptor::new(n, db_options(opts, &cache)));
-    let db = DB::open_cf_descriptors(&db_opts, path, descriptors)
-        .map_err(|e| map_open_error(path, e))?;
-    let meta_cf = db
-        .cf_handle(cf::META)
-        .expect("meta column family was just opened");
+        .map(|n| ColumnFamilyDescriptor::new(n, db_options(opts, &cache)))
+        .collect();
+    let db = match &secondary_dir {
+        Some(dir) => DB::open_cf_descriptors_as_secondary(&db_opts, path, dir.path(), descriptors),
+        None => DB::open_cf_descriptors(&db_opts, path, descriptors),
+    }
+    .map_err(|e| map_open_error(path, e))?;
+    let version = check_version(&db, path, exists, read_only)?;
+    let mut opened = Opened {
+        db,
+        version,
+        secondary_dir,
+    };
+    if read_only && !missing.is_empty() && opened.version == FORMAT_VERSION && exists {
+        // A store of this version has every family; a missing one is damage.
+        return Err(StoreError::Corrupt(format!(
+            "the column families {} are missing",
+            missing.join(", ")
+        )));
+    }
+    if !read_only && opened.version < FORMAT_VERSION {
+        crate::migrate::migrate(&opened.db, opened.version)?;
+        opened.version = FORMAT_VERSION;
+    }
+    Ok(opened)
+}
+
+/// The store's format version, written now for a new store.
+fn check_version(db: &DB, path: &Path, exists: bool, read_only: bool) -> Result<u32> {
+    let Some(meta_cf) = db.cf_handle(cf::META) else {
+        return Err(StoreError::NotAStore {
+            path: path.to_path_buf(),
+            reason: "it is a RocksDB database without cohort's column families".into(),
+        });
+    };
     match db.get_cf(meta_cf, meta::FORMAT_VERSION)? {
         Some(v) => {
             let found = <[u8; 4]>::try_from(v.as_slice())
@@ -102,20 +182,23 @@ pub(crate) fn open(path: &Path, opts: &StoreOptions) -> Result<DB> {
                     path: path.to_path_buf(),
                     reason: "its format version is unreadable".into(),
                 })?;
-            if found != FORMAT_VERSION {
+            if !(OLDEST_FORMAT_VERSION..=FORMAT_VERSION).contains(&found) {
                 return Err(StoreError::UnsupportedFormat {
                     path: path.to_path_buf(),
                     found,
+                    oldest: OLDEST_FORMAT_VERSION,
                     supported: FORMAT_VERSION,
                 });
             }
+            Ok(found)
         }
-        None if exists && !log_is_empty(&db) => {
-            return Err(StoreError::NotAStore {
-                path: path.to_path_buf(),
-                reason: "it is a RocksDB database without a cohort format version".into(),
-            })
-        }
+        None if exists && !log_is_empty(db) => Err(StoreError::NotAStore {
+            path: path.to_path_buf(),
+            reason: "it is a RocksDB database without a cohort format version".into(),
+        }),
+        // A database created by a process killed before it wrote its
+        // format version is simply new.
+        None if read_only => Ok(FORMAT_VERSION),
         None => {
             let mut w = rocksdb::WriteOptions::default();
             w.set_sync(true);
@@ -125,17 +208,15 @@ pub(crate) fn open(path: &Path, opts: &StoreOptions) -> Result<DB> {
                 FORMAT_VERSION.to_be_bytes(),
                 &w,
             )?;
+            Ok(FORMAT_VERSION)
         }
     }
-    Ok(db)
 }
 
-/// A database created by a process killed before it wrote its format
-/// version has an empty log: such a store is simply new.
 fn log_is_empty(db: &DB) -> bool {
-    let log = db
-        .cf_handle(cf::LOG)
-        .expect("log column family was just opened");
+    let Some(log) = db.cf_handle(cf::LOG) else {
+        return true;
+    };
     let mut it = db.raw_iterator_cf(log);
     it.seek_to_first();
     !it.valid()
@@ -143,8 +224,14 @@ fn log_is_empty(db: &DB) -> bool {
 
 fn map_open_error(path: &Path, e: rocksdb::Error) -> StoreError {
     let text = e.to_string();
+    let path_buf: PathBuf = path.to_path_buf();
     if text.contains("LOCK") || text.contains("lock") {
-        StoreError::Locked(path.to_path_buf())
+        StoreError::Locked(path_buf)
+    } else if e.kind() == ErrorKind::Corruption {
+        StoreError::Damaged {
+            path: path_buf,
+            detail: text,
+        }
     } else {
         StoreError::Rocks(e)
     }

@@ -4,11 +4,16 @@ use std::path::PathBuf;
 
 use cohort_event::RequestError;
 
-/// Everything that can go wrong in the store.
+/// Everything that can go wrong in the store. Callers tell cases apart by
+/// variant; the text is for people.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum StoreError {
-    /// The directory does not hold a store and `create_if_missing` is off.
-    #[error("no cohort store at {0} (pass create_if_missing, or ingest first)")]
+    /// There is no store in the directory (it is missing or empty) and
+    /// `create_if_missing` is off.
+    #[error(
+        "no cohort store at {0}: it is created by the first write (cohort init, or cohort ingest)"
+    )]
     NotFound(PathBuf),
     /// The directory holds something that is not a cohort store.
     #[error("{path} is not a cohort store: {reason}")]
@@ -20,31 +25,80 @@ pub enum StoreError {
     },
     /// The store was written by a format this build does not read.
     #[error(
-        "the store at {path} has format version {found}; this cohort reads version {supported} only"
+        "the store at {path} has format version {found}; this cohort reads versions {oldest} to {supported}"
     )]
     UnsupportedFormat {
         /// The directory.
         path: PathBuf,
         /// The version recorded in the store.
         found: u32,
-        /// The version this build reads and writes.
+        /// The oldest version this build reads.
+        oldest: u32,
+        /// The version this build writes.
         supported: u32,
     },
-    /// Another process has the store open.
-    #[error("the store at {0} is in use by another process")]
+    /// A value in the store uses an encoding this build does not know
+    /// (written by a newer cohort).
+    #[error(
+        "the store holds {what}, which this cohort cannot read: was it written by a newer version?"
+    )]
+    UnsupportedEncoding {
+        /// What was found.
+        what: String,
+    },
+    /// Another process has the store open for writing.
+    #[error("the store at {0} is in use by another process that writes to it (an ingest?); read commands can still open it")]
     Locked(PathBuf),
+    /// RocksDB found damage when opening the store (a checksum mismatch in
+    /// the write-ahead log, most often). Replaying a log past damage would
+    /// drop every write after it, acknowledged ones included, so the store
+    /// is not opened.
+    #[error(
+        "the store at {path} is damaged ({detail}) and was not opened: replaying its \
+         write-ahead log past the damage would drop acknowledged writes in silence. \
+         Copy the directory somewhere safe; if the damage is in the write-ahead log, \
+         `cohort recover` (Recovery::Salvage) keeps every write before it and drops the rest"
+    )]
+    Damaged {
+        /// The directory.
+        path: PathBuf,
+        /// What RocksDB reported.
+        detail: String,
+    },
+    /// The store was opened read-only and a write was attempted.
+    #[error("the store at {0} was opened read-only")]
+    ReadOnly(PathBuf),
     /// The input was refused; nothing was stored.
     #[error(transparent)]
     Invalid(#[from] RequestError),
-    /// A catalog name or other argument broke a rule.
-    #[error("{0}")]
-    InvalidArgument(String),
-    /// A value read back could not be decoded.
+    /// An event type name given to the catalog broke a rule.
+    #[error("{reason}")]
+    BadTypeName {
+        /// The name.
+        name: String,
+        /// The rule it broke.
+        reason: String,
+    },
+    /// A segment name broke a rule.
+    #[error("{reason}")]
+    BadSegmentName {
+        /// The name.
+        name: String,
+        /// The rule it broke.
+        reason: String,
+    },
+    /// A recent-events cursor could not be read.
+    #[error("{0:?} is not a cursor (TIME.SEQ, as printed by a previous page)")]
+    BadCursor(String),
+    /// A value read back could not be decoded, or breaks an invariant.
     #[error("the store is corrupt: {0}")]
     Corrupt(String),
-    /// A dictionary is full (more than 2^32 subjects of one kind, say).
-    #[error("{0}")]
-    Capacity(String),
+    /// A dictionary is full (2^32 - 1 subjects of one kind, say).
+    #[error("the store cannot hold more {what}: their dictionary is full")]
+    Capacity {
+        /// What is full.
+        what: String,
+    },
     /// RocksDB reported an error.
     #[error("RocksDB: {0}")]
     Rocks(#[from] rocksdb::Error),

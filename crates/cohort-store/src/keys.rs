@@ -1,11 +1,13 @@
-//! Hand-laid storage keys.
+//! Every storage key, laid out by hand, in one place.
 //!
 //! Every integer in a key is big-endian, so RocksDB's bytewise order is
 //! numeric order. Timestamps are signed; their sign bit is flipped before
-//! encoding so that times before 1970 still sort first. The layouts:
+//! encoding so that times before 1970 still sort first. The layouts (format
+//! version 3; `tests/format.rs` pins their bytes):
 //!
 //! | column family | key | value |
 //! |---|---|---|
+//! | `meta`  | `format_version`, `next_seq`, `last_write_at` | u32, u64, i64 (big-endian) |
 //! | `log`   | kind u8 · subject u32 · time i64 · seq u64 (21 bytes) | postcard [`crate::codec::StoredEvent`] |
 //! | `time`  | time i64 · seq u64 (16 bytes) | kind u8 · subject u32 |
 //! | `dict`  | `s` · kind u8 · subject id bytes | subject u32 |
@@ -14,9 +16,15 @@
 //! |         | `k` · data key / `K` · key u32 | key u32 / data key |
 //! | `facts` | kind u8 · subject u32 | first i64 · last i64 · count u64 |
 //! | `catalog` | type u32 | postcard [`crate::codec::CatalogRecord`] |
-//! | `blocks` | kind u8 · type u32 · week i64 · first seq u64 | a columnar block (see `blocks.rs`) |
+//! | `catalog_keys` | type u32 · key u32 | postcard `[u64; 7]`: values seen per [`cohort_event::ValueKind`] |
+//! | `blocks` | kind u8 · type u32 · week i64 · first seq u64 (21 bytes) | a columnar block (see `blocks.rs`) |
+//! | `block_index` | the block's key | its row count, u32 little-endian |
 //! | `segments` | segment name | postcard `SavedSegment` |
-//! | `meta`  | `format_version`, `next_seq` | u32, u64 |
+//! | `loads` | 16-byte fingerprint of an input's first bytes | postcard [`crate::LoadMark`] |
+//!
+//! Format 2 kept each type's key counts inside its `catalog` record and had
+//! no `catalog_keys` or `loads`; `migrate.rs` moves a version-2 store
+//! forward when it is opened for writing.
 
 use cohort_event::SubjectKind;
 
@@ -24,6 +32,11 @@ use cohort_event::SubjectKind;
 pub(crate) const LOG_KEY_LEN: usize = 21;
 /// Length of a `time` key.
 pub(crate) const TIME_KEY_LEN: usize = 16;
+/// Length of a `blocks` / `block_index` key.
+pub(crate) const BLOCK_KEY_LEN: usize = 21;
+
+/// A `blocks` key.
+pub(crate) type BlockKey = [u8; BLOCK_KEY_LEN];
 
 /// A timestamp as 8 bytes whose byte order is time order.
 pub(crate) fn time_bytes(millis: i64) -> [u8; 8] {
@@ -43,6 +56,15 @@ pub(crate) fn subject_key(kind: SubjectKind, subject: u32) -> [u8; 5] {
     k
 }
 
+/// Decodes a `facts` key (the same bytes as a subject prefix).
+pub(crate) fn parse_subject_key(k: &[u8]) -> Option<(SubjectKind, u32)> {
+    let k: &[u8; 5] = k.try_into().ok()?;
+    Some((
+        SubjectKind::from_tag(k[0])?,
+        u32::from_be_bytes(k[1..5].try_into().ok()?),
+    ))
+}
+
 /// A `log` key: one subject's events are contiguous and in time order,
 /// ties broken by the store-wide sequence number (arrival order).
 pub(crate) fn log_key(kind: SubjectKind, subject: u32, millis: i64, seq: u64) -> [u8; LOG_KEY_LEN] {
@@ -50,6 +72,13 @@ pub(crate) fn log_key(kind: SubjectKind, subject: u32, millis: i64, seq: u64) ->
     k[..5].copy_from_slice(&subject_key(kind, subject));
     k[5..13].copy_from_slice(&time_bytes(millis));
     k[13..21].copy_from_slice(&seq.to_be_bytes());
+    k
+}
+
+/// An exclusive upper bound past every log key of one subject.
+pub(crate) fn subject_end(kind: SubjectKind, sid: u32) -> Vec<u8> {
+    let mut k = subject_key(kind, sid).to_vec();
+    k.extend_from_slice(&[0xFF; LOG_KEY_LEN - 5 + 1]);
     k
 }
 
@@ -67,9 +96,10 @@ pub(crate) fn parse_log_key(k: &[u8]) -> Option<LogKey> {
     if k.len() != LOG_KEY_LEN {
         return None;
     }
+    let (kind, subject) = parse_subject_key(&k[..5])?;
     Some(LogKey {
-        kind: SubjectKind::from_tag(k[0])?,
-        subject: u32::from_be_bytes(k[1..5].try_into().ok()?),
+        kind,
+        subject,
         millis: time_from_bytes(k[5..13].try_into().ok()?),
         seq: u64::from_be_bytes(k[13..21].try_into().ok()?),
     })
@@ -104,6 +134,63 @@ pub(crate) fn dict_key(tag: u8, rest: &[&[u8]]) -> Vec<u8> {
     k
 }
 
+/// The `dict` key of a subject's reverse entry (dense id → subject id).
+pub(crate) fn subject_rev_key(kind: SubjectKind, sid: u32) -> Vec<u8> {
+    dict_key(tag::SUBJECT_REV, &[&[kind.tag()], &sid.to_be_bytes()])
+}
+
+/// A `catalog` key: one event type's record.
+pub(crate) fn catalog_key(type_id: u32) -> [u8; 4] {
+    type_id.to_be_bytes()
+}
+
+/// A `catalog_keys` key: one data key's counts under one event type.
+pub(crate) fn catalog_key_key(type_id: u32, key_id: u32) -> [u8; 8] {
+    let mut k = [0u8; 8];
+    k[..4].copy_from_slice(&type_id.to_be_bytes());
+    k[4..].copy_from_slice(&key_id.to_be_bytes());
+    k
+}
+
+/// Decodes a `catalog_keys` key into (type id, key id).
+pub(crate) fn parse_catalog_key_key(k: &[u8]) -> Option<(u32, u32)> {
+    let k: &[u8; 8] = k.try_into().ok()?;
+    Some((
+        u32::from_be_bytes(k[..4].try_into().ok()?),
+        u32::from_be_bytes(k[4..].try_into().ok()?),
+    ))
+}
+
+/// `kind u8 · type u32 · bucket i64 (sign-flipped) · first seq u64`.
+pub(crate) fn block_key(kind: SubjectKind, type_id: u32, bucket: i64, seq: u64) -> BlockKey {
+    let mut k = [0u8; BLOCK_KEY_LEN];
+    k[0] = kind.tag();
+    k[1..5].copy_from_slice(&type_id.to_be_bytes());
+    k[5..13].copy_from_slice(&time_bytes(bucket));
+    k[13..21].copy_from_slice(&seq.to_be_bytes());
+    k
+}
+
+/// The parts of a block key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct BlockKeyParts {
+    pub kind: SubjectKind,
+    pub type_id: u32,
+    pub bucket: i64,
+    pub seq: u64,
+}
+
+/// Decodes a block key; `None` if it is not one.
+pub(crate) fn parse_block_key(k: &[u8]) -> Option<BlockKeyParts> {
+    let k: &BlockKey = k.try_into().ok()?;
+    Some(BlockKeyParts {
+        kind: SubjectKind::from_tag(k[0])?,
+        type_id: u32::from_be_bytes(k[1..5].try_into().ok()?),
+        bucket: time_from_bytes(k[5..13].try_into().ok()?),
+        seq: u64::from_be_bytes(k[13..21].try_into().ok()?),
+    })
+}
+
 /// Dictionary tags.
 pub(crate) mod tag {
     /// subject id → dense id
@@ -126,6 +213,8 @@ pub(crate) mod meta {
     pub const FORMAT_VERSION: &[u8] = b"format_version";
     /// The next event sequence number, u64 big-endian.
     pub const NEXT_SEQ: &[u8] = b"next_seq";
+    /// When the last write was made, Unix ms, i64 big-endian (format 3).
+    pub const LAST_WRITE_AT: &[u8] = b"last_write_at";
 }
 
 #[cfg(test)]
@@ -144,6 +233,11 @@ mod tests {
         let c = log_key(SubjectKind::User, 8, -100, 0);
         let d = log_key(SubjectKind::Device, 0, 0, 0);
         assert!(a < b && b < c && c < d);
+        assert!(c.as_slice() < subject_end(SubjectKind::User, 8).as_slice());
+        assert!(
+            subject_end(SubjectKind::User, 8).as_slice()
+                < &log_key(SubjectKind::User, 9, i64::MIN, 0)[..]
+        );
         assert_eq!(
             parse_log_key(&b),
             Some(LogKey {
@@ -154,5 +248,51 @@ mod tests {
             })
         );
         assert_eq!(parse_time_key(&time_key(-3, 4)), Some((-3, 4)));
+        assert_eq!(parse_catalog_key_key(&catalog_key_key(3, 9)), Some((3, 9)));
+        let block = block_key(SubjectKind::Device, 2, -1, 77);
+        assert_eq!(
+            parse_block_key(&block),
+            Some(BlockKeyParts {
+                kind: SubjectKind::Device,
+                type_id: 2,
+                bucket: -1,
+                seq: 77
+            })
+        );
+    }
+
+    /// The bytes of every key kind, pinned: these are the on-disk format.
+    /// A change here breaks every existing store.
+    #[test]
+    fn key_bytes_are_pinned() {
+        let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+        let t = 1_713_504_236_000; // 2024-04-19T05:23:56Z
+        assert_eq!(
+            hex(&log_key(SubjectKind::Device, 258, t, 5)),
+            "01000001028000018ef4cfb1e00000000000000005"
+        );
+        assert_eq!(hex(&time_key(-1, 1)), "7fffffffffffffff0000000000000001");
+        assert_eq!(hex(&subject_key(SubjectKind::User, 1)), "0000000001");
+        assert_eq!(hex(&dict_key(tag::SUBJECT, &[&[1], b"d1"])), "73016431");
+        assert_eq!(hex(&subject_rev_key(SubjectKind::User, 2)), "530000000002");
+        assert_eq!(
+            hex(&dict_key(tag::TYPE_REV, &[&7u32.to_be_bytes()])),
+            "5400000007"
+        );
+        assert_eq!(hex(&catalog_key(7)), "00000007");
+        assert_eq!(hex(&catalog_key_key(1, 2)), "0000000100000002");
+        assert_eq!(hex(&dict_key(tag::TYPE, &[b"buy"])), "74627579");
+        assert_eq!(hex(&dict_key(tag::KEY, &[b"k"])), "6b6b");
+        assert_eq!(
+            hex(&dict_key(tag::KEY_REV, &[&1u32.to_be_bytes()])),
+            "4b00000001"
+        );
+        assert_eq!(meta::FORMAT_VERSION, b"format_version");
+        assert_eq!(meta::NEXT_SEQ, b"next_seq");
+        assert_eq!(meta::LAST_WRITE_AT, b"last_write_at");
+        assert_eq!(
+            hex(&block_key(SubjectKind::User, 3, 2833, 9)),
+            "00000000038000000000000b110000000000000009"
+        );
     }
 }

@@ -40,26 +40,31 @@
 
 mod block_cache;
 mod blocks;
+mod catalog;
 mod codec;
 mod db;
 mod error;
 mod keys;
 mod load;
+mod lock;
 mod merge;
+mod migrate;
 mod options;
 mod read;
 mod segments;
 mod state;
 mod store;
+mod view;
 
 pub use blocks::{bucket_of, Block, Column, BUCKET_MILLIS, NO_VALUE};
-pub use codec::SubjectFacts;
+pub use codec::{LoadMark, SubjectFacts};
 pub use cohort_event::{
     format_millis, parse_rfc3339, Event, Source, SubjectKind, Value, ValueKind,
 };
-pub use db::FORMAT_VERSION;
+pub use db::{FORMAT_VERSION, OLDEST_FORMAT_VERSION};
 pub use error::{Result, StoreError};
-pub use options::{Durability, StoreOptions};
+pub use options::{Access, Durability, Recovery, StoreOptions};
 pub use read::{CatalogEntry, Cursor, EventRecord, KeyStats, RecentPage, RecentQuery};
 pub use segments::SavedSegment;
 pub use store::{now_millis, AppendOptions, AppendReceipt, Store, StoreStats};
+pub use view::View;

@@ -1,12 +1,18 @@
 //! Loading the in-memory state when a store opens.
+//!
+//! Every id read here is checked before it sizes anything: dictionary ids
+//! must be dense (0, 1, 2, … in key order), and facts and catalog entries
+//! must name ids the dictionaries hold. A crafted key naming subject
+//! 4,294,967,000 is corruption, not a reason to allocate 100 GB.
 
 use cohort_event::SubjectKind;
 use rocksdb::DB;
 
+use crate::catalog::TypeStats;
 use crate::codec::{self, CatalogRecord, SubjectFacts};
 use crate::db::cf;
 use crate::error::{Result, StoreError};
-use crate::keys::{meta, tag};
+use crate::keys::{meta, parse_catalog_key_key, parse_subject_key, tag};
 use crate::state::State;
 
 fn corrupt(what: &str) -> StoreError {
@@ -25,81 +31,139 @@ fn utf8(b: &[u8], what: &str) -> Result<Box<str>> {
         .map_err(|_| corrupt(what))
 }
 
+/// An id that should be the next of a dense sequence.
+fn dense(id: u32, next: usize, what: &str) -> Result<()> {
+    if id as usize != next {
+        return Err(StoreError::Corrupt(format!(
+            "the {what} dictionary is not dense: id {id} where {next} was expected"
+        )));
+    }
+    Ok(())
+}
+
 pub(crate) fn load_state(db: &DB) -> Result<State> {
     let mut state = State::default();
-    let handle = |name| {
-        db.cf_handle(name)
-            .expect("every column family is opened with the store")
-    };
+    let handle = |name| db.cf_handle(name);
+    let required =
+        |name| handle(name).ok_or_else(|| StoreError::Corrupt(format!("no {name} column family")));
 
-    let mut it = db.raw_iterator_cf(handle(cf::DICT));
+    let mut it = db.raw_iterator_cf(required(cf::DICT)?);
     it.seek_to_first();
     while let (Some(k), Some(v)) = (it.key(), it.value()) {
         match k.first() {
-            Some(&tag::SUBJECT) if k.len() >= 2 => {
-                let kind = SubjectKind::from_tag(k[1]).ok_or_else(|| corrupt("subject"))?;
-                let name = utf8(&k[2..], "subject")?;
-                state.subjects[kind.tag() as usize].insert(name, be_u32(v, "subject")?);
+            Some(&tag::SUBJECT_REV) => {
+                let (kind, sid) = parse_subject_key(&k[1..]).ok_or_else(|| corrupt("subject"))?;
+                let subjects = &mut state.subjects[kind.tag() as usize];
+                dense(sid, subjects.len(), kind.as_str())?;
+                if subjects.insert(utf8(v, "subject")?, sid).is_some() {
+                    return Err(StoreError::Corrupt(format!(
+                        "two {kind}s have the same ID (#{sid})"
+                    )));
+                }
             }
-            Some(&tag::TYPE_REV) => state
-                .types
-                .insert(be_u32(&k[1..], "type")?, utf8(v, "type")?),
-            Some(&tag::KEY_REV) => state.keys.insert(be_u32(&k[1..], "key")?, utf8(v, "key")?),
+            Some(&tag::TYPE_REV) => {
+                let id = be_u32(&k[1..], "type")?;
+                dense(id, state.types.len(), "event type")?;
+                state.types.push(utf8(v, "type")?);
+            }
+            Some(&tag::KEY_REV) => {
+                let id = be_u32(&k[1..], "key")?;
+                dense(id, state.keys.len(), "data key")?;
+                state.keys.push(utf8(v, "key")?);
+            }
             _ => {}
         }
         it.next();
     }
     it.status()?;
+    drop(it);
 
-    let mut it = db.raw_iterator_cf(handle(cf::FACTS));
+    let mut facts: [Vec<SubjectFacts>; 2] =
+        SubjectKind::ALL.map(|kind| vec![SubjectFacts::NONE; state.subject_count(kind)]);
+    let mut seen = [0usize; 2];
+    let mut it = db.raw_iterator_cf(required(cf::FACTS)?);
     it.seek_to_first();
     while let (Some(k), Some(v)) = (it.key(), it.value()) {
-        if k.len() != 5 {
-            return Err(corrupt("facts"));
-        }
-        let kind = SubjectKind::from_tag(k[0]).ok_or_else(|| corrupt("facts"))?;
-        let sid = be_u32(&k[1..5], "facts")? as usize;
-        let facts = std::sync::Arc::make_mut(&mut state.facts[kind.tag() as usize]);
-        if facts.len() <= sid {
-            facts.resize(
-                sid + 1,
-                SubjectFacts {
-                    first_seen: 0,
-                    last_seen: 0,
-                    count: 0,
-                },
-            );
-        }
-        facts[sid] = SubjectFacts::decode(v)?;
+        let (kind, sid) = parse_subject_key(k).ok_or_else(|| corrupt("facts"))?;
+        let slot = facts[kind.tag() as usize]
+            .get_mut(sid as usize)
+            .ok_or_else(|| {
+                StoreError::Corrupt(format!(
+                    "facts for {kind} #{sid}, but the store has {} {kind}s",
+                    state.subject_count(kind)
+                ))
+            })?;
+        *slot = SubjectFacts::decode(v)?;
+        seen[kind.tag() as usize] += 1;
         it.next();
     }
     it.status()?;
+    drop(it);
+    for kind in SubjectKind::ALL {
+        let k = kind.tag() as usize;
+        if seen[k] != state.subject_count(kind) {
+            return Err(StoreError::Corrupt(format!(
+                "{} {kind}s but {} facts records",
+                state.subject_count(kind),
+                seen[k]
+            )));
+        }
+    }
+    state.facts = facts.map(std::sync::Arc::new);
 
-    let mut it = db.raw_iterator_cf(handle(cf::CATALOG));
+    let types = state.types.len();
+    let keys = state.keys.len();
+    let check = |id: u32, bound: usize, what: &str| -> Result<()> {
+        if id as usize >= bound {
+            return Err(StoreError::Corrupt(format!(
+                "the catalog names {what} #{id}, but the store has {bound}"
+            )));
+        }
+        Ok(())
+    };
+    state.catalog = vec![TypeStats::default(); types];
+    let mut it = db.raw_iterator_cf(required(cf::CATALOG)?);
     it.seek_to_first();
     while let (Some(k), Some(v)) = (it.key(), it.value()) {
-        let type_id = be_u32(k, "catalog")? as usize;
-        if state.catalog.len() <= type_id {
-            state.catalog.resize(type_id + 1, CatalogRecord::default());
+        let type_id = be_u32(k, "catalog")?;
+        check(type_id, types, "event type")?;
+        let mut record: CatalogRecord = codec::decode(v, "a catalog record")?;
+        let stats = &mut state.catalog[type_id as usize];
+        // Format 2 kept the key counts in the record.
+        for (key_id, counts) in std::mem::take(&mut record.keys) {
+            check(key_id, keys, "data key")?;
+            stats.set_key(key_id, counts);
         }
-        state.catalog[type_id] = codec::decode(v, "a catalog record")?;
+        stats.record = record;
         it.next();
     }
     it.status()?;
-
-    if let Some(v) = db.get_cf(handle(cf::META), meta::NEXT_SEQ)? {
+    drop(it);
+    if let Some(catalog_keys) = handle(cf::CATALOG_KEYS) {
+        let mut it = db.raw_iterator_cf(catalog_keys);
+        it.seek_to_first();
+        while let (Some(k), Some(v)) = (it.key(), it.value()) {
+            let (type_id, key_id) =
+                parse_catalog_key_key(k).ok_or_else(|| corrupt("catalog key"))?;
+            check(type_id, types, "event type")?;
+            check(key_id, keys, "data key")?;
+            let counts: [u64; 7] = codec::decode(v, "catalog key counts")?;
+            state.catalog[type_id as usize].set_key(key_id, counts);
+            it.next();
+        }
+        it.status()?;
+    }
+    if let Some(v) = db.get_cf(required(cf::META)?, meta::NEXT_SEQ)? {
         state.next_seq = <[u8; 8]>::try_from(v.as_slice())
             .map(u64::from_be_bytes)
             .map_err(|_| corrupt("next_seq"))?;
     }
-    for k in 0..2 {
-        if state.facts[k].len() != state.subjects[k].len() {
-            return Err(StoreError::Corrupt(format!(
-                "{} subjects but {} facts records",
-                state.subjects[k].len(),
-                state.facts[k].len()
-            )));
-        }
+    if let Some(v) = db.get_cf(required(cf::META)?, meta::LAST_WRITE_AT)? {
+        state.last_write_at = Some(
+            <[u8; 8]>::try_from(v.as_slice())
+                .map(i64::from_be_bytes)
+                .map_err(|_| corrupt("last_write_at"))?,
+        );
     }
     Ok(state)
 }

@@ -13,10 +13,10 @@
 
 use rocksdb::WriteBatch;
 
-use crate::block_cache::Key;
-use crate::blocks::{block_rows, parse_block_key, Block, Blocks};
+use crate::blocks::{block_rows, Block, Blocks};
 use crate::db::cf;
-use crate::error::Result;
+use crate::error::{Result, StoreError};
+use crate::keys::{parse_block_key, BlockKey};
 use crate::store::Store;
 
 /// A block with fewer rows than this is small.
@@ -33,18 +33,25 @@ impl Store {
     pub(crate) fn merge_small_blocks(
         &self,
         batch: &mut WriteBatch,
-        key: Key,
+        key: BlockKey,
         value: Vec<u8>,
-    ) -> Result<(Key, Vec<u8>)> {
+    ) -> Result<(BlockKey, Vec<u8>)> {
         // A bulk load writes large blocks, and its vector memtables make
         // every read sort them: it does not merge.
         if self.bulk_load || block_rows(&value)? >= SMALL_ROWS {
             return Ok((key, value));
         }
-        let (kind, type_id, bucket, seq) = parse_block_key(&key)?;
+        let parts = parse_block_key(&key)
+            .ok_or_else(|| StoreError::Corrupt("malformed block key".into()))?;
         let snapshot = self.db.snapshot();
-        let small: Vec<Key> = self
-            .block_index(&snapshot, kind, type_id, bucket, bucket)?
+        let small: Vec<BlockKey> = self
+            .block_index(
+                Some(&snapshot),
+                parts.kind,
+                parts.type_id,
+                parts.bucket,
+                parts.bucket,
+            )?
             .into_iter()
             .filter(|&(_, n)| n < SMALL_ROWS)
             .map(|(k, _)| k)
@@ -53,17 +60,12 @@ impl Store {
             return Ok((key, value));
         }
         let block = Block::parse(&key, &value)?;
-        let old = self.read_blocks(&snapshot, &small)?;
+        let old = self.read_blocks(Some(&snapshot), &small)?;
         // Old rows first (their keys are in write order), then this write's:
         // rows stay in arrival order.
         let mut merged = Blocks::default();
         for b in old.iter().chain(std::iter::once(&block)) {
-            for (i, (&sid, &t)) in b.subjects().iter().zip(b.times()).enumerate() {
-                let row = b.row(i);
-                let data: Vec<(u32, &cohort_event::Value)> =
-                    row.iter().map(|(k, v)| (*k, v)).collect();
-                merged.add(kind, type_id, t, seq, sid, &data);
-            }
+            merged.append_block(parts.kind, parts.seq, b);
         }
         let (merged_key, merged_value) =
             merged.encode().next().expect("one bucket makes one block");

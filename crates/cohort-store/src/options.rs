@@ -7,6 +7,14 @@ pub struct StoreOptions {
     /// Create an empty store when the directory holds none.
     /// Default `true`. (RocksDB `create_if_missing`.)
     pub create_if_missing: bool,
+    /// Read-write (one process at a time), or read-only: a view of the
+    /// store as it was when opened, which works while another process
+    /// writes to it. Default [`Access::ReadWrite`].
+    /// (Read-only is a RocksDB secondary instance.)
+    pub access: Access,
+    /// What to do when the write-ahead log is damaged before its end.
+    /// Default [`Recovery::Strict`]. (RocksDB `wal_recovery_mode`.)
+    pub recovery: Recovery,
     /// Bytes of writes buffered in memory per column family before they are
     /// flushed to a sorted file. Larger buffers make bulk ingest faster.
     /// Default 64 MiB. (RocksDB `write_buffer_size`.)
@@ -34,6 +42,8 @@ impl Default for StoreOptions {
     fn default() -> StoreOptions {
         StoreOptions {
             create_if_missing: true,
+            access: Access::ReadWrite,
+            recovery: Recovery::Strict,
             write_buffer_bytes: 64 << 20,
             block_cache_bytes: 128 << 20,
             decoded_block_cache_bytes: 512 << 20,
@@ -41,6 +51,47 @@ impl Default for StoreOptions {
             background_jobs: 2,
         }
     }
+}
+
+impl StoreOptions {
+    /// Options for reading a store that exists, possibly while another
+    /// process writes to it: read-only, never creating one.
+    pub fn read_only() -> StoreOptions {
+        StoreOptions {
+            create_if_missing: false,
+            access: Access::ReadOnly,
+            ..StoreOptions::default()
+        }
+    }
+}
+
+/// How a store is opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Access {
+    /// Reads and writes; one process at a time (others get
+    /// [`crate::StoreError::Locked`]).
+    #[default]
+    ReadWrite,
+    /// Reads only, of the store as it was when opened: any number of
+    /// processes, also while one writes. Writes return
+    /// [`crate::StoreError::ReadOnly`].
+    ReadOnly,
+}
+
+/// What opening does with a write-ahead log damaged before its end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Recovery {
+    /// Refuse to open ([`crate::StoreError::Damaged`]): replaying would
+    /// drop every write after the damage, acknowledged ones included. An
+    /// incomplete last record (a write cut short by a crash, never
+    /// acknowledged) is not damage and is dropped. (RocksDB
+    /// `kTolerateCorruptedTailRecords`.)
+    #[default]
+    Strict,
+    /// Keep every write before the damage and drop the rest, for good:
+    /// the explicit way out of [`Recovery::Strict`]'s refusal. Only with
+    /// [`Access::ReadWrite`]. (RocksDB `kPointInTimeRecovery`.)
+    Salvage,
 }
 
 /// When an append is durable.

@@ -5,15 +5,15 @@ use std::ops::{Bound, RangeBounds};
 use std::str::FromStr;
 
 use cohort_event::{data_json, format_millis, is_automatic_type, SubjectKind, Value, ValueKind};
-use rocksdb::{DBRawIteratorWithThreadMode, ReadOptions, DB};
+use rocksdb::{DBRawIteratorWithThreadMode, DB};
 use serde_json::json;
 
 use crate::codec::{self, StoredEvent};
 use crate::db::cf;
 use crate::error::{Result, StoreError};
-use crate::keys::{self, tag};
-use crate::state::State;
+use crate::keys;
 use crate::store::Store;
+use crate::view::View;
 
 /// One stored event, as read back.
 #[derive(Debug, Clone, PartialEq)]
@@ -74,11 +74,7 @@ impl fmt::Display for Cursor {
 impl FromStr for Cursor {
     type Err = StoreError;
     fn from_str(s: &str) -> Result<Cursor> {
-        let bad = || {
-            StoreError::InvalidArgument(format!(
-                "{s:?} is not a cursor (TIME.SEQ, as printed by a previous page)"
-            ))
-        };
+        let bad = || StoreError::BadCursor(s.to_owned());
         let (t, q) = s.split_once('.').ok_or_else(bad)?;
         Ok(Cursor {
             time: t.parse().map_err(|_| bad())?,
@@ -167,102 +163,19 @@ type RawIter<'a> = DBRawIteratorWithThreadMode<'a, DB>;
 
 impl Store {
     /// One subject's events with times in `range` (Unix ms), oldest first.
-    /// An unknown subject has no events.
+    /// An unknown subject has no events. Reads through a fresh [`View`].
     pub fn events(
         &self,
         kind: SubjectKind,
         id: &str,
         range: impl RangeBounds<i64>,
     ) -> Result<Vec<EventRecord>> {
-        let Some(sid) = self.read_state().subject(kind, id) else {
-            return Ok(Vec::new());
-        };
-        let lower = match range.start_bound() {
-            Bound::Included(&t) => keys::log_key(kind, sid, t, 0).to_vec(),
-            Bound::Excluded(&t) if t == i64::MAX => return Ok(Vec::new()),
-            Bound::Excluded(&t) => keys::log_key(kind, sid, t + 1, 0).to_vec(),
-            Bound::Unbounded => keys::subject_key(kind, sid).to_vec(),
-        };
-        let upper = match range.end_bound() {
-            Bound::Excluded(&t) => keys::log_key(kind, sid, t, 0).to_vec(),
-            Bound::Included(&t) if t == i64::MAX => subject_end(kind, sid),
-            Bound::Included(&t) => keys::log_key(kind, sid, t + 1, 0).to_vec(),
-            Bound::Unbounded => subject_end(kind, sid),
-        };
-        let mut opts = ReadOptions::default();
-        opts.set_iterate_lower_bound(lower);
-        opts.set_iterate_upper_bound(upper);
-        let mut it = self.db.raw_iterator_cf_opt(self.cf(cf::LOG), opts);
-        it.seek_to_first();
-        let state = self.read_state();
-        let mut out = Vec::new();
-        while it.valid() {
-            out.push(self.record_at(&state, &it, Some(id))?);
-            it.next();
-        }
-        it.status()?;
-        Ok(out)
+        self.view().events(kind, id, range)
     }
 
-    /// Recent events, newest first (by event time, ties by arrival), for
-    /// everyone or one subject, one page at a time.
+    /// Recent events, newest first; see [`View::recent`].
     pub fn recent(&self, query: &RecentQuery) -> Result<RecentPage> {
-        let limit = if query.limit == 0 { 20 } else { query.limit };
-        let mut page = RecentPage::default();
-        let state = self.read_state();
-        match &query.subject {
-            Some((kind, id)) => {
-                let Some(sid) = state.subject(*kind, id) else {
-                    return Ok(page);
-                };
-                let mut opts = ReadOptions::default();
-                opts.set_iterate_lower_bound(keys::subject_key(*kind, sid).to_vec());
-                opts.set_iterate_upper_bound(match query.before {
-                    Some(c) => keys::log_key(*kind, sid, c.time, c.seq).to_vec(),
-                    None => subject_end(*kind, sid),
-                });
-                let mut it = self.db.raw_iterator_cf_opt(self.cf(cf::LOG), opts);
-                it.seek_to_last();
-                while it.valid() && page.events.len() < limit {
-                    page.events.push(self.record_at(&state, &it, Some(id))?);
-                    it.prev();
-                }
-                it.status()?;
-                page.next = next_cursor(it.valid(), &page.events);
-            }
-            None => {
-                let mut opts = ReadOptions::default();
-                if let Some(c) = query.before {
-                    opts.set_iterate_upper_bound(keys::time_key(c.time, c.seq).to_vec());
-                }
-                let mut it = self.db.raw_iterator_cf_opt(self.cf(cf::TIME), opts);
-                it.seek_to_last();
-                let log = self.cf(cf::LOG);
-                while it.valid() && page.events.len() < limit {
-                    let (k, v) = (it.key().unwrap_or_default(), it.value().unwrap_or_default());
-                    let (time, seq) = keys::parse_time_key(k)
-                        .ok_or_else(|| StoreError::Corrupt("malformed time key".into()))?;
-                    if v.len() != 5 {
-                        return Err(StoreError::Corrupt("malformed time index value".into()));
-                    }
-                    let kind = SubjectKind::from_tag(v[0])
-                        .ok_or_else(|| StoreError::Corrupt("bad subject kind".into()))?;
-                    let sid = u32::from_be_bytes(v[1..5].try_into().expect("4 bytes"));
-                    let log_key = keys::log_key(kind, sid, time, seq);
-                    let value = self.db.get_pinned_cf(log, log_key)?.ok_or_else(|| {
-                        StoreError::Corrupt(format!(
-                            "the time index names an event the log lacks ({time}.{seq})"
-                        ))
-                    })?;
-                    page.events
-                        .push(self.decode_record(&state, &log_key, &value, None)?);
-                    it.prev();
-                }
-                it.status()?;
-                page.next = next_cursor(it.valid(), &page.events);
-            }
-        }
-        Ok(page)
+        self.view().recent(query)
     }
 
     /// The catalog: every event type seen or added, by name.
@@ -272,8 +185,9 @@ impl Store {
             .catalog
             .iter()
             .enumerate()
-            .filter_map(|(type_id, rec)| {
+            .filter_map(|(type_id, stats)| {
                 let name = state.types.name(type_id as u32)?.to_owned();
+                let rec = &stats.record;
                 Some(CatalogEntry {
                     automatic: is_automatic_type(&name),
                     name,
@@ -281,7 +195,7 @@ impl Store {
                     first_seen: rec.first_seen,
                     last_seen: rec.last_seen,
                     count: rec.count,
-                    keys: rec
+                    keys: stats
                         .keys
                         .iter()
                         .map(|(key_id, counts)| KeyStats {
@@ -300,66 +214,159 @@ impl Store {
         entries.sort_by(|a, b| a.name.cmp(&b.name));
         entries
     }
+}
+
+impl View<'_> {
+    /// One subject's events with times in `range` (Unix ms), oldest first.
+    /// An unknown subject has no events.
+    pub fn events(
+        &self,
+        kind: SubjectKind,
+        id: &str,
+        range: impl RangeBounds<i64>,
+    ) -> Result<Vec<EventRecord>> {
+        let Some(sid) = self.subject_dense_id(kind, id) else {
+            return Ok(Vec::new());
+        };
+        let lower = match range.start_bound() {
+            Bound::Included(&t) => keys::log_key(kind, sid, t, 0).to_vec(),
+            Bound::Excluded(&t) if t == i64::MAX => return Ok(Vec::new()),
+            Bound::Excluded(&t) => keys::log_key(kind, sid, t + 1, 0).to_vec(),
+            Bound::Unbounded => keys::subject_key(kind, sid).to_vec(),
+        };
+        let upper = match range.end_bound() {
+            Bound::Excluded(&t) => keys::log_key(kind, sid, t, 0).to_vec(),
+            Bound::Included(&t) if t == i64::MAX => keys::subject_end(kind, sid),
+            Bound::Included(&t) => keys::log_key(kind, sid, t + 1, 0).to_vec(),
+            Bound::Unbounded => keys::subject_end(kind, sid),
+        };
+        let mut opts = self.read_options();
+        opts.set_iterate_lower_bound(lower);
+        opts.set_iterate_upper_bound(upper);
+        let mut it = self
+            .store
+            .db
+            .raw_iterator_cf_opt(self.store.cf(cf::LOG), opts);
+        it.seek_to_first();
+        let mut out = Vec::new();
+        while it.valid() {
+            out.push(self.record_at(&it, Some(id))?);
+            it.next();
+        }
+        it.status()?;
+        Ok(out)
+    }
+
+    /// Recent events, newest first (by event time, ties by arrival), for
+    /// everyone or one subject, one page at a time.
+    pub fn recent(&self, query: &RecentQuery) -> Result<RecentPage> {
+        let limit = if query.limit == 0 { 20 } else { query.limit };
+        let mut page = RecentPage::default();
+        let store = self.store;
+        match &query.subject {
+            Some((kind, id)) => {
+                let Some(sid) = self.subject_dense_id(*kind, id) else {
+                    return Ok(page);
+                };
+                let mut opts = self.read_options();
+                opts.set_iterate_lower_bound(keys::subject_key(*kind, sid).to_vec());
+                opts.set_iterate_upper_bound(match query.before {
+                    Some(c) => keys::log_key(*kind, sid, c.time, c.seq).to_vec(),
+                    None => keys::subject_end(*kind, sid),
+                });
+                let mut it = store.db.raw_iterator_cf_opt(store.cf(cf::LOG), opts);
+                it.seek_to_last();
+                while it.valid() && page.events.len() < limit {
+                    page.events.push(self.record_at(&it, Some(id))?);
+                    it.prev();
+                }
+                it.status()?;
+                page.next = next_cursor(it.valid(), &page.events);
+            }
+            None => {
+                let mut opts = self.read_options();
+                if let Some(c) = query.before {
+                    opts.set_iterate_upper_bound(keys::time_key(c.time, c.seq).to_vec());
+                }
+                let mut it = store.db.raw_iterator_cf_opt(store.cf(cf::TIME), opts);
+                it.seek_to_last();
+                let log = store.cf(cf::LOG);
+                while it.valid() && page.events.len() < limit {
+                    let (k, v) = (it.key().unwrap_or_default(), it.value().unwrap_or_default());
+                    let (time, seq) = keys::parse_time_key(k)
+                        .ok_or_else(|| StoreError::Corrupt("malformed time key".into()))?;
+                    let (kind, sid) = keys::parse_subject_key(v)
+                        .ok_or_else(|| StoreError::Corrupt("malformed time index value".into()))?;
+                    let log_key = keys::log_key(kind, sid, time, seq);
+                    let value = store
+                        .db
+                        .get_pinned_cf_opt(log, log_key, &self.read_options())?
+                        .ok_or_else(|| {
+                            StoreError::Corrupt(format!(
+                                "the time index names an event the log lacks ({time}.{seq})"
+                            ))
+                        })?;
+                    page.events
+                        .push(self.decode_record(&log_key, &value, None)?);
+                    it.prev();
+                }
+                it.status()?;
+                page.next = next_cursor(it.valid(), &page.events);
+            }
+        }
+        Ok(page)
+    }
 
     /// A subject's ID from its dense id.
-    pub(crate) fn subject_name(&self, kind: SubjectKind, sid: u32) -> Result<String> {
-        let key = keys::dict_key(tag::SUBJECT_REV, &[&[kind.tag()], &sid.to_be_bytes()]);
+    pub fn subject_id(&self, kind: SubjectKind, sid: u32) -> Result<String> {
+        let key = keys::subject_rev_key(kind, sid);
         let v = self
+            .store
             .db
-            .get_pinned_cf(self.cf(cf::DICT), key)?
+            .get_pinned_cf_opt(self.store.cf(cf::DICT), key, &self.read_options())?
+            .filter(|_| sid < self.subject_count(kind))
             .ok_or_else(|| StoreError::Corrupt(format!("{kind} #{sid} has no name")))?;
         String::from_utf8(v.to_vec())
             .map_err(|_| StoreError::Corrupt(format!("{kind} #{sid} has a name that is not UTF-8")))
     }
 
-    fn record_at(&self, state: &State, it: &RawIter<'_>, id: Option<&str>) -> Result<EventRecord> {
+    fn record_at(&self, it: &RawIter<'_>, id: Option<&str>) -> Result<EventRecord> {
         self.decode_record(
-            state,
             it.key().unwrap_or_default(),
             it.value().unwrap_or_default(),
             id,
         )
     }
 
-    fn decode_record(
-        &self,
-        state: &State,
-        key: &[u8],
-        value: &[u8],
-        id: Option<&str>,
-    ) -> Result<EventRecord> {
+    fn decode_record(&self, key: &[u8], value: &[u8], id: Option<&str>) -> Result<EventRecord> {
         let k = keys::parse_log_key(key)
             .ok_or_else(|| StoreError::Corrupt("malformed log key".into()))?;
         let stored: StoredEvent = codec::decode(value, "an event")?;
-        let name = |interner: &crate::state::Interner, id: u32, what: &str| {
-            interner
-                .name(id)
-                .map(str::to_owned)
-                .ok_or_else(|| StoreError::Corrupt(format!("unknown {what} id {id}")))
-        };
+        let unknown = |what: &str, id: u32| StoreError::Corrupt(format!("unknown {what} id {id}"));
         Ok(EventRecord {
             subject_kind: k.kind,
             subject_id: match id {
                 Some(id) => id.to_owned(),
-                None => self.subject_name(k.kind, k.subject)?,
+                None => self.subject_id(k.kind, k.subject)?,
             },
-            event_type: name(&state.types, stored.type_id, "event type")?,
+            event_type: self
+                .type_name(stored.type_id)
+                .ok_or_else(|| unknown("event type", stored.type_id))?,
             time: k.millis,
             seq: k.seq,
             data: stored
                 .data
                 .into_iter()
-                .map(|(key_id, v)| Ok((name(&state.keys, key_id, "data key")?, v)))
+                .map(|(key_id, v)| {
+                    Ok((
+                        self.key_name(key_id)
+                            .ok_or_else(|| unknown("data key", key_id))?,
+                        v,
+                    ))
+                })
                 .collect::<Result<_>>()?,
         })
     }
-}
-
-/// An exclusive upper bound past every log key of one subject.
-fn subject_end(kind: SubjectKind, sid: u32) -> Vec<u8> {
-    let mut k = keys::subject_key(kind, sid).to_vec();
-    k.extend_from_slice(&[0xFF; 17]);
-    k
 }
 
 /// Where the next page starts: after the last event of this one, when the

@@ -24,11 +24,12 @@ impl Store {
     /// Saves (or replaces) a named segment, durably.
     pub fn save_segment(&self, name: &str, segment: &SavedSegment) -> Result<()> {
         if name.is_empty() || name.len() > 128 {
-            return Err(StoreError::InvalidArgument(format!(
-                "a segment name must be 1 to 128 bytes, not {}",
-                name.len()
-            )));
+            return Err(StoreError::BadSegmentName {
+                name: name.to_owned(),
+                reason: format!("a segment name must be 1 to 128 bytes, not {}", name.len()),
+            });
         }
+        self.check_writable()?;
         let mut w = rocksdb::WriteOptions::default();
         w.set_sync(true);
         self.db.put_cf_opt(
@@ -70,6 +71,7 @@ impl Store {
     pub fn delete_segment(&self, name: &str) -> Result<bool> {
         let existed = self.segment(name)?.is_some();
         if existed {
+            self.check_writable()?;
             let mut w = rocksdb::WriteOptions::default();
             w.set_sync(true);
             self.db

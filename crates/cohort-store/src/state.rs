@@ -2,9 +2,11 @@
 //! catalog — and the overlay a write builds before it commits.
 //!
 //! Architecture invariant: the in-memory state changes only after the
-//! `WriteBatch` that carries the same change has been written. A write
-//! builds a [`Pending`] overlay over the state, writes the batch, and only
-//! then applies the overlay; a failed write leaves memory as it was.
+//! `WriteBatch` that carries the same change has been written, and under
+//! the same lock that read views take (see `view.rs`): a write builds a
+//! [`Pending`] overlay over the state, then writes the batch and applies
+//! the overlay in one critical section; a failed write leaves memory as it
+//! was, and no view sees the batch without the state that goes with it.
 
 /// Dictionaries and per-write maps hash with foldhash: several times
 /// faster than SipHash on short keys, and seeded per process, so subject
@@ -15,7 +17,8 @@ use std::sync::Arc;
 use cohort_event::{SubjectKind, Value};
 
 use crate::blocks::Blocks;
-use crate::codec::{CatalogRecord, SubjectFacts};
+use crate::catalog::{CatalogDelta, TypeStats};
+use crate::codec::SubjectFacts;
 use crate::error::{Result, StoreError};
 
 /// A two-way dictionary of names to dense ids.
@@ -34,13 +37,15 @@ impl Interner {
         self.names.get(id as usize).map(|b| &**b)
     }
 
-    pub fn insert(&mut self, id: u32, name: Box<str>) {
-        let at = id as usize;
-        if self.names.len() <= at {
-            self.names.resize(at + 1, Box::from(""));
-        }
-        self.names[at] = name.clone();
+    /// Appends a name under the next id.
+    pub fn push(&mut self, name: Box<str>) {
+        let id = self.names.len() as u32;
+        self.names.push(name.clone());
         self.ids.insert(name, id);
+    }
+
+    pub fn len(&self) -> usize {
+        self.names.len()
     }
 }
 
@@ -49,14 +54,16 @@ impl Interner {
 pub(crate) struct State {
     /// Subject id → dense id, per kind (reverse lookups read RocksDB).
     pub subjects: [HashMap<Box<str>, u32>; 2],
-    /// Per kind, per dense id. Shared with evaluations by `Arc` (copied on
-    /// write only while an evaluation still holds the previous snapshot).
+    /// Per kind, per dense id. Shared with read views by `Arc` (copied on
+    /// write only while a view still holds the previous one).
     pub facts: [Arc<Vec<SubjectFacts>>; 2],
     pub types: Interner,
     pub keys: Interner,
     /// Per type id.
-    pub catalog: Vec<CatalogRecord>,
+    pub catalog: Vec<TypeStats>,
     pub next_seq: u64,
+    /// When the last write was made (Unix ms), from `meta`.
+    pub last_write_at: Option<i64>,
 }
 
 impl State {
@@ -64,28 +71,53 @@ impl State {
         self.subjects[kind.tag() as usize].get(id).copied()
     }
 
+    pub fn subject_count(&self, kind: SubjectKind) -> usize {
+        self.subjects[kind.tag() as usize].len()
+    }
+
     pub fn event_count(&self) -> u64 {
-        self.catalog.iter().map(|c| c.count).sum()
+        self.catalog.iter().map(|c| c.record.count).sum()
+    }
+}
+
+/// Names a write adds to one dictionary, with a hash index, so that a
+/// write introducing forty thousand types does not search a list for each.
+#[derive(Default)]
+pub(crate) struct NewNames {
+    pub names: Vec<Box<str>>,
+    index: HashMap<Box<str>, u32>,
+}
+
+impl NewNames {
+    fn get(&self, name: &str) -> Option<u32> {
+        self.index.get(name).copied()
+    }
+
+    /// Adds a name under `id` (the next id after the base's and this
+    /// write's earlier names).
+    fn push(&mut self, name: &str, id: u32) {
+        let name: Box<str> = name.into();
+        self.names.push(name.clone());
+        self.index.insert(name, id);
     }
 }
 
 /// Changes a write makes to [`State`], not yet applied.
 pub(crate) struct Pending<'s> {
     pub base: &'s State,
-    pub new_subjects: [Vec<Box<str>>; 2],
-    new_subject_ids: [HashMap<Box<str>, u32>; 2],
-    pub new_types: Vec<Box<str>>,
-    pub new_keys: Vec<Box<str>>,
+    pub new_subjects: [NewNames; 2],
+    pub new_types: NewNames,
+    pub new_keys: NewNames,
     /// Facts touched by this write, by (kind tag, dense id).
     pub facts: HashMap<(u8, u32), SubjectFacts>,
-    /// Catalog records touched by this write, by type id.
-    pub catalog: HashMap<u32, CatalogRecord>,
+    pub catalog: CatalogDelta,
     pub next_seq: u64,
     /// Event blocks this write files its events into.
     pub blocks: Blocks,
     /// The `log` entries of this write, put into the batch in key order
     /// (see `Store::put_derived`).
     pub log: Vec<([u8; crate::keys::LOG_KEY_LEN], Vec<u8>)>,
+    pub last_write_at: Option<i64>,
 }
 
 /// A name that was looked up in a dictionary, and whether this write made it.
@@ -100,14 +132,14 @@ impl<'s> Pending<'s> {
         Pending {
             base,
             new_subjects: Default::default(),
-            new_subject_ids: Default::default(),
-            new_types: Vec::new(),
-            new_keys: Vec::new(),
+            new_types: NewNames::default(),
+            new_keys: NewNames::default(),
             facts: HashMap::default(),
-            catalog: HashMap::default(),
+            catalog: CatalogDelta::default(),
             next_seq: base.next_seq,
             blocks: Blocks::default(),
             log: Vec::new(),
+            last_write_at: base.last_write_at,
         }
     }
 
@@ -119,64 +151,51 @@ impl<'s> Pending<'s> {
                 is_new: false,
             });
         }
-        if let Some(&sid) = self.new_subject_ids[k].get(id) {
-            return Ok(Interned {
-                id: sid,
-                is_new: false,
-            });
-        }
-        let next = self.base.subjects[k].len() + self.new_subjects[k].len();
-        let sid = u32::try_from(next)
-            .map_err(|_| StoreError::Capacity(format!("more than 2^32 {kind}s")))?;
-        let name: Box<str> = id.into();
-        self.new_subjects[k].push(name.clone());
-        self.new_subject_ids[k].insert(name, sid);
-        Ok(Interned {
-            id: sid,
-            is_new: true,
-        })
+        intern(
+            self.base.subjects[k].len(),
+            &mut self.new_subjects[k],
+            id,
+            match kind {
+                SubjectKind::User => "users",
+                SubjectKind::Device => "devices",
+            },
+        )
     }
 
     pub fn event_type(&mut self, name: &str) -> Result<Interned> {
-        intern(&self.base.types, &mut self.new_types, name, "event types")
+        if let Some(id) = self.base.types.get(name) {
+            return Ok(Interned { id, is_new: false });
+        }
+        intern(
+            self.base.types.len(),
+            &mut self.new_types,
+            name,
+            "event types",
+        )
     }
 
     pub fn key(&mut self, name: &str) -> Result<Interned> {
-        intern(&self.base.keys, &mut self.new_keys, name, "data keys")
-    }
-
-    fn catalog_entry(&mut self, type_id: u32) -> &mut CatalogRecord {
-        let base = self.base;
-        self.catalog.entry(type_id).or_insert_with(|| {
-            base.catalog
-                .get(type_id as usize)
-                .cloned()
-                .unwrap_or_default()
-        })
+        if let Some(id) = self.base.keys.get(name) {
+            return Ok(Interned { id, is_new: false });
+        }
+        intern(self.base.keys.len(), &mut self.new_keys, name, "data keys")
     }
 
     /// Counts one event of `type_id` at `millis` with these data values.
     pub fn count_event(&mut self, type_id: u32, millis: i64, data: &[(u32, &Value)]) {
-        let rec = self.catalog_entry(type_id);
+        let rec = self.catalog.record(&self.base.catalog, type_id);
         rec.count += 1;
         rec.first_seen = Some(rec.first_seen.map_or(millis, |t| t.min(millis)));
         rec.last_seen = Some(rec.last_seen.map_or(millis, |t| t.max(millis)));
         for (key_id, value) in data {
-            let kind = value.kind().index();
-            match rec.keys.iter_mut().find(|(k, _)| k == key_id) {
-                Some((_, counts)) => counts[kind] += 1,
-                None => {
-                    let mut counts = [0u64; 7];
-                    counts[kind] = 1;
-                    rec.keys.push((*key_id, counts));
-                }
-            }
+            self.catalog
+                .count_key(type_id, *key_id, value.kind().index());
         }
     }
 
     /// Sets a type's description (adding the type to the catalog).
     pub fn describe(&mut self, type_id: u32, description: Option<String>) {
-        let rec = self.catalog_entry(type_id);
+        let rec = self.catalog.record(&self.base.catalog, type_id);
         if description.is_some() {
             rec.description = description;
         }
@@ -206,29 +225,28 @@ impl<'s> Pending<'s> {
     /// The owned part of the overlay, to apply once the batch is written.
     pub fn into_changes(self) -> Changes {
         Changes {
-            new_subjects: self.new_subjects,
-            new_types: self.new_types,
-            new_keys: self.new_keys,
+            new_subjects: self.new_subjects.map(|n| n.names),
+            new_types: self.new_types.names,
+            new_keys: self.new_keys.names,
             facts: self.facts,
             catalog: self.catalog,
             next_seq: self.next_seq,
+            last_write_at: self.last_write_at,
         }
     }
 }
 
-fn intern(base: &Interner, new: &mut Vec<Box<str>>, name: &str, what: &str) -> Result<Interned> {
-    if let Some(id) = base.get(name) {
+fn intern(base_len: usize, new: &mut NewNames, name: &str, what: &str) -> Result<Interned> {
+    if let Some(id) = new.get(name) {
         return Ok(Interned { id, is_new: false });
     }
-    if let Some(pos) = new.iter().position(|n| &**n == name) {
-        return Ok(Interned {
-            id: (base.names.len() + pos) as u32,
-            is_new: false,
-        });
-    }
-    let id = u32::try_from(base.names.len() + new.len())
-        .map_err(|_| StoreError::Capacity(format!("more than 2^32 {what}")))?;
-    new.push(name.into());
+    let id = u32::try_from(base_len + new.names.len())
+        .ok()
+        .filter(|&id| id < u32::MAX)
+        .ok_or_else(|| StoreError::Capacity {
+            what: what.to_owned(),
+        })?;
+    new.push(name, id);
     Ok(Interned { id, is_new: true })
 }
 
@@ -238,11 +256,17 @@ pub(crate) struct Changes {
     new_types: Vec<Box<str>>,
     new_keys: Vec<Box<str>>,
     facts: HashMap<(u8, u32), SubjectFacts>,
-    catalog: HashMap<u32, CatalogRecord>,
+    catalog: CatalogDelta,
     next_seq: u64,
+    last_write_at: Option<i64>,
 }
 
 impl Changes {
+    /// The sequence number after this write.
+    pub fn next_seq(&self) -> u64 {
+        self.next_seq
+    }
+
     pub fn apply(self, state: &mut State) {
         for (k, names) in self.new_subjects.into_iter().enumerate() {
             for name in names {
@@ -251,34 +275,20 @@ impl Changes {
             }
         }
         for name in self.new_types {
-            let id = state.types.names.len() as u32;
-            state.types.insert(id, name);
+            state.types.push(name);
         }
         for name in self.new_keys {
-            let id = state.keys.names.len() as u32;
-            state.keys.insert(id, name);
+            state.keys.push(name);
         }
         for ((k, sid), facts) in self.facts {
             let v = Arc::make_mut(&mut state.facts[k as usize]);
             if v.len() <= sid as usize {
-                v.resize(
-                    sid as usize + 1,
-                    SubjectFacts {
-                        first_seen: 0,
-                        last_seen: 0,
-                        count: 0,
-                    },
-                );
+                v.resize(sid as usize + 1, SubjectFacts::NONE);
             }
             v[sid as usize] = facts;
         }
-        for (type_id, rec) in self.catalog {
-            let at = type_id as usize;
-            if state.catalog.len() <= at {
-                state.catalog.resize(at + 1, CatalogRecord::default());
-            }
-            state.catalog[at] = rec;
-        }
+        self.catalog.apply(&mut state.catalog);
         state.next_seq = self.next_seq;
+        state.last_write_at = self.last_write_at;
     }
 }

@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, RwLock, RwLockReadGuard};
 
 use cohort_event::{
@@ -10,12 +11,12 @@ use cohort_event::{
 };
 use rocksdb::{ColumnFamily, WriteBatch, DB};
 
-use crate::codec::{self, CatalogRecord, StoredEventRef, SubjectFacts};
+use crate::codec::{self, CatalogRecord, LoadMark, StoredEventRef, SubjectFacts};
 use crate::db::{self, cf};
 use crate::error::{Result, StoreError};
 use crate::keys::{self, meta, tag};
-use crate::options::{Durability, StoreOptions};
-use crate::state::{Interned, Pending, State};
+use crate::options::{Access, Durability, StoreOptions};
+use crate::state::{Changes, Interned, Pending, State};
 
 /// An append-only event store in one directory (one RocksDB database).
 ///
@@ -26,10 +27,29 @@ pub struct Store {
     path: PathBuf,
     /// Serialises writers; held for the whole of a write.
     writer: Mutex<()>,
+    /// The in-memory state. Its write lock is held across a batch's commit
+    /// and the application of its changes, and read views are made under
+    /// its read lock (see `view.rs`).
     pub(crate) state: RwLock<State>,
     pub(crate) block_cache: crate::block_cache::BlockCache,
     /// Opened for a bulk load (see [`StoreOptions::bulk_load`]).
     pub(crate) bulk_load: bool,
+    read_only: bool,
+    version: u32,
+    /// The sequence number through which writes have reached the
+    /// write-ahead log (`written`) and been synced to disk (`durable`).
+    written_seq: AtomicU64,
+    durable_seq: AtomicU64,
+    /// A read-only instance's own directory; dropped after `db`.
+    _secondary_dir: Option<tempfile::TempDir>,
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        if !self.read_only {
+            crate::lock::unregister_writer(&self.path);
+        }
+    }
 }
 
 /// How to append a batch of events.
@@ -51,6 +71,11 @@ pub struct AppendReceipt {
     pub first_sessions: usize,
     /// New subjects (users and devices) this batch introduced.
     pub new_subjects: usize,
+    /// The store's sequence number after this batch: the batch is durable
+    /// once [`Store::durable_seq`] reaches it.
+    pub seq_end: u64,
+    /// Bytes of the batch written to the write-ahead log.
+    pub batch_bytes: usize,
 }
 
 impl Store {
@@ -58,19 +83,80 @@ impl Store {
     /// set and the directory is empty or absent.
     ///
     /// Loads the dictionaries, per-subject facts and catalog into memory (a
-    /// few dozen bytes per subject).
+    /// few dozen bytes per subject). A store of an older format is
+    /// migrated when opened for writing, and read as it is when opened
+    /// read-only.
     pub fn open(path: impl AsRef<Path>, options: StoreOptions) -> Result<Store> {
         let path = path.as_ref().to_path_buf();
-        let db = db::open(&path, &options)?;
-        let state = crate::load::load_state(&db)?;
+        let opened = db::open(&path, &options)?;
+        let state = crate::load::load_state(&opened.db)?;
+        let read_only = options.access == Access::ReadOnly;
+        if !read_only {
+            crate::lock::register_writer(&path);
+        }
+        let seq = state.next_seq;
         Ok(Store {
-            db,
+            db: opened.db,
             path,
             writer: Mutex::new(()),
             state: RwLock::new(state),
             block_cache: crate::block_cache::BlockCache::new(options.decoded_block_cache_bytes),
             bulk_load: options.bulk_load,
+            read_only,
+            version: opened.version,
+            written_seq: AtomicU64::new(seq),
+            durable_seq: AtomicU64::new(seq),
+            _secondary_dir: opened.secondary_dir,
         })
+    }
+
+    /// Whether the store was opened read-only.
+    pub fn is_read_only(&self) -> bool {
+        self.read_only
+    }
+
+    /// The format version of the store on disk.
+    pub fn format_version(&self) -> u32 {
+        self.version
+    }
+
+    /// The process that has this store open for writing, if any: this
+    /// process for a store opened read-write, another one (a running
+    /// ingest, say) when a read-only view was opened beside it. A
+    /// read-only view does not show what such a writer stores after the
+    /// view was opened.
+    pub fn writer_pid(&self) -> Option<u32> {
+        if self.read_only {
+            crate::lock::writer_pid(&self.path)
+        } else {
+            Some(std::process::id())
+        }
+    }
+
+    /// The sequence number through which every write is durable (synced
+    /// to disk): a write is durable once this reaches its
+    /// [`AppendReceipt::seq_end`].
+    pub fn durable_seq(&self) -> u64 {
+        self.durable_seq.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn check_writable(&self) -> Result<()> {
+        if self.read_only {
+            return Err(StoreError::ReadOnly(self.path.clone()));
+        }
+        Ok(())
+    }
+
+    /// Where a bulk load of the input with this fingerprint got to, if it
+    /// was loaded before (see [`LoadMark`]).
+    pub fn load_mark(&self, fingerprint: &[u8; 16]) -> Result<Option<LoadMark>> {
+        let Some(loads) = self.db.cf_handle(cf::LOADS) else {
+            return Ok(None);
+        };
+        match self.db.get_pinned_cf(loads, fingerprint)? {
+            Some(v) => Ok(Some(codec::decode(&v, "a load mark")?)),
+            None => Ok(None),
+        }
     }
 
     /// The store's directory.
@@ -105,6 +191,20 @@ impl Store {
     /// this batch introduces, at the time of that device's earliest event
     /// in the batch, unless the batch carries one for it already.
     pub fn append(&self, events: &[Event], options: AppendOptions) -> Result<AppendReceipt> {
+        self.append_marked(events, options, None)
+    }
+
+    /// Like [`Store::append`], and records in the same batch how far a
+    /// bulk load of one input has got (`fingerprint` names the input; see
+    /// [`LoadMark`]), so that the mark never runs ahead of or behind the
+    /// events it counts.
+    pub fn append_marked(
+        &self,
+        events: &[Event],
+        options: AppendOptions,
+        mark: Option<(&[u8; 16], &LoadMark)>,
+    ) -> Result<AppendReceipt> {
+        self.check_writable()?;
         let received_at = options.received_at.unwrap_or_else(now_millis);
         let _writer = self.writer.lock().unwrap_or_else(|e| e.into_inner());
         let state = self.read_state();
@@ -114,6 +214,8 @@ impl Store {
             stored: 0,
             first_sessions: 0,
             new_subjects: 0,
+            seq_end: 0,
+            batch_bytes: 0,
         };
         // First pass: the devices this batch introduces, with their earliest
         // time and whether the batch already holds their @first_session.
@@ -185,11 +287,15 @@ impl Store {
             )?;
             receipt.stored += 1;
         }
-        self.put_derived(&mut pending, &mut batch)?;
+        if let Some((fingerprint, mark)) = mark {
+            batch.put_cf(self.cf(cf::LOADS), fingerprint, codec::encode(mark));
+        }
+        self.put_derived(&mut pending, &mut batch, received_at)?;
+        receipt.seq_end = pending.next_seq;
+        receipt.batch_bytes = batch.size_in_bytes();
         let changes = pending.into_changes();
         drop(state);
-        self.write(batch, options.durability)?;
-        changes.apply(&mut self.state.write().unwrap_or_else(|e| e.into_inner()));
+        self.commit(batch, options.durability, changes)?;
         Ok(receipt)
     }
 
@@ -197,36 +303,44 @@ impl Store {
     /// arrives, or sets the description of a known type. The name follows
     /// the rules of an event's `type`; `@` names must be automatic types.
     pub fn add_catalog_type(&self, name: &str, description: Option<&str>) -> Result<()> {
+        let bad = |reason: String| StoreError::BadTypeName {
+            name: name.to_owned(),
+            reason,
+        };
         if name.is_empty() || name.len() > MAX_TYPE_BYTES {
-            return Err(StoreError::InvalidArgument(format!(
+            return Err(bad(format!(
                 "an event type must be 1 to {MAX_TYPE_BYTES} bytes, not {}",
                 name.len()
             )));
         }
         if is_automatic_type(name) && !AUTOMATIC_EVENT_TYPES.contains(&name) {
-            return Err(StoreError::InvalidArgument(format!(
-                "\"{name}\" is not an automatic event type (they are {})",
+            return Err(bad(format!(
+                "{name:?} is not an automatic event type (they are {})",
                 AUTOMATIC_EVENT_TYPES.join(", ")
             )));
         }
+        self.check_writable()?;
         let _writer = self.writer.lock().unwrap_or_else(|e| e.into_inner());
         let state = self.read_state();
         let mut pending = Pending::new(&state);
         let mut batch = WriteBatch::default();
         let type_id = self.intern_type(&mut pending, &mut batch, name)?;
         pending.describe(type_id, description.map(str::to_owned));
-        self.put_derived(&mut pending, &mut batch)?;
+        self.put_derived(&mut pending, &mut batch, now_millis())?;
         let changes = pending.into_changes();
         drop(state);
-        self.write(batch, Durability::Sync)?;
-        changes.apply(&mut self.state.write().unwrap_or_else(|e| e.into_inner()));
-        Ok(())
+        self.commit(batch, Durability::Sync, changes)
     }
 
     /// Makes every earlier [`Durability::Buffered`] append durable, by
     /// syncing the write-ahead log.
     pub fn sync(&self) -> Result<()> {
+        if self.read_only {
+            return Ok(());
+        }
+        let written = self.written_seq.load(Ordering::Acquire);
         self.db.flush_wal(true)?;
+        self.durable_seq.fetch_max(written, Ordering::AcqRel);
         Ok(())
     }
 
@@ -250,10 +364,22 @@ impl Store {
         Ok(false)
     }
 
-    fn write(&self, batch: WriteBatch, durability: Durability) -> Result<()> {
+    /// Writes a batch and applies its in-memory changes in one critical
+    /// section of the state lock: a view sees both or neither. The one
+    /// place a write reaches RocksDB, and so the one place that knows
+    /// whether it was synced.
+    fn commit(&self, batch: WriteBatch, durability: Durability, changes: Changes) -> Result<()> {
         let mut w = rocksdb::WriteOptions::default();
-        w.set_sync(durability == Durability::Sync);
+        let sync = durability == Durability::Sync;
+        w.set_sync(sync);
+        let mut state = self.state.write().unwrap_or_else(|e| e.into_inner());
         self.db.write_opt(batch, &w)?;
+        let next = changes.next_seq();
+        changes.apply(&mut state);
+        self.written_seq.store(next, Ordering::Release);
+        if sync {
+            self.durable_seq.fetch_max(next, Ordering::AcqRel);
+        }
         Ok(())
     }
 
@@ -264,11 +390,7 @@ impl Store {
             keys::dict_key(tag::SUBJECT, &[&[kind.tag()], id.as_bytes()]),
             sid.to_be_bytes(),
         );
-        batch.put_cf(
-            dict,
-            keys::dict_key(tag::SUBJECT_REV, &[&[kind.tag()], &sid.to_be_bytes()]),
-            id.as_bytes(),
-        );
+        batch.put_cf(dict, keys::subject_rev_key(kind, sid), id.as_bytes());
     }
 
     fn intern_type(
@@ -349,7 +471,12 @@ impl Store {
     /// (a skip list) inserts a key next to the previous one almost for
     /// free, while keys in arrival order (random subjects) each cost a
     /// full search — most of a bulk load's time before this was done.
-    fn put_derived(&self, pending: &mut Pending<'_>, batch: &mut WriteBatch) -> Result<()> {
+    fn put_derived(
+        &self,
+        pending: &mut Pending<'_>,
+        batch: &mut WriteBatch,
+        written_at: i64,
+    ) -> Result<()> {
         let mut log = std::mem::take(&mut pending.log);
         log.sort_unstable_by_key(|e| e.0);
         let log_cf = self.cf(cf::LOG);
@@ -364,11 +491,22 @@ impl Store {
             batch.put_cf(facts_cf, keys::subject_key(kind, sid), facts.encode());
         }
         let catalog_cf = self.cf(cf::CATALOG);
-        for (type_id, rec) in &pending.catalog {
+        for (type_id, rec) in &pending.catalog.records {
             batch.put_cf(
                 catalog_cf,
-                type_id.to_be_bytes(),
+                keys::catalog_key(*type_id),
                 codec::encode::<CatalogRecord>(rec),
+            );
+        }
+        let catalog_keys_cf = self.cf(cf::CATALOG_KEYS);
+        for &(type_id, key_id) in pending.catalog.keys.keys() {
+            let total = pending
+                .catalog
+                .key_total(&pending.base.catalog, type_id, key_id);
+            batch.put_cf(
+                catalog_keys_cf,
+                keys::catalog_key_key(type_id, key_id),
+                codec::encode(&total),
             );
         }
         let blocks_cf = self.cf(cf::BLOCKS);
@@ -383,14 +521,18 @@ impl Store {
             meta::NEXT_SEQ,
             pending.next_seq.to_be_bytes(),
         );
+        batch.put_cf(
+            self.cf(cf::META),
+            meta::LAST_WRITE_AT,
+            written_at.to_be_bytes(),
+        );
+        pending.last_write_at = Some(written_at);
         Ok(())
     }
 
     /// The facts kept for one subject, if the store has seen it.
     pub fn subject_facts(&self, kind: SubjectKind, id: &str) -> Option<SubjectFacts> {
-        let state = self.read_state();
-        let sid = state.subject(kind, id)?;
-        state.facts[kind.tag() as usize].get(sid as usize).copied()
+        self.view().subject_facts(kind, id)
     }
 
     /// Counts of what the store holds.
@@ -398,9 +540,10 @@ impl Store {
         let state = self.read_state();
         StoreStats {
             events: state.event_count(),
-            users: state.subjects[0].len() as u64,
-            devices: state.subjects[1].len() as u64,
+            users: state.subject_count(SubjectKind::User) as u64,
+            devices: state.subject_count(SubjectKind::Device) as u64,
             event_types: state.catalog.len() as u64,
+            next_seq: state.next_seq,
         }
     }
 }
@@ -416,6 +559,8 @@ pub struct StoreStats {
     pub devices: u64,
     /// Event types in the catalog.
     pub event_types: u64,
+    /// The sequence number the next event will get.
+    pub next_seq: u64,
 }
 
 /// The current time in Unix milliseconds.
@@ -426,36 +571,31 @@ pub fn now_millis() -> i64 {
         .unwrap_or(0)
 }
 
-/// Dictionary and facts lookups, for engines built on the store.
+/// Lookups through a fresh [`crate::View`], for callers that ask one thing.
 impl Store {
     /// The dictionary id of an event type, if the store has seen it.
     pub fn type_id(&self, name: &str) -> Option<u32> {
-        self.read_state().types.get(name)
-    }
-
-    /// Every event type id the store knows.
-    pub fn type_ids(&self) -> Vec<u32> {
-        (0..self.read_state().types.names.len() as u32).collect()
+        self.view().type_id(name)
     }
 
     /// The dictionary id of a data key, if the store has seen it.
     pub fn key_id(&self, name: &str) -> Option<u32> {
-        self.read_state().keys.get(name)
+        self.view().key_id(name)
     }
 
     /// The dense id of a subject, if the store has seen it.
     pub fn subject_dense_id(&self, kind: SubjectKind, id: &str) -> Option<u32> {
-        self.read_state().subject(kind, id)
+        self.view().subject_dense_id(kind, id)
     }
 
     /// The subject ID a dense id stands for.
     pub fn subject_id(&self, kind: SubjectKind, dense: u32) -> Result<String> {
-        self.subject_name(kind, dense)
+        self.view().subject_id(kind, dense)
     }
 
     /// Per-subject facts of one kind, indexed by dense id: a snapshot,
     /// shared (later writes do not change it).
     pub fn facts(&self, kind: SubjectKind) -> std::sync::Arc<Vec<SubjectFacts>> {
-        std::sync::Arc::clone(&self.read_state().facts[kind.tag() as usize])
+        std::sync::Arc::clone(self.view().facts(kind))
     }
 }

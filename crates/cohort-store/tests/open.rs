@@ -1,6 +1,6 @@
 //! Opening: new stores, missing stores, foreign directories, other format versions.
 
-use cohort_store::{Store, StoreError, StoreOptions, FORMAT_VERSION};
+use cohort_store::{Store, StoreError, StoreOptions, FORMAT_VERSION, OLDEST_FORMAT_VERSION};
 
 #[test]
 fn a_missing_store_is_an_error_when_not_creating() {
@@ -13,6 +13,36 @@ fn a_missing_store_is_an_error_when_not_creating() {
     let err = Store::open(&path, options).err().expect("no store there");
     assert!(matches!(err, StoreError::NotFound(_)), "{err}");
     assert!(err.to_string().starts_with("no cohort store at "), "{err}");
+    assert!(!path.exists(), "nothing was created");
+    // Read-only never creates one either.
+    let err = Store::open(&path, StoreOptions::read_only())
+        .err()
+        .expect("no store there");
+    assert!(matches!(err, StoreError::NotFound(_)), "{err}");
+}
+
+/// Regression (issue 8, case 9): a directory with files but no database
+/// said "ingest first" to readers while ingest refused it. Both now say
+/// what it is.
+#[test]
+fn a_directory_without_a_database_is_not_a_store_for_readers_or_writers() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("events.ndjson"), "{}").unwrap();
+    for options in [
+        StoreOptions::default(),
+        StoreOptions::read_only(),
+        StoreOptions {
+            create_if_missing: false,
+            ..Default::default()
+        },
+    ] {
+        let err = Store::open(dir.path(), options).err().expect("not a store");
+        assert!(matches!(err, StoreError::NotAStore { .. }), "{err}");
+        assert!(
+            err.to_string().contains("holds files but no database"),
+            "{err}"
+        );
+    }
 }
 
 #[test]
@@ -24,8 +54,9 @@ fn a_directory_with_other_files_is_not_taken_over() {
         .expect("not a store");
     assert!(matches!(err, StoreError::NotAStore { .. }), "{err}");
     assert!(
-        err.to_string()
-            .ends_with("is not a cohort store: the directory is not empty and holds no database"),
+        err.to_string().ends_with(
+            "is not a cohort store: the directory holds files but no database (no CURRENT file)"
+        ),
         "{err}"
     );
 }
@@ -50,15 +81,19 @@ fn an_unknown_format_version_is_refused() {
         .expect("refused");
     match &err {
         StoreError::UnsupportedFormat {
-            found, supported, ..
+            found,
+            supported,
+            oldest,
+            ..
         } => {
             assert_eq!((*found, *supported), (FORMAT_VERSION + 1, FORMAT_VERSION));
+            assert_eq!(*oldest, OLDEST_FORMAT_VERSION);
         }
         other => panic!("expected UnsupportedFormat, got {other}"),
     }
     assert!(
         err.to_string().ends_with(&format!(
-            "has format version {}; this cohort reads version {FORMAT_VERSION} only",
+            "has format version {}; this cohort reads versions {OLDEST_FORMAT_VERSION} to {FORMAT_VERSION}",
             FORMAT_VERSION + 1
         )),
         "{err}"

@@ -317,7 +317,7 @@ fn the_catalog_shows_types_keys_and_kinds_as_soon_as_they_arrive() {
         assert!(
             matches!(
                 store.add_catalog_type(bad, None),
-                Err(StoreError::InvalidArgument(_))
+                Err(StoreError::BadTypeName { .. })
             ),
             "{bad:?}"
         );
@@ -417,6 +417,7 @@ fn blocks_hold_every_event_by_type_and_week_in_the_same_batch() {
     let b = cohort_store::bucket_of(T0);
     let rows = |kind, range: std::ops::RangeInclusive<i64>| -> Vec<(u32, i64)> {
         let mut out: Vec<_> = store
+            .view()
             .blocks(kind, purchase, range)
             .unwrap()
             .iter()
@@ -442,12 +443,21 @@ fn blocks_hold_every_event_by_type_and_week_in_the_same_batch() {
         "devices have their own blocks"
     );
     // A second read is served decoded from the cache: the same blocks.
-    let again = store.blocks(SubjectKind::User, purchase, b..=b).unwrap();
+    let again = store
+        .view()
+        .blocks(SubjectKind::User, purchase, b..=b)
+        .unwrap();
     assert!(std::sync::Arc::ptr_eq(
         &again[0],
-        &store.blocks(SubjectKind::User, purchase, b..=b).unwrap()[0]
+        &store
+            .view()
+            .blocks(SubjectKind::User, purchase, b..=b)
+            .unwrap()[0]
     ));
-    let first = &store.blocks(SubjectKind::User, purchase, b..=b).unwrap()[0];
+    let first = &store
+        .view()
+        .blocks(SubjectKind::User, purchase, b..=b)
+        .unwrap()[0];
     let data = first.row(0);
     assert_eq!(
         data,
@@ -481,7 +491,7 @@ fn saved_segments_round_trip() {
                 description: None
             }
         ),
-        Err(StoreError::InvalidArgument(_))
+        Err(StoreError::BadSegmentName { .. })
     ));
 }
 
@@ -513,6 +523,7 @@ fn many_small_writes_are_merged_into_few_blocks_with_every_row_kept() {
     }
     let tap = store.type_id("tap").unwrap();
     let blocks = store
+        .view()
         .blocks(SubjectKind::User, tap, bucket..=bucket)
         .unwrap();
     assert!(
@@ -552,6 +563,7 @@ fn many_small_writes_are_merged_into_few_blocks_with_every_row_kept() {
     drop(store);
     let store = open(dir.path());
     let rows: usize = store
+        .view()
         .blocks(SubjectKind::User, tap, bucket..=bucket)
         .unwrap()
         .iter()

@@ -1,8 +1,11 @@
 //! cohort: a segment-evaluation engine over an embedded event store.
 //!
 //! This is the crate services embed. It re-exports the store
-//! ([`Store`], the event model, catalog and recent events) and adds bulk
-//! ingestion of NDJSON and track-request files ([`ingest`]).
+//! ([`Store`], read [`View`]s, the event model, catalog and recent events),
+//! and adds the application layer every front end calls ([`app`]: track,
+//! save and delete segments, evaluate, parse times), bulk ingestion of
+//! NDJSON and track-request files ([`ingest`]) and the synthetic data
+//! generator ([`generate`]).
 //!
 //! ```
 //! use cohort::{ingest, RecentQuery, Store, StoreOptions};
@@ -26,6 +29,7 @@
 //! assert_eq!(rejects[0].to_string(), "inline:2: subjectId: must not be empty");
 //! ```
 
+pub mod app;
 pub mod generate;
 pub mod ingest;
 
@@ -41,7 +45,7 @@ pub use cohort_event::{
     AUTOMATIC_EVENT_TYPES,
 };
 pub use cohort_store::{
-    now_millis, AppendOptions, AppendReceipt, CatalogEntry, Cursor, Durability, EventRecord,
-    KeyStats, RecentPage, RecentQuery, SavedSegment, Store, StoreError, StoreOptions, StoreStats,
-    SubjectFacts,
+    now_millis, Access, AppendOptions, AppendReceipt, CatalogEntry, Cursor, Durability,
+    EventRecord, KeyStats, LoadMark, RecentPage, RecentQuery, Recovery, SavedSegment, Store,
+    StoreError, StoreOptions, StoreStats, SubjectFacts, View,
 };

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeSet;
 
-use cohort::eval::{evaluate, reference, EvalOptions, NoSegments};
+use cohort::eval::{evaluate, reference, EvalOptions, Executor, NoSegments};
 use cohort::generate::{generate, GenOptions};
 use cohort::ingest::{ingest_reader, IngestOptions, Observer};
 use cohort::{Source, Store, StoreOptions, SubjectKind};
@@ -74,13 +74,16 @@ fn benchmark_segments_match_the_reference_evaluator() {
             .filter(|(_, events)| reference::evaluate(&filter, events, END, &NoSegments).unwrap())
             .map(|(id, _)| id.as_str())
             .collect();
-        for parallel in [true, false] {
+        for (parallel, executor) in [
+            (true, Executor::with_threads(3).unwrap()),
+            (false, Executor::single_thread()),
+        ] {
             let options = EvalOptions {
                 now: END,
                 kind,
-                parallel,
+                executor,
             };
-            let got = evaluate(&store, &filter, &NoSegments, &options).unwrap();
+            let got = evaluate(&store.view(), &filter, &NoSegments, &options).unwrap();
             let got: Vec<String> = got
                 .iter()
                 .map(|s| store.subject_id(kind, s).unwrap())

@@ -2,7 +2,9 @@
 
 use std::io::Write;
 
-use cohort::ingest::{ingest_reader, IngestOptions, IngestReport, Observer, Position, Reject};
+use cohort::ingest::{
+    ingest_reader, IngestError, IngestOptions, IngestReport, Observer, Position, Reject, Resume,
+};
 use cohort::{Source, Store, StoreOptions, SubjectKind};
 
 fn ingest(store: &Store, input: &[u8], options: IngestOptions) -> (IngestReport, Vec<Reject>) {
@@ -99,12 +101,29 @@ fn track_request_files_are_all_or_nothing_per_request() {
 fn a_broken_request_file_stops_with_a_reject_naming_where() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
-    let input = format!(r#"{{"events":[{}]}} {{"events": [oops"#, line("a", 1));
+    let input = format!(
+        r#"{{"events":[{}]}} {{"events": [oops]}} {{"events":[{}]}} ]]"#,
+        line("a", 1),
+        line("b", 2)
+    );
+    let (report, rejects) = ingest(&store, input.as_bytes(), IngestOptions::default());
+    assert_eq!(report.stored, 2);
+    let shown: Vec<String> = rejects.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        shown,
+        [
+            "input request 2: invalid JSON: expected value at line 1 column 13",
+            "input request 4: invalid JSON: expected `{` to begin a track request; the rest of the input was not read",
+        ]
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
+    let input = format!(r#"{{"events":[{}]}} {{"events": [{{"#, line("a", 1));
     let (report, rejects) = ingest(&store, input.as_bytes(), IngestOptions::default());
     assert_eq!(report.stored, 1);
     assert_eq!(
         rejects[0].to_string(),
-        "input request 2: invalid JSON: expected value at line 1 column 93; the rest of the input was not read"
+        "input request 2: invalid JSON: the input ends inside this request"
     );
 }
 
@@ -164,4 +183,180 @@ fn an_overlong_line_is_rejected_without_stopping_the_rest() {
     assert_eq!((report.stored, report.rejected), (2, 1));
     assert_eq!(rejects[0].position, Position::Line(2));
     assert_eq!(store.events(SubjectKind::User, "b", ..).unwrap().len(), 1);
+}
+
+fn try_ingest(
+    store: &Store,
+    input: impl std::io::Read + Send,
+    options: &IngestOptions,
+) -> Result<IngestReport, IngestError> {
+    ingest_reader(
+        store,
+        "input",
+        input,
+        options,
+        &mut Observer {
+            on_reject: &mut |_| {},
+            on_progress: &mut |_| {},
+        },
+    )
+}
+
+/// A reader that fails after `limit` bytes, as a disk or a network would.
+struct FailAfter<'a> {
+    data: &'a [u8],
+    at: usize,
+    limit: usize,
+}
+
+impl std::io::Read for FailAfter<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.at >= self.limit {
+            return Err(std::io::Error::other("the disk went away"));
+        }
+        let n = buf
+            .len()
+            .min(self.limit - self.at)
+            .min(self.data.len() - self.at)
+            .min(4096);
+        buf[..n].copy_from_slice(&self.data[self.at..self.at + n]);
+        self.at += n;
+        Ok(n)
+    }
+}
+
+fn lines(n: usize) -> String {
+    (0..n)
+        .map(|i| line(&format!("u{}", i % 50), i as i64) + "\n")
+        .collect()
+}
+
+fn stored_events(store: &Store) -> u64 {
+    store.stats().events
+}
+
+/// Regression, issue 8 case 7: an I/O error mid-ingest reported
+/// "0 events stored" while earlier batches were stored, did not sync them,
+/// and a retry stored them again. Now the error says what is stored and
+/// durable, and the same load resumes after it: every line once.
+#[test]
+fn an_io_error_reports_what_is_stored_and_a_retry_resumes_after_it() {
+    let text = lines(20_000);
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
+    let options = IngestOptions {
+        chunk_bytes: 64 << 10,
+        ..Default::default()
+    };
+    let failing = FailAfter {
+        data: text.as_bytes(),
+        at: 0,
+        limit: text.len() / 2,
+    };
+    let err = try_ingest(&store, failing, &options).unwrap_err();
+    let partial = err.partial();
+    assert!(matches!(err, IngestError::Io { .. }), "{err}");
+    assert!(
+        partial.stored > 0 && partial.stored < 20_000,
+        "{}",
+        partial.stored
+    );
+    assert!(partial.durable);
+    assert_eq!(stored_events(&store), partial.stored);
+    assert!(store.durable_seq() >= partial.stored);
+    assert!(
+        err.to_string().contains(&format!(
+            "{} events of this input were stored",
+            partial.stored
+        )),
+        "{err}"
+    );
+    // The same input again: resumed, nothing twice.
+    let report = try_ingest(&store, text.as_bytes(), &options).unwrap();
+    assert_eq!(report.skipped.stored, partial.stored);
+    assert_eq!(report.stored + partial.stored, 20_000);
+    assert_eq!(stored_events(&store), 20_000);
+    // And a third time: nothing new.
+    let report = try_ingest(&store, text.as_bytes(), &options).unwrap();
+    assert_eq!((report.stored, report.skipped.stored), (0, 20_000));
+    assert_eq!(stored_events(&store), 20_000);
+    // Unless asked.
+    let again = IngestOptions {
+        resume: Resume::Never,
+        ..options.clone()
+    };
+    assert_eq!(
+        try_ingest(&store, text.as_bytes(), &again).unwrap().stored,
+        20_000
+    );
+    assert_eq!(stored_events(&store), 40_000);
+}
+
+/// A file that grew since it was loaded (a log appended to) loads only
+/// what is new; one that changed before the point loaded is refused.
+#[test]
+fn a_grown_input_loads_only_what_is_new_and_a_changed_one_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
+    let options = IngestOptions {
+        chunk_bytes: 16 << 10,
+        ..Default::default()
+    };
+    let first = lines(5_000);
+    assert_eq!(
+        try_ingest(&store, first.as_bytes(), &options)
+            .unwrap()
+            .stored,
+        5_000
+    );
+    let grown = first.clone() + &lines(3_000);
+    let report = try_ingest(&store, grown.as_bytes(), &options).unwrap();
+    assert_eq!((report.skipped.items, report.stored), (5_000, 3_000));
+    assert_eq!(stored_events(&store), 8_000);
+    // Same first 64 KiB, different afterwards: cannot be resumed.
+    let mut changed = grown.clone().into_bytes();
+    let at = changed.len() - 1000;
+    changed[at..at + 4].copy_from_slice(b"zzzz");
+    let err = try_ingest(&store, &changed[..], &options).unwrap_err();
+    assert!(matches!(err, IngestError::Diverged { .. }), "{err}");
+    assert_eq!(stored_events(&store), 8_000);
+}
+
+/// A UTF-8 byte-order mark before the first line is not part of it.
+#[test]
+fn a_byte_order_mark_is_skipped() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
+    let input = format!("\u{feff}{}\n{}\n", line("a", 1), line("b", 2));
+    let (report, rejects) = ingest(&store, input.as_bytes(), IngestOptions::default());
+    assert!(rejects.is_empty(), "{rejects:?}");
+    assert_eq!(report.stored, 2);
+}
+
+/// Regression, issue 8 case 8: a 45 MB track request was buffered whole,
+/// then parsed into a tree (~570 MB) before it was refused. It is refused
+/// as it crosses the limit, and the requests after it are read.
+#[test]
+fn an_oversized_request_is_refused_while_reading() {
+    let big = format!(
+        r#"{{"events":[{}]}}"#,
+        vec![line("x", 1); 400_000].join(",")
+    );
+    assert!(big.len() > 20 << 20);
+    let input = format!("{big}\n{{\"events\":[{}]}}", line("after", 2));
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
+    let (report, rejects) = ingest(&store, input.as_bytes(), IngestOptions::default());
+    assert_eq!(report.stored, 1);
+    assert_eq!(
+        rejects[0].to_string(),
+        format!(
+            "input request 1: the request is longer than the limit of {} bytes; it was skipped",
+            16 << 20
+        )
+    );
+    assert_eq!(
+        store.events(SubjectKind::User, "after", ..).unwrap().len(),
+        1
+    );
 }

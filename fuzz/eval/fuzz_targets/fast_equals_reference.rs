@@ -3,7 +3,7 @@
 //! reference evaluator.
 #![no_main]
 
-use cohort_eval::{evaluate, reference, EvalOptions, NoSegments};
+use cohort_eval::{evaluate, reference, EvalOptions, Executor, NoSegments};
 use cohort_store::{AppendOptions, Source, Store, StoreOptions, SubjectKind};
 use libfuzzer_sys::fuzz_target;
 
@@ -17,11 +17,13 @@ fuzz_target!(|data: &[u8]| {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
     store.append(&events, AppendOptions { received_at: Some(NOW - 1), ..Default::default() }).unwrap();
+    let view = store.view();
     for kind in SubjectKind::ALL {
-        let fast = evaluate(&store, &filter, &NoSegments, &EvalOptions { now: NOW, kind, parallel: false }).unwrap();
-        for sid in 0..store.facts(kind).len() as u32 {
-            let id = store.subject_id(kind, sid).unwrap();
-            let evs = store.events(kind, &id, ..).unwrap();
+        let options = EvalOptions { now: NOW, kind, executor: Executor::single_thread() };
+        let fast = evaluate(&view, &filter, &NoSegments, &options).unwrap();
+        for sid in 0..view.subject_count(kind) {
+            let id = view.subject_id(kind, sid).unwrap();
+            let evs = view.events(kind, &id, ..).unwrap();
             let want = reference::evaluate(&filter, &evs, NOW, &NoSegments).unwrap();
             assert_eq!(fast.contains(sid), want, "{filter} for {kind} {id}");
         }

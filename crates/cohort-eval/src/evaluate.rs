@@ -1,0 +1,115 @@
+//! The fast evaluator.
+//!
+//! 1. **Resolve.** Every `in_segment` the filters reach is checked and
+//!    numbered, each segment once (`segments.rs`).
+//! 2. **Plan.** Every condition becomes a planned condition: the event
+//!    types it reads, its inclusive time bounds, its compiled predicate and
+//!    its kind (`plan.rs`). The types and windows of all conditions decide
+//!    which blocks are read: for each type, the week buckets of the union of
+//!    its conditions' windows. Nothing else is read.
+//! 3. **Scan.** Condition by condition: its blocks are split into one group
+//!    of about equal rows per thread of the executor; each task fills its
+//!    own flat accumulator, indexed by dense subject id; the tasks merge
+//!    (addition, min/max, or — exact, so order does not matter) and the
+//!    condition's members become a bitmap before the next condition starts
+//!    (`conditions/`).
+//! 4. **Combine.** `and`/`or`/`not` are bitmap operations over the universe
+//!    (subjects with an event at or before `now`); a segment's tree is
+//!    combined once and shared.
+//!
+//! Everything is read through one [`View`]: one instant of the store.
+
+use cohort_filter::Expr;
+use cohort_store::{bucket_of, SubjectFacts, SubjectKind, View};
+use roaring::RoaringBitmap;
+
+use crate::conditions::Finish;
+use crate::error::EvalError;
+use crate::executor::Executor;
+use crate::plan::plan;
+use crate::segments::{resolve, Segments};
+
+/// How to evaluate.
+#[derive(Debug, Clone)]
+pub struct EvalOptions {
+    /// The evaluation instant (Unix ms): events after it do not exist.
+    pub now: i64,
+    /// Users or devices.
+    pub kind: SubjectKind,
+    /// Where scans run. Every executor gives the same answer.
+    pub executor: Executor,
+}
+
+impl EvalOptions {
+    /// Users, at `now`, on the shared pool (a thread per core).
+    pub fn at(now: i64) -> EvalOptions {
+        EvalOptions {
+            now,
+            kind: SubjectKind::User,
+            executor: Executor::shared(),
+        }
+    }
+}
+
+/// Evaluates one filter to the set of matching subjects' dense ids.
+pub fn evaluate(
+    view: &View<'_>,
+    filter: &Expr,
+    segments: &dyn Segments,
+    options: &EvalOptions,
+) -> Result<RoaringBitmap, EvalError> {
+    let mut out = evaluate_many(view, std::slice::from_ref(filter), segments, options)?;
+    Ok(out.pop().expect("one result per filter"))
+}
+
+/// Evaluates many filters of one kind in one pass over the blocks they
+/// need; returns their results in order.
+pub fn evaluate_many(
+    view: &View<'_>,
+    filters: &[Expr],
+    segments: &dyn Segments,
+    options: &EvalOptions,
+) -> Result<Vec<RoaringBitmap>, EvalError> {
+    let resolved = resolve(filters, segments)?;
+    let plan = plan(view, filters, &resolved, options.now);
+    let kind = options.kind;
+    let mut blocks = Vec::new();
+    for (type_id, lo, hi) in plan.ranges(view.type_ids()) {
+        blocks.extend(view.blocks(kind, type_id, bucket_of(lo)..=bucket_of(hi))?);
+    }
+    let facts = view.facts(kind);
+    let universe = universe(facts, options.now);
+    let cx = Finish {
+        universe: &universe,
+        facts,
+        now: options.now,
+    };
+    let results: Vec<RoaringBitmap> = plan
+        .conditions
+        .iter()
+        .map(|c| c.evaluate(&blocks, &cx, &options.executor))
+        .collect();
+    Ok(plan.combine(&results, &universe))
+}
+
+/// The universe at `now`: the subjects with an event at or before it,
+/// inserted run by run (in the usual case, one range for all).
+pub fn universe(facts: &[SubjectFacts], now: i64) -> RoaringBitmap {
+    let mut out = RoaringBitmap::new();
+    let mut run: Option<u32> = None;
+    for (sid, f) in facts.iter().enumerate() {
+        let inside = f.count > 0 && f.first_seen <= now;
+        match (inside, run) {
+            (true, None) => run = Some(sid as u32),
+            (false, Some(start)) => {
+                out.insert_range(start..sid as u32);
+                run = None;
+            }
+            _ => {}
+        }
+    }
+    if let Some(start) = run {
+        out.insert_range(start..facts.len() as u32);
+    }
+    out
+}

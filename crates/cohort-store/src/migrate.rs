@@ -1,0 +1,55 @@
+//! Moving a store of an older format forward, in one atomic batch, when it
+//! is opened for writing. (Read-only opens read older formats as they are.)
+//!
+//! 2 → 3: each type's data-key counts move out of its `catalog` record
+//! into `catalog_keys` (one entry per type and key), so that a write puts
+//! only the counts it changed. Blocks need nothing: format 3 only adds
+//! sparse column kinds, and reads format 2's as they are.
+
+use rocksdb::{WriteBatch, WriteOptions, DB};
+
+use crate::codec::{self, CatalogRecord};
+use crate::db::{cf, FORMAT_VERSION};
+use crate::error::{Result, StoreError};
+use crate::keys::{catalog_key_key, meta};
+
+pub(crate) fn migrate(db: &DB, from: u32) -> Result<()> {
+    if from != 2 {
+        return Err(StoreError::Corrupt(format!(
+            "no migration from format version {from}"
+        )));
+    }
+    let handle = |name| {
+        db.cf_handle(name)
+            .expect("every column family is opened for writing")
+    };
+    let mut batch = WriteBatch::default();
+    let mut it = db.raw_iterator_cf(handle(cf::CATALOG));
+    it.seek_to_first();
+    while let (Some(k), Some(v)) = (it.key(), it.value()) {
+        let type_id = <[u8; 4]>::try_from(k)
+            .map(u32::from_be_bytes)
+            .map_err(|_| StoreError::Corrupt("malformed catalog key".into()))?;
+        let mut record: CatalogRecord = codec::decode(v, "a catalog record")?;
+        for (key_id, counts) in std::mem::take(&mut record.keys) {
+            batch.put_cf(
+                handle(cf::CATALOG_KEYS),
+                catalog_key_key(type_id, key_id),
+                codec::encode(&counts),
+            );
+        }
+        batch.put_cf(handle(cf::CATALOG), k, codec::encode(&record));
+        it.next();
+    }
+    it.status()?;
+    drop(it);
+    batch.put_cf(
+        handle(cf::META),
+        meta::FORMAT_VERSION,
+        FORMAT_VERSION.to_be_bytes(),
+    );
+    let mut w = WriteOptions::default();
+    w.set_sync(true);
+    db.write_opt(batch, &w)?;
+    Ok(())
+}

@@ -1,0 +1,143 @@
+//! Read views: one consistent instant of the store.
+//!
+//! A [`View`] pairs a RocksDB snapshot with the in-memory state of the same
+//! instant: the per-subject facts (shared by `Arc`), and how many subjects,
+//! types and data keys existed. Writers commit their batch and apply its
+//! in-memory changes while holding the state's write lock; a view is made
+//! under its read lock. So a view never sees a batch without its facts and
+//! dictionary entries, or facts without their batch.
+//!
+//! Dictionaries only grow and ids are never reused, so a view shares them
+//! with the store and hides what came later by id: a type, key or subject
+//! id at or past the view's counts does not exist for it.
+//!
+//! Architecture invariant: an evaluation, an `explain` and a page of
+//! recent events each read through one view.
+
+use std::ops::Range;
+use std::sync::Arc;
+
+use cohort_event::SubjectKind;
+use rocksdb::{ReadOptions, Snapshot};
+
+use crate::codec::SubjectFacts;
+use crate::store::Store;
+
+/// One consistent instant of a store (see the module docs). Cheap to make;
+/// hold it for the length of one query.
+pub struct View<'s> {
+    pub(crate) store: &'s Store,
+    /// `None` on a read-only (secondary) instance: it never changes after
+    /// it is opened, so it needs none (and RocksDB has none to give it).
+    pub(crate) snapshot: Option<Snapshot<'s>>,
+    facts: [Arc<Vec<SubjectFacts>>; 2],
+    types: u32,
+    keys: u32,
+    next_seq: u64,
+    last_write_at: Option<i64>,
+}
+
+impl Store {
+    /// A consistent read view of the store as it is now.
+    pub fn view(&self) -> View<'_> {
+        let state = self.read_state();
+        let snapshot = (!self.is_read_only()).then(|| self.db.snapshot());
+        View {
+            store: self,
+            snapshot,
+            facts: state.facts.clone(),
+            types: state.types.len() as u32,
+            keys: state.keys.len() as u32,
+            next_seq: state.next_seq,
+            last_write_at: state.last_write_at,
+        }
+    }
+}
+
+impl<'s> View<'s> {
+    /// The store this view reads.
+    pub fn store(&self) -> &'s Store {
+        self.store
+    }
+
+    /// Per-subject facts of one kind, indexed by dense id.
+    pub fn facts(&self, kind: SubjectKind) -> &Arc<Vec<SubjectFacts>> {
+        &self.facts[kind.tag() as usize]
+    }
+
+    /// How many subjects of `kind` the view holds (dense ids `0..n`).
+    pub fn subject_count(&self, kind: SubjectKind) -> u32 {
+        self.facts[kind.tag() as usize].len() as u32
+    }
+
+    /// The sequence number the next event will get: how many events (and
+    /// automatic events) had been stored at this view's instant.
+    pub fn next_seq(&self) -> u64 {
+        self.next_seq
+    }
+
+    /// When the last write in this view was made (Unix ms), if the store
+    /// recorded it (stores written before format 3 did not).
+    pub fn last_write_at(&self) -> Option<i64> {
+        self.last_write_at
+    }
+
+    /// The dictionary id of an event type, if the view knows it.
+    pub fn type_id(&self, name: &str) -> Option<u32> {
+        self.store
+            .read_state()
+            .types
+            .get(name)
+            .filter(|&id| id < self.types)
+    }
+
+    /// Every event type id the view knows.
+    pub fn type_ids(&self) -> Range<u32> {
+        0..self.types
+    }
+
+    /// The dictionary id of a data key, if the view knows it.
+    pub fn key_id(&self, name: &str) -> Option<u32> {
+        self.store
+            .read_state()
+            .keys
+            .get(name)
+            .filter(|&id| id < self.keys)
+    }
+
+    /// The dense id of a subject, if the view holds it.
+    pub fn subject_dense_id(&self, kind: SubjectKind, id: &str) -> Option<u32> {
+        self.store
+            .read_state()
+            .subject(kind, id)
+            .filter(|&sid| sid < self.subject_count(kind))
+    }
+
+    /// The facts of one subject, if the view holds it.
+    pub fn subject_facts(&self, kind: SubjectKind, id: &str) -> Option<SubjectFacts> {
+        let sid = self.subject_dense_id(kind, id)?;
+        self.facts(kind).get(sid as usize).copied()
+    }
+
+    /// The name of an event type id, if the view knows it.
+    pub fn type_name(&self, id: u32) -> Option<String> {
+        (id < self.types)
+            .then(|| self.store.read_state().types.name(id).map(str::to_owned))
+            .flatten()
+    }
+
+    pub(crate) fn key_name(&self, id: u32) -> Option<String> {
+        (id < self.keys)
+            .then(|| self.store.read_state().keys.name(id).map(str::to_owned))
+            .flatten()
+    }
+
+    /// Read options that read at this view's instant.
+    pub(crate) fn read_options(&self) -> ReadOptions {
+        let mut opts = ReadOptions::default();
+        if let Some(snapshot) = &self.snapshot {
+            opts.set_snapshot(snapshot);
+        }
+        opts
+    }
+}

@@ -1,0 +1,144 @@
+//! The on-disk format, guarded: committed stores of every format version
+//! (`testdata/stores/`) open and read the same, read-only as they are and
+//! read-write after migration. The key and block bytes themselves are
+//! pinned by unit tests in `keys.rs` and `blocks.rs`.
+
+mod common;
+
+use cohort_store::{
+    AppendOptions, RecentQuery, Store, StoreOptions, SubjectKind, Value, ValueKind, FORMAT_VERSION,
+};
+use common::{check_derived, user};
+
+fn committed(version: u32) -> tempfile::TempDir {
+    let from = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../testdata/stores")
+        .join(format!("v{version}"));
+    let to = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(&from).unwrap_or_else(|e| panic!("{}: {e}", from.display())) {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), to.path().join(entry.file_name())).unwrap();
+    }
+    to
+}
+
+/// What `testdata/stores/input.ndjson` and the README's commands put in
+/// every committed store, whatever its format.
+fn assert_holds_the_fixture(store: &Store) {
+    assert_eq!(
+        check_derived(store).unwrap(),
+        8,
+        "7 events and one @first_session"
+    );
+    let stats = store.stats();
+    assert_eq!((stats.users, stats.devices), (3, 1));
+    let u1 = store.events(SubjectKind::User, "u1", ..).unwrap();
+    assert_eq!(u1.len(), 2);
+    assert_eq!(u1[0].event_type, "purchase");
+    assert_eq!(
+        u1[0].data,
+        [
+            ("amount".to_owned(), Value::Number(12000.0)),
+            ("category".to_owned(), Value::String("books".into())),
+            (
+                "tags".to_owned(),
+                Value::Strings(vec!["gift".into(), "new".into()])
+            ),
+            ("vip".to_owned(), Value::Bool(true)),
+        ]
+    );
+    assert_eq!(
+        u1[1].data,
+        [
+            ("amount".to_owned(), Value::Number(3000.0)),
+            ("note".to_owned(), Value::Null)
+        ]
+    );
+    let odd = store.events(SubjectKind::User, "ü née", ..).unwrap();
+    assert_eq!(
+        (odd[0].event_type.as_str(), odd[0].time),
+        ("add to cart", -1000)
+    );
+    let d1 = store.events(SubjectKind::Device, "d1", ..).unwrap();
+    let types: Vec<&str> = d1.iter().map(|e| e.event_type.as_str()).collect();
+    assert_eq!(types, ["@first_session", "@clicked", "app_open"]);
+    let catalog = store.catalog();
+    let names: Vec<&str> = catalog.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "@clicked",
+            "@first_session",
+            "add to cart",
+            "app_open",
+            "purchase",
+            "trial_started",
+            "view_item"
+        ]
+    );
+    let purchase = catalog.iter().find(|c| c.name == "purchase").unwrap();
+    assert_eq!(purchase.count, 3);
+    let amount = purchase.keys.iter().find(|k| k.key == "amount").unwrap();
+    assert_eq!(
+        amount.kinds,
+        [(ValueKind::Number, 2), (ValueKind::String, 1)]
+    );
+    let trial = catalog.iter().find(|c| c.name == "trial_started").unwrap();
+    assert_eq!(trial.description.as_deref(), Some("Began a free trial"));
+    let recent = store
+        .recent(&RecentQuery {
+            limit: 1,
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(recent.events[0].event_type, "purchase");
+    assert_eq!(recent.events[0].subject_id, "u2");
+    let segment = store.segment("buyers").unwrap().unwrap();
+    assert_eq!(segment.filter, "count(purchase) >= 2");
+}
+
+#[test]
+fn every_committed_format_reads_the_same_read_only() {
+    for version in [2, FORMAT_VERSION] {
+        let dir = committed(version);
+        let store = Store::open(dir.path(), StoreOptions::read_only()).unwrap();
+        assert_eq!(store.format_version(), version);
+        assert_holds_the_fixture(&store);
+    }
+}
+
+#[test]
+fn a_version_2_store_is_migrated_when_opened_for_writing() {
+    let dir = committed(2);
+    {
+        let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
+        assert_eq!(store.format_version(), FORMAT_VERSION);
+        assert_holds_the_fixture(&store);
+        // And keeps working: a write counts on top of the migrated catalog.
+        store
+            .append(
+                &[user("u9", "purchase", 1_780_000_000_000)],
+                AppendOptions::default(),
+            )
+            .unwrap();
+        let purchase = store
+            .catalog()
+            .into_iter()
+            .find(|c| c.name == "purchase")
+            .unwrap();
+        assert_eq!(purchase.count, 4);
+        assert_eq!(
+            purchase
+                .keys
+                .iter()
+                .find(|k| k.key == "amount")
+                .unwrap()
+                .kinds
+                .len(),
+            2
+        );
+    }
+    let store = Store::open(dir.path(), StoreOptions::read_only()).unwrap();
+    assert_eq!(store.format_version(), FORMAT_VERSION);
+    assert_eq!(check_derived(&store).unwrap(), 9);
+}

@@ -1,0 +1,371 @@
+//! Regression tests for issue 8: what a hostile input or a damaged store
+//! did to the store, and what it does now. Bounds are measured by counting
+//! (allocated bytes, batch bytes), never by time.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Seek, SeekFrom, Write};
+use std::process::{Command, Stdio};
+
+use cohort_store::{
+    AppendOptions, Durability, Recovery, Store, StoreError, StoreOptions, SubjectKind, Value,
+};
+use common::{check_derived, event, user};
+
+#[global_allocator]
+static ALLOC: cohort_testkit::Counting = cohort_testkit::Counting;
+
+const T0: i64 = 1_780_000_000_000;
+
+fn open(dir: &std::path::Path) -> Store {
+    Store::open(dir, StoreOptions::default()).unwrap()
+}
+
+/// Case 1: a thousand events with a hundred distinct numeric keys each
+/// cost rows × keys (36 s, 2.4 GB, a 770 MB store), and afterwards every
+/// single event of the type wrote ~1 MB (the whole catalog record).
+#[test]
+fn many_distinct_data_keys_cost_what_their_values_cost() {
+    let _only = cohort_testkit::exclusive();
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let keys: Vec<Vec<(String, Value)>> = (0..1000)
+        .map(|i| {
+            (0..100)
+                .map(|j| (format!("k{i}_{j}"), Value::Number(j as f64)))
+                .collect()
+        })
+        .collect();
+    let events: Vec<_> = keys
+        .iter()
+        .enumerate()
+        .map(|(i, data)| {
+            let data: Vec<(&str, Value)> =
+                data.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+            event(
+                SubjectKind::User,
+                &format!("u{i}"),
+                "t",
+                T0 + i as i64,
+                &data,
+            )
+        })
+        .collect();
+    let (receipt, peak) =
+        cohort_testkit::peak_of(|| store.append(&events, AppendOptions::default()).unwrap());
+    // 100,000 values: the log, the block and the catalog each hold each
+    // value (or key) once, a few dozen bytes apiece.
+    assert!(
+        receipt.batch_bytes < 100_000 * 120,
+        "{} bytes",
+        receipt.batch_bytes
+    );
+    assert!(peak < 100 << 20, "peak {peak} bytes");
+    // One more event of the type writes its own key counts, not every key's.
+    let one = store
+        .append(
+            &[event(
+                SubjectKind::User,
+                "u0",
+                "t",
+                T0,
+                &[("k0_0", Value::Number(1.0))],
+            )],
+            AppendOptions::default(),
+        )
+        .unwrap();
+    assert!(
+        one.batch_bytes < 2_000,
+        "{} bytes for one event",
+        one.batch_bytes
+    );
+    let catalog = store.catalog();
+    assert_eq!(catalog[0].keys.len(), 100_000);
+    assert_eq!(catalog[0].count, 1001);
+    assert_eq!(check_derived(&store).unwrap(), 1001);
+    // Reopened, the catalog reads back whole.
+    drop(store);
+    let store = open(dir.path());
+    assert_eq!(store.catalog()[0].keys.len(), 100_000);
+}
+
+/// Case 1: forty thousand new event types in one write were looked up in
+/// a list, one by one. Each new type now costs a constant number of bytes
+/// in the batch, and they all arrive.
+#[test]
+fn forty_thousand_new_types_in_one_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let events: Vec<_> = (0..40_000)
+        .map(|i| user("u", &format!("type{i}"), T0 + i))
+        .collect();
+    let receipt = store.append(&events, AppendOptions::default()).unwrap();
+    assert_eq!(receipt.stored, 40_000);
+    assert!(
+        receipt.batch_bytes < 40_000 * 200,
+        "{} bytes",
+        receipt.batch_bytes
+    );
+    assert_eq!(store.catalog().len(), 40_000);
+    assert_eq!(store.type_id("type39999"), Some(39_999));
+}
+
+/// Writes a store with `n` synced batches in a child process and kills it
+/// with SIGKILL, so that the batches are in the write-ahead log only.
+fn killed_writer(dir: &std::path::Path, batches: u32) {
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "wal_child", "--nocapture", "--test-threads=1"])
+        .env("COHORT_WAL_DIR", dir)
+        .env("COHORT_WAL_BATCHES", batches.to_string())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let done = lines.any(|l| l.is_ok_and(|l| l.ends_with("written")));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(done, "the writer did not finish its batches");
+}
+
+#[test]
+fn wal_child() {
+    let Ok(dir) = std::env::var("COHORT_WAL_DIR") else {
+        return;
+    };
+    let batches: u32 = std::env::var("COHORT_WAL_BATCHES")
+        .unwrap()
+        .parse()
+        .unwrap();
+    let store = open(std::path::Path::new(&dir));
+    for b in 0..batches {
+        let events: Vec<_> = (0..50)
+            .map(|i| {
+                event(
+                    SubjectKind::User,
+                    &format!("u{}", (b * 50 + i) % 97),
+                    "tick",
+                    T0 + i64::from(b),
+                    &[("batch", Value::Number(f64::from(b)))],
+                )
+            })
+            .collect();
+        store.append(&events, AppendOptions::default()).unwrap();
+    }
+    println!("written");
+    std::io::stdout().flush().unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(60));
+}
+
+fn wal_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut logs: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "log"))
+        .collect();
+    logs.sort();
+    logs
+}
+
+/// Case 6: a corrupt byte in the write-ahead log made the default recovery
+/// drop every later batch in silence (29,996 of 61,310 acknowledged events
+/// left), and the next command made the loss permanent.
+#[test]
+fn a_damaged_write_ahead_log_is_refused_and_salvage_is_explicit() {
+    let dir = tempfile::tempdir().unwrap();
+    killed_writer(dir.path(), 40);
+    let log = wal_files(dir.path()).pop().expect("a write-ahead log");
+    let len = std::fs::metadata(&log).unwrap().len();
+    assert!(len > 40 * 1000, "the batches are in the log ({len} bytes)");
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&log)
+        .unwrap();
+    file.seek(SeekFrom::Start(len / 2)).unwrap();
+    let mut byte = [0u8];
+    std::io::Read::read_exact(&mut file, &mut byte).unwrap();
+    file.seek(SeekFrom::Start(len / 2)).unwrap();
+    file.write_all(&[byte[0] ^ 0x5A]).unwrap();
+    drop(file);
+    for _ in 0..2 {
+        // Refused, and refusing changes nothing: the second try sees the same.
+        let err = Store::open(dir.path(), StoreOptions::default())
+            .err()
+            .expect("refused");
+        assert!(matches!(err, StoreError::Damaged { .. }), "{err}");
+        assert!(err.to_string().contains("cohort recover"), "{err}");
+        let err = Store::open(dir.path(), StoreOptions::read_only())
+            .err()
+            .expect("refused");
+        assert!(matches!(err, StoreError::Damaged { .. }), "{err}");
+    }
+    assert_eq!(std::fs::metadata(&log).unwrap().len(), len);
+    // Salvage, asked for, keeps the whole batches before the damage.
+    let store = Store::open(
+        dir.path(),
+        StoreOptions {
+            recovery: Recovery::Salvage,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let kept = check_derived(&store).unwrap();
+    assert!(
+        kept > 0 && kept < 40 * 50 && kept.is_multiple_of(50),
+        "{kept} events kept"
+    );
+}
+
+/// A write cut short by a crash (an incomplete last record, never
+/// acknowledged) is not damage: the store opens with every whole batch.
+#[test]
+fn a_torn_last_record_is_not_damage() {
+    let dir = tempfile::tempdir().unwrap();
+    killed_writer(dir.path(), 10);
+    let log = wal_files(dir.path()).pop().expect("a write-ahead log");
+    let len = std::fs::metadata(&log).unwrap().len();
+    let file = std::fs::OpenOptions::new().write(true).open(&log).unwrap();
+    file.set_len(len - 100).unwrap();
+    drop(file);
+    let store = open(dir.path());
+    assert_eq!(check_derived(&store).unwrap(), 9 * 50);
+}
+
+/// Case 13: a crafted key naming subject 4,294,967,290 made opening
+/// allocate ~100 GB. It is corruption, found before anything is sized.
+#[test]
+fn a_crafted_subject_id_is_corruption_not_an_allocation() {
+    let _only = cohort_testkit::exclusive();
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = open(dir.path());
+        store
+            .append(&[user("u1", "t", T0)], AppendOptions::default())
+            .unwrap();
+    }
+    for (family, key, value) in [
+        ("facts", vec![0u8, 0xFF, 0xFF, 0xFF, 0xFA], vec![0u8; 24]),
+        (
+            "dict",
+            vec![b'S', 0, 0xFF, 0xFF, 0xFF, 0xFA],
+            b"evil".to_vec(),
+        ),
+        ("dict", vec![b'T', 0xFF, 0xFF, 0xFF, 0xFA], b"evil".to_vec()),
+        ("catalog", vec![0xFF, 0xFF, 0xFF, 0xFA], vec![0, 0, 0, 0, 0]),
+    ] {
+        let copy = tempfile::tempdir().unwrap();
+        copy_dir(dir.path(), copy.path());
+        raw_put(copy.path(), family, &key, &value);
+        let (result, peak) =
+            cohort_testkit::peak_of(|| Store::open(copy.path(), StoreOptions::default()).map(drop));
+        let err = result
+            .err()
+            .unwrap_or_else(|| panic!("{family} {key:?} was accepted"));
+        assert!(matches!(err, StoreError::Corrupt(_)), "{family}: {err}");
+        assert!(peak < 64 << 20, "{family}: opening allocated {peak} bytes");
+    }
+}
+
+/// Case 13: blocks were not checked against the subject count; a block
+/// naming a subject the store does not have made the evaluator index past
+/// its arrays. Reading it is now an error.
+#[test]
+fn a_block_naming_an_unknown_subject_is_corruption() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = open(dir.path());
+        store
+            .append(&[user("u1", "t", T0)], AppendOptions::default())
+            .unwrap();
+    }
+    // kind 0 · type 0 · the event's week · seq 999: one row, subject 7.
+    let bucket = cohort_store::bucket_of(T0);
+    let mut key = vec![0u8, 0, 0, 0, 0];
+    key.extend_from_slice(&(((bucket as u64) ^ (1 << 63)).to_be_bytes()));
+    key.extend_from_slice(&999u64.to_be_bytes());
+    let mut value = Vec::new();
+    value.extend_from_slice(&1u32.to_le_bytes());
+    value.extend_from_slice(&7u32.to_le_bytes());
+    value.extend_from_slice(&T0.to_le_bytes());
+    value.extend_from_slice(&0u32.to_le_bytes());
+    raw_put(dir.path(), "blocks", &key, &value);
+    raw_put(dir.path(), "block_index", &key, &1u32.to_le_bytes());
+    let store = open(dir.path());
+    let view = store.view();
+    let err = view
+        .blocks(SubjectKind::User, 0, bucket..=bucket)
+        .expect_err("refused");
+    assert!(
+        err.to_string()
+            .contains("names user #7, but the store has 1 users"),
+        "{err}"
+    );
+}
+
+/// Case 9: a reader could not open a store that a writer had open. A
+/// read-only store is a view as of its opening, and says who writes.
+#[test]
+fn a_reader_opens_a_store_that_a_writer_has_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let writer = open(dir.path());
+    writer
+        .append(&[user("u1", "t", T0)], AppendOptions::default())
+        .unwrap();
+    let reader = Store::open(dir.path(), StoreOptions::read_only()).unwrap();
+    assert!(reader.is_read_only());
+    assert_eq!(reader.writer_pid(), Some(std::process::id()));
+    assert_eq!(reader.view().next_seq(), 1);
+    assert_eq!(check_derived(&reader).unwrap(), 1);
+    writer
+        .append(&[user("u2", "t", T0)], AppendOptions::default())
+        .unwrap();
+    // The reader's view is as of its opening.
+    assert_eq!(reader.view().next_seq(), 1);
+    let err = reader.append(&[user("u3", "t", T0)], AppendOptions::default());
+    assert!(matches!(err, Err(StoreError::ReadOnly(_))));
+    drop(writer);
+    // With no writer, a reader sees everything and says nobody writes.
+    let reader = Store::open(dir.path(), StoreOptions::read_only()).unwrap();
+    assert_eq!(reader.writer_pid(), None);
+    assert_eq!(check_derived(&reader).unwrap(), 2);
+}
+
+/// Acknowledged means synced: a `Sync` append is durable when it returns,
+/// a `Buffered` one after [`Store::sync`].
+#[test]
+fn durable_sequence_follows_the_syncs() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let synced = store
+        .append(&[user("u1", "t", T0)], AppendOptions::default())
+        .unwrap();
+    assert_eq!(store.durable_seq(), synced.seq_end);
+    let buffered = store
+        .append(
+            &[user("u1", "t", T0)],
+            AppendOptions {
+                durability: Durability::Buffered,
+                received_at: None,
+            },
+        )
+        .unwrap();
+    assert!(store.durable_seq() < buffered.seq_end);
+    store.sync().unwrap();
+    assert_eq!(store.durable_seq(), buffered.seq_end);
+}
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+    }
+}
+
+/// Writes one key straight into RocksDB, as damage or an attacker would.
+fn raw_put(dir: &std::path::Path, family: &str, key: &[u8], value: &[u8]) {
+    let opts = rocksdb::Options::default();
+    let cfs = rocksdb::DB::list_cf(&opts, dir).unwrap();
+    let db = rocksdb::DB::open_cf(&opts, dir, &cfs).unwrap();
+    db.put_cf(db.cf_handle(family).unwrap(), key, value)
+        .unwrap();
+}

@@ -1,0 +1,289 @@
+//! The application layer: the rules every front end shares — the CLI today,
+//! the HTTP service tomorrow. Parsing a time, tracking a request, saving
+//! and deleting a segment (validated, canonical, within limits, without
+//! breaking the segments that refer to it), evaluating a filter to its
+//! members and universe. Front ends turn arguments into these calls and
+//! their results into text, JSON or status codes; they decide nothing
+//! about data.
+
+use cohort_eval::{
+    evaluate_many, resolve, universe, EvalError, EvalOptions, Executor, Segments, StoreSegments,
+};
+use cohort_event::{RequestError, Source, SubjectKind};
+use cohort_filter::{parse, Condition, Expr, ParseError, MAX_FILTER_BYTES};
+use cohort_store::{AppendReceipt, SavedSegment, Store, StoreError, View};
+use roaring::RoaringBitmap;
+
+/// Why an application call failed. Callers tell cases apart by variant.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A filter does not parse, or breaks a rule of the language.
+    #[error("{0}")]
+    InvalidFilter(ParseError),
+    /// A time is not in a form cohort reads.
+    #[error(
+        "{text:?} is not a time: use RFC 3339 (2026-06-01T00:00:00Z), a date (2026-06-01) or Unix milliseconds"
+    )]
+    InvalidTime {
+        /// What was given.
+        text: String,
+    },
+    /// A track request was refused; nothing was stored.
+    #[error(transparent)]
+    InvalidRequest(RequestError),
+    /// A segment name breaks the rules.
+    #[error("segment name {name:?}: {reason}")]
+    InvalidSegmentName {
+        /// The name.
+        name: String,
+        /// The rule it breaks.
+        reason: &'static str,
+    },
+    /// No segment is saved under this name.
+    #[error("no segment named {0:?}")]
+    SegmentNotFound(String),
+    /// Other saved segments refer to the one being deleted.
+    #[error("segment {name:?} is used by {}: delete or change them first", used_by.join(", "))]
+    SegmentInUse {
+        /// The segment.
+        name: String,
+        /// The saved segments that refer to it.
+        used_by: Vec<String>,
+    },
+    /// Saving would break a saved segment that refers to this one (make a
+    /// cycle, or a chain or a filter too large).
+    #[error("saving {name:?} would break the saved segment {broken:?}: {source}")]
+    BreaksSegment {
+        /// The segment being saved.
+        name: String,
+        /// The saved segment it would break.
+        broken: String,
+        /// How.
+        source: Box<EvalError>,
+    },
+    /// A filter's canonical form is longer than a filter may be.
+    #[error(
+        "the filter's canonical form is {bytes} bytes, over the limit of {limit}; shorten it or split it into segments"
+    )]
+    CanonicalTooLong {
+        /// Its length.
+        bytes: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// Evaluation failed (an unknown or cyclic segment, a limit, the store).
+    #[error(transparent)]
+    Eval(EvalError),
+    /// The store failed.
+    #[error(transparent)]
+    Store(StoreError),
+}
+
+impl From<StoreError> for Error {
+    fn from(e: StoreError) -> Error {
+        match e {
+            StoreError::Invalid(r) => Error::InvalidRequest(r),
+            other => Error::Store(other),
+        }
+    }
+}
+
+impl From<EvalError> for Error {
+    fn from(e: EvalError) -> Error {
+        match e {
+            EvalError::Store(s) => Error::from(s),
+            other => Error::Eval(other),
+        }
+    }
+}
+
+/// The application layer's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Reads a time: RFC 3339 (`2026-06-01T00:00:00Z`, with `Z` or an offset),
+/// a date (`2026-06-01`, midnight UTC), or Unix milliseconds.
+pub fn parse_time(text: &str) -> Result<i64> {
+    let bad = || Error::InvalidTime {
+        text: text.to_owned(),
+    };
+    if let Some(t) = cohort_event::parse_rfc3339(text) {
+        return Ok(t.millis);
+    }
+    if let Ok(ms) = text.parse::<i64>() {
+        return Ok(ms);
+    }
+    let date = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d").map_err(|_| bad())?;
+    let millis = date
+        .and_hms_opt(0, 0, 0)
+        .ok_or_else(bad)?
+        .and_utc()
+        .timestamp_millis();
+    if !(cohort_event::MIN_MILLIS..=cohort_event::MAX_MILLIS).contains(&millis) {
+        return Err(bad());
+    }
+    Ok(millis)
+}
+
+/// Parses a filter.
+pub fn parse_filter(text: &str) -> Result<Expr> {
+    parse(text).map_err(Error::InvalidFilter)
+}
+
+/// Validates a track request and stores it, all or nothing, durably.
+pub fn track(store: &Store, body: &[u8], source: Source) -> Result<AppendReceipt> {
+    Ok(store.track(body, source)?)
+}
+
+/// Checks a name for a saved segment: 1 to 128 bytes, no control characters.
+pub fn check_segment_name(name: &str) -> Result<()> {
+    let bad = |reason| Error::InvalidSegmentName {
+        name: name.to_owned(),
+        reason,
+    };
+    if name.is_empty() || name.len() > 128 {
+        return Err(bad("must be 1 to 128 bytes"));
+    }
+    if name.chars().any(char::is_control) {
+        return Err(bad("must not hold control characters"));
+    }
+    Ok(())
+}
+
+/// Saves (or replaces) a named segment: the filter is parsed and stored in
+/// canonical form, which must itself be within the length limit; its
+/// references must resolve (known, acyclic, within depth and size), and no
+/// saved segment that refers to it may break. Returns what was saved.
+pub fn save_segment(
+    store: &Store,
+    name: &str,
+    filter: &str,
+    kind: SubjectKind,
+    description: Option<String>,
+) -> Result<SavedSegment> {
+    check_segment_name(name)?;
+    let expr = parse_filter(filter)?;
+    let canonical = expr.to_string();
+    if canonical.len() > MAX_FILTER_BYTES {
+        return Err(Error::CanonicalTooLong {
+            bytes: canonical.len(),
+            limit: MAX_FILTER_BYTES,
+        });
+    }
+    let reference = |n: &str| Expr::Cond(Condition::InSegment(n.to_owned()));
+    let before = StoreSegments::new(store);
+    let after = StoreSegments::new(store).with_batch([(name.to_owned(), expr.clone())]);
+    resolve(&[reference(name)], &after)?;
+    for (other, _) in store.segments()? {
+        if other == name {
+            continue;
+        }
+        if let Err(source) = resolve(&[reference(&other)], &after) {
+            // A segment broken already is not this save's doing.
+            if resolve(&[reference(&other)], &before).is_ok() {
+                return Err(Error::BreaksSegment {
+                    name: name.to_owned(),
+                    broken: other,
+                    source: Box::new(source),
+                });
+            }
+        }
+    }
+    let saved = SavedSegment {
+        filter: canonical,
+        kind,
+        description,
+    };
+    store.save_segment(name, &saved)?;
+    Ok(saved)
+}
+
+/// Deletes a saved segment, unless another saved segment refers to it.
+pub fn delete_segment(store: &Store, name: &str) -> Result<()> {
+    let mut used_by = Vec::new();
+    if store.segment(name)?.is_none() {
+        return Err(Error::SegmentNotFound(name.to_owned()));
+    }
+    for (other, saved) in store.segments()? {
+        if other != name && parse(&saved.filter).is_ok_and(|e| refers_to(&e, name)) {
+            used_by.push(other);
+        }
+    }
+    if !used_by.is_empty() {
+        return Err(Error::SegmentInUse {
+            name: name.to_owned(),
+            used_by,
+        });
+    }
+    store.delete_segment(name)?;
+    Ok(())
+}
+
+fn refers_to(e: &Expr, name: &str) -> bool {
+    match e {
+        Expr::Or(items) | Expr::And(items) => items.iter().any(|i| refers_to(i, name)),
+        Expr::Not(inner) => refers_to(inner, name),
+        Expr::Cond(Condition::InSegment(n)) => n == name,
+        Expr::Cond(_) => false,
+    }
+}
+
+/// One evaluation's answer.
+#[derive(Debug, Clone)]
+pub struct Evaluation {
+    /// The members' dense ids (see [`View::subject_id`] for their IDs).
+    pub members: RoaringBitmap,
+    /// How many subjects of the kind were in the universe at `now` (with an
+    /// event at or before it).
+    pub universe: u64,
+}
+
+/// What to evaluate.
+#[derive(Debug, Clone)]
+pub struct EvalRequest {
+    /// The evaluation instant (Unix ms).
+    pub now: i64,
+    /// Users or devices.
+    pub kind: SubjectKind,
+    /// Where scans run.
+    pub executor: Executor,
+}
+
+/// Evaluates filters of one kind in one pass over one view; `segments`
+/// resolves `in_segment` (the store's saved segments, and a batch's).
+pub fn evaluate(
+    view: &View<'_>,
+    filters: &[Expr],
+    segments: &dyn Segments,
+    request: &EvalRequest,
+) -> Result<Vec<Evaluation>> {
+    let options = EvalOptions {
+        now: request.now,
+        kind: request.kind,
+        executor: request.executor.clone(),
+    };
+    let members = evaluate_many(view, filters, segments, &options)?;
+    let universe = universe(view.facts(request.kind), request.now).len();
+    Ok(members
+        .into_iter()
+        .map(|members| Evaluation { members, universe })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_are_read_in_three_forms_and_nothing_else() {
+        assert_eq!(parse_time("1970-01-02").unwrap(), 86_400_000);
+        assert_eq!(parse_time("1970-01-01T00:00:01Z").unwrap(), 1000);
+        assert_eq!(parse_time("-5").unwrap(), -5);
+        for bad in ["", "yesterday", "2026-02-30", "2026-01-01T00:00:00"] {
+            assert!(
+                matches!(parse_time(bad), Err(Error::InvalidTime { .. })),
+                "{bad}"
+            );
+        }
+    }
+}

@@ -1,0 +1,465 @@
+//! Bulk ingestion of NDJSON and track-request files.
+//!
+//! Input is streamed through three stages so that memory stays bounded
+//! however large the file:
+//!
+//! 1. a reader thread cuts the input into chunks of whole lines (or whole
+//!    track requests) of about [`IngestOptions::chunk_bytes`], never
+//!    buffering more than [`IngestOptions::max_line_bytes`] of one line or
+//!    request (`frame.rs`);
+//! 2. a parser thread validates each chunk's lines in parallel with rayon;
+//! 3. the calling thread appends each chunk's valid events as one atomic
+//!    batch ([`Durability::Buffered`]) and reports progress and rejects.
+//!
+//! Bounded channels between the stages keep at most a few chunks in
+//! flight. When [`ingest_reader`] returns `Ok`, the write-ahead log has
+//! been synced: everything it reports as stored is durable. When it stops
+//! on an error, it syncs what it stored before returning, and the error
+//! says how much that was.
+//!
+//! **Resuming.** Each batch also records, atomically with its events, how
+//! far into the input it got ([`LoadMark`], keyed by a fingerprint of the
+//! input's first 64 KiB). A load of an input that starts with the same
+//! bytes as a recorded one skips what is already stored — after a crash, an
+//! I/O error or a kill, the same command resumes exactly where the last
+//! durable batch ended, and a repeated load stores nothing twice. An input
+//! that has grown since (a log appended to) loads only what is new.
+//! [`Resume::Never`] loads everything again.
+//!
+//! Gzip input is recognised by its magic bytes, whatever the file is
+//! called. A UTF-8 byte-order mark at the start is skipped. A file whose
+//! first bytes are `{"events"` is read as a sequence of track requests (each
+//! all or nothing); anything else as NDJSON, one event per line, blank
+//! lines skipped.
+
+mod frame;
+mod parse;
+
+use std::fmt;
+use std::io::{self, BufRead, BufReader, Read};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use cohort_event::{FieldError, Source};
+use cohort_store::{now_millis, AppendOptions, Durability, LoadMark, Store, StoreError};
+use crossbeam_channel::bounded;
+use flate2::bufread::MultiGzDecoder;
+
+use frame::{Chunk, Hashing};
+
+/// How to ingest.
+#[derive(Debug, Clone)]
+pub struct IngestOptions {
+    /// Who is sending: only [`Source::System`] may send `@` events.
+    /// Default [`Source::Client`].
+    pub source: Source,
+    /// Input bytes per chunk; each chunk's valid events are one write batch.
+    /// Default 4 MiB.
+    pub chunk_bytes: usize,
+    /// Longest accepted line (or track request); longer ones are rejected
+    /// as soon as they cross it, without being buffered. Default 16 MiB.
+    pub max_line_bytes: usize,
+    /// The time given to events without `createdAt`. Default: the clock at
+    /// each batch's write.
+    pub received_at: Option<i64>,
+    /// Whether to skip what an earlier load of the same input stored.
+    /// Default [`Resume::Auto`].
+    pub resume: Resume,
+}
+
+impl Default for IngestOptions {
+    fn default() -> IngestOptions {
+        IngestOptions {
+            source: Source::Client,
+            chunk_bytes: 4 << 20,
+            max_line_bytes: 16 << 20,
+            received_at: None,
+            resume: Resume::Auto,
+        }
+    }
+}
+
+/// What to do with an input that was loaded (in part or whole) before.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Resume {
+    /// Skip what is stored already and load the rest.
+    #[default]
+    Auto,
+    /// Load the whole input again (its events are stored a second time).
+    Never,
+}
+
+/// Where a rejected event was in its input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Position {
+    /// An NDJSON line (1-based).
+    Line(u64),
+    /// A track request in a request file (1-based); its errors name the
+    /// events at fault (`events[2].subjectId`).
+    Request(u64),
+}
+
+/// An event (or a whole track request) that was not stored, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reject {
+    /// The input's name (a file path, or `-` for stdin).
+    pub input: String,
+    /// Where in the input.
+    pub position: Position,
+    /// Every broken rule.
+    pub errors: Vec<FieldError>,
+    /// The rejected text (the line, or the request), for fixing and
+    /// ingesting again; cut short for a line or request over the limit.
+    pub text: String,
+}
+
+impl fmt::Display for Reject {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.position {
+            Position::Line(n) => write!(f, "{}:{n}: ", self.input)?,
+            Position::Request(n) => write!(f, "{} request {n}: ", self.input)?,
+        }
+        for (i, e) in self.errors.iter().enumerate() {
+            if i > 0 {
+                f.write_str("; ")?;
+            }
+            write!(f, "{e}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Progress so far, reported after each batch is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Progress {
+    /// Input bytes consumed (compressed bytes for gzip input).
+    pub bytes: u64,
+    /// Events stored so far by this load.
+    pub stored: u64,
+    /// Events rejected so far by this load.
+    pub rejected: u64,
+}
+
+/// Callbacks for what ingestion finds as it goes.
+pub struct Observer<'a> {
+    /// Called once per rejected event (or rejected track request), in input order.
+    pub on_reject: &'a mut dyn FnMut(Reject),
+    /// Called after each batch is written.
+    pub on_progress: &'a mut dyn FnMut(&Progress),
+}
+
+/// The outcome of ingesting one input (or of its part before an error).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct IngestReport {
+    /// Events stored from the input by this load.
+    pub stored: u64,
+    /// Events rejected (for a rejected track request, all its events).
+    pub rejected: u64,
+    /// `@first_session` events the store recorded for new devices.
+    pub first_sessions: u64,
+    /// Input bytes read.
+    pub bytes: u64,
+    /// Wall time.
+    pub elapsed: Duration,
+    /// Whether everything counted in `stored` is durable (synced to disk).
+    /// Always true for a report returned as `Ok`.
+    pub durable: bool,
+    /// What an earlier load of the same input had stored, and this load
+    /// skipped (zero for a new input).
+    pub skipped: Skipped,
+}
+
+/// What a resumed load found stored already and skipped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Skipped {
+    /// Lines (or requests) skipped.
+    pub items: u64,
+    /// Events the earlier load stored from them.
+    pub stored: u64,
+    /// Events the earlier load rejected from them.
+    pub rejected: u64,
+}
+
+impl IngestReport {
+    /// Adds another input's report to this one.
+    pub fn merge(&mut self, other: &IngestReport) {
+        self.stored += other.stored;
+        self.rejected += other.rejected;
+        self.first_sessions += other.first_sessions;
+        self.bytes += other.bytes;
+        self.elapsed += other.elapsed;
+        self.durable = self.durable && other.durable;
+        self.skipped.items += other.skipped.items;
+        self.skipped.stored += other.skipped.stored;
+        self.skipped.rejected += other.skipped.rejected;
+    }
+}
+
+/// Why ingestion stopped. Batches written before the error stay stored,
+/// and are synced before the error is returned (see `stored`).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum IngestError {
+    /// Reading the input failed.
+    #[error("reading {input}: {source}; {}", stopped(.partial))]
+    Io {
+        /// The input's name.
+        input: String,
+        /// The I/O error.
+        source: io::Error,
+        /// What was stored before the error.
+        partial: Box<IngestReport>,
+    },
+    /// The store failed.
+    #[error("{source}; {}", stopped(.partial))]
+    Store {
+        /// The store's error.
+        source: StoreError,
+        /// What was stored before the error.
+        partial: Box<IngestReport>,
+    },
+    /// The input starts like one loaded before, but differs from it
+    /// before the point that load reached: it cannot be resumed.
+    #[error(
+        "{input} starts with the same 64 KiB as {previous:?}, loaded before, but differs from it \
+         within the first {offset} bytes that load stored; load it again in full with \
+         Resume::Never (cohort ingest --again)"
+    )]
+    Diverged {
+        /// The input's name.
+        input: String,
+        /// The name of the earlier input.
+        previous: String,
+        /// How far the earlier load got.
+        offset: u64,
+    },
+}
+
+fn stopped(partial: &IngestReport) -> String {
+    let durable = if partial.durable {
+        "durable"
+    } else {
+        "NOT known to be durable (the sync failed too)"
+    };
+    format!(
+        "{} events of this input were stored before the error ({durable}); \
+         the same command resumes after them",
+        partial.stored
+    )
+}
+
+impl IngestError {
+    /// What was stored before the error (zero for [`IngestError::Diverged`]).
+    pub fn partial(&self) -> IngestReport {
+        match self {
+            IngestError::Io { partial, .. } | IngestError::Store { partial, .. } => **partial,
+            IngestError::Diverged { .. } => IngestReport::default(),
+        }
+    }
+}
+
+/// Bytes of the input's start its fingerprint covers.
+pub const FINGERPRINT_BYTES: usize = 64 << 10;
+
+/// The fingerprint a load mark of an input is kept under: a hash of its
+/// first [`FINGERPRINT_BYTES`] (decompressed, after any byte-order mark),
+/// or all of a shorter input. See [`Store::load_mark`].
+pub fn fingerprint(head: &[u8]) -> [u8; 16] {
+    xxhash_rust::xxh3::xxh3_128(&head[..head.len().min(FINGERPRINT_BYTES)]).to_be_bytes()
+}
+
+/// Ingests one input (NDJSON or track requests, plain or gzip) into the
+/// store, then syncs the write-ahead log. See the module docs.
+pub fn ingest_reader<'r, R: Read + Send + 'r>(
+    store: &Store,
+    input: &str,
+    reader: R,
+    options: &IngestOptions,
+    observer: &mut Observer<'_>,
+) -> Result<IngestReport, IngestError> {
+    let started = Instant::now();
+    let mut report = IngestReport {
+        durable: true,
+        ..IngestReport::default()
+    };
+    let io_err = |source, partial: IngestReport| IngestError::Io {
+        input: input.to_owned(),
+        source,
+        partial: Box::new(partial),
+    };
+    let counter = Arc::new(AtomicU64::new(0));
+    let counted = CountingReader {
+        inner: reader,
+        count: Arc::clone(&counter),
+    };
+    let mut raw = BufReader::with_capacity(1 << 20, counted);
+    let is_gzip = raw
+        .fill_buf()
+        .map_err(|e| io_err(e, report))?
+        .starts_with(&[0x1f, 0x8b]);
+    let mut text: Box<dyn BufRead + Send + 'r> = if is_gzip {
+        Box::new(BufReader::with_capacity(1 << 20, MultiGzDecoder::new(raw)))
+    } else {
+        Box::new(raw)
+    };
+    skip_bom(&mut text).map_err(|e| io_err(e, report))?;
+    // The fingerprint: a hash of the first 64 KiB (or all of a shorter input).
+    let head = read_head(&mut text, FINGERPRINT_BYTES).map_err(|e| io_err(e, report))?;
+    let fingerprint = fingerprint(&head);
+    let format = frame::sniff(&head);
+    let mut text = Hashing::new(io::Cursor::new(head).chain(text));
+
+    let previous = match options.resume {
+        Resume::Auto => store
+            .load_mark(&fingerprint)
+            .map_err(|source| IngestError::Store {
+                source,
+                partial: Box::new(report),
+            })?,
+        Resume::Never => None,
+    };
+    let mut mark = LoadMark {
+        input: input.to_owned(),
+        ..LoadMark::default()
+    };
+    if let Some(prev) = previous.filter(|p| p.offset > 0) {
+        text.skip(prev.offset).map_err(|e| io_err(e, report))?;
+        if text.offset() != prev.offset || text.digest() != prev.prefix_hash {
+            return Err(IngestError::Diverged {
+                input: input.to_owned(),
+                previous: prev.input,
+                offset: prev.offset,
+            });
+        }
+        report.skipped = Skipped {
+            items: prev.items,
+            stored: prev.stored,
+            rejected: prev.rejected,
+        };
+        mark = LoadMark {
+            input: input.to_owned(),
+            ..prev
+        };
+    }
+
+    let stage = || -> Result<(), IngestError> {
+        std::thread::scope(|scope| -> Result<(), IngestError> {
+            let (chunk_tx, chunk_rx) = bounded::<io::Result<Chunk>>(2);
+            let (parsed_tx, parsed_rx) = bounded::<io::Result<parse::Parsed>>(2);
+            let counter = &counter;
+            let first_item = mark.items;
+            scope.spawn(move || {
+                let result =
+                    frame::read_chunks(text, format, first_item, options, counter, &chunk_tx);
+                if let Err(e) = result {
+                    let _ = chunk_tx.send(Err(e));
+                }
+            });
+            scope.spawn(move || {
+                for chunk in chunk_rx {
+                    let parsed = chunk.map(|c| parse::parse_chunk(c, format, input, options));
+                    if parsed_tx.send(parsed).is_err() {
+                        break;
+                    }
+                }
+            });
+            for parsed in parsed_rx {
+                let parsed = parsed.map_err(|e| io_err(e, report))?;
+                mark.offset = parsed.end_offset;
+                mark.prefix_hash = parsed.prefix_hash;
+                mark.items = parsed.end_item;
+                mark.stored += parsed.events.len() as u64;
+                mark.rejected += parsed.rejected_events;
+                mark.updated_at = now_millis();
+                let receipt = store
+                    .append_marked(
+                        &parsed.events,
+                        AppendOptions {
+                            durability: Durability::Buffered,
+                            received_at: options.received_at,
+                        },
+                        Some((&fingerprint, &mark)),
+                    )
+                    .map_err(|source| IngestError::Store {
+                        source,
+                        partial: Box::new(report),
+                    })?;
+                report.stored += receipt.stored as u64;
+                report.first_sessions += receipt.first_sessions as u64;
+                report.rejected += parsed.rejected_events;
+                report.bytes = parsed.bytes;
+                for r in parsed.rejects {
+                    (observer.on_reject)(r);
+                }
+                (observer.on_progress)(&Progress {
+                    bytes: parsed.bytes,
+                    stored: report.stored,
+                    rejected: report.rejected,
+                });
+            }
+            Ok(())
+        })
+    };
+    let outcome = stage();
+    // Whatever happened, what was stored is made durable before reporting.
+    let synced = store.sync();
+    report.bytes = counter.load(Ordering::Relaxed);
+    report.elapsed = started.elapsed();
+    match (outcome, synced) {
+        (Ok(()), Ok(())) => Ok(report),
+        (Ok(()), Err(source)) => {
+            report.durable = false;
+            Err(IngestError::Store {
+                source,
+                partial: Box::new(report),
+            })
+        }
+        (Err(mut e), synced) => {
+            if let IngestError::Io { partial, .. } | IngestError::Store { partial, .. } = &mut e {
+                **partial = IngestReport {
+                    durable: synced.is_ok(),
+                    ..report
+                };
+            }
+            Err(e)
+        }
+    }
+}
+
+/// Skips a UTF-8 byte-order mark at the very start of the text.
+fn skip_bom(text: &mut dyn BufRead) -> io::Result<()> {
+    let head = read_head_peek(text, 3)?;
+    if head.starts_with(b"\xEF\xBB\xBF") {
+        text.consume(3);
+    }
+    Ok(())
+}
+
+/// The first `n` bytes (or fewer at the end), without consuming them when
+/// the buffer already holds them (a fresh 1 MiB buffer does).
+fn read_head_peek(text: &mut dyn BufRead, n: usize) -> io::Result<Vec<u8>> {
+    let buf = text.fill_buf()?;
+    Ok(buf[..buf.len().min(n)].to_vec())
+}
+
+/// Reads (and consumes) up to `n` bytes from the start of the text.
+fn read_head(text: &mut dyn BufRead, n: usize) -> io::Result<Vec<u8>> {
+    let mut head = Vec::with_capacity(n);
+    text.take(n as u64).read_to_end(&mut head)?;
+    Ok(head)
+}
+
+/// Counts the bytes read through it, for progress.
+struct CountingReader<R> {
+    inner: R,
+    count: Arc<AtomicU64>,
+}
+
+impl<R: Read> Read for CountingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
+}
