@@ -42,6 +42,8 @@ demo: deps
 	$(BUILD)
 	rm -rf $(DEMO_DB)
 	$(COHORT) ingest --db $(DEMO_DB) testdata/cdnow.ndjson.gz
+	@echo; echo "== the same file again: loads resume where they stopped, so nothing is stored twice"
+	$(COHORT) ingest --db $(DEMO_DB) testdata/cdnow.ndjson.gz
 	@echo; echo "== cohort catalog --db $(DEMO_DB)"
 	$(COHORT) catalog --db $(DEMO_DB)
 	@echo; echo "== cohort events --db $(DEMO_DB) --user 07592 --limit 5"

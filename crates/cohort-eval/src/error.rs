@@ -33,6 +33,19 @@ pub enum EvalError {
         /// The limit.
         limit: usize,
     },
+    /// One evaluation reaches too many distinct segments.
+    #[error("the filter reaches more than {limit} distinct segments")]
+    TooManySegments {
+        /// The limit.
+        limit: usize,
+    },
+    /// The regular expressions of the segments one evaluation reaches
+    /// compile to more than the limit.
+    #[error("the regular expressions of the segments this filter reaches compile to more than {} MiB", .limit >> 20)]
+    RegexesTooLarge {
+        /// The limit, in bytes.
+        limit: usize,
+    },
     /// A saved segment's filter no longer parses.
     #[error("the saved segment \"{name}\" does not parse:\n{error}")]
     InvalidSegment {

@@ -23,7 +23,7 @@ use cohort_filter::Expr;
 use cohort_store::{bucket_of, SubjectFacts, SubjectKind, View};
 use roaring::RoaringBitmap;
 
-use crate::conditions::Finish;
+use crate::conditions::{BlocksByType, Finish};
 use crate::error::EvalError;
 use crate::executor::Executor;
 use crate::plan::plan;
@@ -77,6 +77,7 @@ pub fn evaluate_many(
     for (type_id, lo, hi) in plan.ranges(view.type_ids()) {
         blocks.extend(view.blocks(kind, type_id, bucket_of(lo)..=bucket_of(hi))?);
     }
+    let blocks = BlocksByType::new(blocks);
     let facts = view.facts(kind);
     let universe = universe(facts, options.now);
     let cx = Finish {

@@ -4,41 +4,36 @@
 //! 2^53 + 1 + 1 is 2^53; in another, 2^53 + 2. The evaluator splits a scan
 //! across threads and the reference evaluator adds in time order, so a sum
 //! must not depend on order. Every `sum` and `avg` is therefore the exact
-//! sum of its terms, rounded once to the nearest `f64`.
+//! sum of its terms, rounded once to the nearest `f64` (ties to even; past
+//! the largest `f64`, ±∞).
 //!
 //! The fast path keeps, per subject, the sum in 64.64 fixed point in an
 //! `i128`: a term that is a multiple of 2^-64 below 2^62 in magnitude (an
-//! amount, a price with cents, a count, most of what data holds) is added
-//! exactly, and integers commute. A term that is not, or an addition that
-//! would overflow, goes to a side list that [`fsum`] adds exactly with the
-//! fixed part at the end. Only sums whose terms overflow `f64`'s range
-//! (past ±1.7e308) are not exact: they become ±∞ or not a number, which no
-//! comparison holds for.
+//! amount, a price with cents, a count: most of what data holds) is added
+//! exactly, and integers commute. A subject with a term that is not, or
+//! whose sum would overflow, gets an [`Exact`] accumulator: a fixed-point
+//! number wide enough for every finite `f64` and any sum of them, a few
+//! hundred bytes. Memory is bounded by subjects, never by rows.
 
-/// Scale of the fixed-point part: 64 fractional bits.
+use std::collections::HashMap;
+
+/// Scale of the fixed-point fast path: 64 fractional bits.
 const SCALE: f64 = 18_446_744_073_709_551_616.0; // 2^64
-/// Largest magnitude (scaled) a term may have to enter the fixed part.
+/// Largest magnitude (scaled) a term may have to enter the fast path.
 const LIMIT: f64 = 85_070_591_730_234_615_865_843_651_857_942_052_864.0; // 2^126
+
+/// Bit 0 of an [`Exact`] is 2^-1074, the smallest subnormal `f64`.
+const BIAS: u32 = 1074;
+/// Where the fast path's 2^-64 lands in an [`Exact`].
+const FIXED_POSITION: u32 = BIAS - 64;
+/// 64-bit limbs: the largest `f64` is below 2^1024 (bit 2098), and carries
+/// need a little room above it.
+const LIMBS: usize = 36;
 
 /// `x` in 64.64 fixed point, if it is exactly representable there.
 pub(crate) fn to_fixed(x: f64) -> Option<i128> {
     let scaled = x * SCALE;
     (scaled.abs() < LIMIT && scaled.trunc() == scaled).then_some(scaled as i128)
-}
-
-/// A fixed-point sum as `f64`s whose exact total it is (for [`fsum`]).
-pub(crate) fn fixed_parts(v: i128) -> [f64; 3] {
-    // Three 43-bit limbs of the magnitude: each is exact in an f64, and so
-    // is each times a power of two.
-    let sign = if v < 0 { -1.0 } else { 1.0 };
-    let m = v.unsigned_abs();
-    let limb = |shift: u32| ((m >> shift) & ((1u128 << 43) - 1)) as f64 * sign;
-    let p = |e: i32| 2f64.powi(e);
-    [
-        limb(86) * p(86 - 64),
-        limb(43) * p(43 - 64),
-        limb(0) * p(-64),
-    ]
 }
 
 /// The fixed-point sum rounded to the nearest `f64` (the cast rounds to
@@ -47,70 +42,145 @@ pub(crate) fn fixed_to_f64(v: i128) -> f64 {
     v as f64 / SCALE
 }
 
-/// The exact sum of `values`, rounded once to the nearest `f64` (ties to
-/// even): Shewchuk's algorithm, as in Python's `math.fsum`.
-pub fn fsum(values: impl IntoIterator<Item = f64>) -> f64 {
-    let mut partials: Vec<f64> = Vec::new();
-    for mut x in values {
-        let mut i = 0;
-        for j in 0..partials.len() {
-            let mut y = partials[j];
-            if x.abs() < y.abs() {
-                std::mem::swap(&mut x, &mut y);
+/// An exact sum of finite `f64`s: a two's-complement fixed-point number in
+/// 64-bit limbs, each kept in an `i128` so that carries can wait until the
+/// end (every addition puts less than 2^64 into a limb).
+#[derive(Clone)]
+pub struct Exact {
+    limbs: [i128; LIMBS],
+}
+
+impl Default for Exact {
+    fn default() -> Exact {
+        Exact { limbs: [0; LIMBS] }
+    }
+}
+
+impl Exact {
+    /// Adds `sign × value × 2^(position - 1074)`.
+    fn add_bits(&mut self, negative: bool, value: u64, position: u32) {
+        let (k, r) = ((position / 64) as usize, position % 64);
+        let v = u128::from(value) << r;
+        let (lo, hi) = ((v as u64) as i128, (v >> 64) as i128);
+        if negative {
+            self.limbs[k] -= lo;
+            self.limbs[k + 1] -= hi;
+        } else {
+            self.limbs[k] += lo;
+            self.limbs[k + 1] += hi;
+        }
+    }
+
+    /// Adds a finite `f64` exactly (a non-finite one is ignored: data
+    /// numbers are finite).
+    pub fn add(&mut self, x: f64) {
+        if !x.is_finite() || x == 0.0 {
+            return;
+        }
+        let bits = x.to_bits();
+        let exponent = ((bits >> 52) & 0x7ff) as u32;
+        let fraction = bits & ((1 << 52) - 1);
+        // value = mantissa × 2^(position - 1074)
+        let (mantissa, position) = if exponent == 0 {
+            (fraction, 0)
+        } else {
+            (fraction | (1 << 52), exponent - 1)
+        };
+        self.add_bits(x < 0.0, mantissa, position);
+    }
+
+    /// Adds a 64.64 fixed-point value exactly.
+    pub(crate) fn add_fixed(&mut self, v: i128) {
+        let m = v.unsigned_abs();
+        self.add_bits(v < 0, m as u64, FIXED_POSITION);
+        self.add_bits(v < 0, (m >> 64) as u64, FIXED_POSITION + 64);
+    }
+
+    /// Adds another exact sum.
+    pub(crate) fn merge(&mut self, other: &Exact) {
+        for (a, b) in self.limbs.iter_mut().zip(&other.limbs) {
+            *a += b;
+        }
+    }
+
+    /// Moves every limb but the top into `0..2^64`, carrying upwards.
+    fn normalize(&mut self) {
+        for k in 0..LIMBS - 1 {
+            let carry = self.limbs[k] >> 64;
+            self.limbs[k] -= carry << 64;
+            self.limbs[k + 1] += carry;
+        }
+    }
+
+    /// The sum, rounded once to the nearest `f64` (ties to even).
+    pub fn to_f64(&self) -> f64 {
+        let mut n = self.clone();
+        n.normalize();
+        let negative = n.limbs[LIMBS - 1] < 0;
+        if negative {
+            n.limbs.iter_mut().for_each(|l| *l = -*l);
+            n.normalize();
+        }
+        let Some(h) = n.limbs.iter().rposition(|&l| l != 0) else {
+            return 0.0;
+        };
+        let magnitude = if h == 0 {
+            // Below 2^64 units of 2^-1074: at most 2^-1010, and a value
+            // below 2^-1021 (a subnormal) is exact in units of 2^-1074.
+            if n.limbs[0] < 1 << 53 {
+                n.limbs[0] as f64 * f64::from_bits(1)
+            } else {
+                scale(n.limbs[0] as u64 as f64, -(BIAS as i32))
             }
-            let hi = x + y;
-            let lo = y - (hi - x);
-            if lo != 0.0 {
-                partials[i] = lo;
-                i += 1;
+        } else {
+            // The top 128 bits (at least 65 significant), and whether any
+            // bit below them is set: folded into the lowest bit, far below
+            // the rounding point, it breaks ties the right way.
+            let mut top = ((n.limbs[h] as u128) << 64) | n.limbs[h - 1] as u64 as u128;
+            if n.limbs[..h - 1].iter().any(|&l| l != 0) {
+                top |= 1;
             }
-            x = hi;
-        }
-        partials.truncate(i);
-        partials.push(x);
-    }
-    let Some(mut n) = partials.len().checked_sub(1) else {
-        return 0.0;
-    };
-    let mut hi = partials[n];
-    if !hi.is_finite() {
-        return hi;
-    }
-    let mut lo = 0.0;
-    while n > 0 {
-        let x = hi;
-        n -= 1;
-        let y = partials[n];
-        hi = x + y;
-        let yr = hi - x;
-        lo = y - yr;
-        if lo != 0.0 {
-            break;
+            scale(top as f64, 64 * (h as i32 - 1) - BIAS as i32)
+        };
+        if negative {
+            -magnitude
+        } else {
+            magnitude
         }
     }
-    // Round half to even across the partials below.
-    if n > 0 && ((lo < 0.0 && partials[n - 1] < 0.0) || (lo > 0.0 && partials[n - 1] > 0.0)) {
-        let y = lo * 2.0;
-        let x = hi + y;
-        if y == x - hi {
-            hi = x;
-        }
+}
+
+/// `x × 2^e`, exactly when the result is a normal `f64` (two steps, so
+/// that no intermediate power of two is out of range).
+fn scale(x: f64, e: i32) -> f64 {
+    let pow = |e: i32| f64::from_bits(((e + 1023) as u64) << 52);
+    match e {
+        e if e > 1023 => x * pow(1023) * pow((e - 1023).min(1023)),
+        e if e < -1022 => x * pow(-1022) * pow(e + 1022),
+        e => x * pow(e),
     }
-    hi + 0.0
+}
+
+/// The exact sum of `values`, rounded once (what every evaluator's `sum`
+/// is).
+pub fn exact_sum(values: impl IntoIterator<Item = f64>) -> f64 {
+    let mut sum = Exact::default();
+    values.into_iter().for_each(|x| sum.add(x));
+    sum.to_f64()
 }
 
 /// Per-subject exact sums (the `sum` and `avg` accumulators).
 pub(crate) struct Sums {
-    pub fixed: Vec<i128>,
-    /// Terms (or overflowed parts) outside the fixed part, by subject.
-    pub rest: Vec<(u32, f64)>,
+    fixed: Vec<i128>,
+    /// Subjects with a term outside the fast path.
+    wide: HashMap<u32, Box<Exact>>,
 }
 
 impl Sums {
     pub fn new(subjects: usize) -> Sums {
         Sums {
             fixed: vec![0; subjects],
-            rest: Vec::new(),
+            wide: HashMap::new(),
         }
     }
 
@@ -118,7 +188,7 @@ impl Sums {
         let slot = &mut self.fixed[subject as usize];
         match to_fixed(x).and_then(|f| slot.checked_add(f)) {
             Some(sum) => *slot = sum,
-            None => self.rest.push((subject, x)),
+            None => self.wide.entry(subject).or_default().add(x),
         }
     }
 
@@ -126,27 +196,25 @@ impl Sums {
         for (s, (a, b)) in self.fixed.iter_mut().zip(other.fixed).enumerate() {
             match a.checked_add(b) {
                 Some(sum) => *a = sum,
-                None => self
-                    .rest
-                    .extend(fixed_parts(b).map(|part| (s as u32, part))),
+                None => self.wide.entry(s as u32).or_default().add_fixed(b),
             }
         }
-        self.rest.extend(other.rest);
+        for (s, exact) in other.wide {
+            match self.wide.get_mut(&s) {
+                Some(mine) => mine.merge(&exact),
+                None => {
+                    self.wide.insert(s, exact);
+                }
+            }
+        }
     }
 
     /// Each subject's sum, rounded once.
-    pub fn finish(mut self) -> Vec<f64> {
+    pub fn finish(self) -> Vec<f64> {
         let mut out: Vec<f64> = self.fixed.iter().map(|&v| fixed_to_f64(v)).collect();
-        if self.rest.is_empty() {
-            return out;
-        }
-        self.rest.sort_unstable_by_key(|r| r.0);
-        for group in self.rest.chunk_by(|a, b| a.0 == b.0) {
-            let s = group[0].0 as usize;
-            let terms = fixed_parts(self.fixed[s])
-                .into_iter()
-                .chain(group.iter().map(|(_, x)| *x));
-            out[s] = fsum(terms);
+        for (s, mut exact) in self.wide {
+            exact.add_fixed(self.fixed[s as usize]);
+            out[s as usize] = exact.to_f64();
         }
         out
     }
@@ -159,16 +227,63 @@ mod tests {
     #[test]
     fn order_does_not_change_a_sum() {
         let big = 9_007_199_254_740_992.0; // 2^53
-        assert_eq!(fsum([big, 1.0, 1.0]), big + 2.0);
-        assert_eq!(fsum([1.0, 1.0, big]), big + 2.0);
-        assert_eq!(fsum([0.1, 0.2, 0.3]), 0.6);
-        assert_eq!(fsum([]), 0.0);
-        assert_eq!(fsum([-0.0]), 0.0);
-        assert_eq!(fsum([1e-300, 1.0, -1.0]), 1e-300);
+        assert_eq!(exact_sum([big, 1.0, 1.0]), big + 2.0);
+        assert_eq!(exact_sum([1.0, 1.0, big]), big + 2.0);
+        assert_eq!(exact_sum([0.1, 0.2, 0.3]), 0.6);
+        assert_eq!(exact_sum([0.1, 0.2]), 0.30000000000000004);
+        assert_eq!(exact_sum([]), 0.0);
+        assert_eq!(exact_sum([-0.0]), 0.0);
+        assert_eq!(exact_sum([1e-300, 1.0, -1.0]), 1e-300);
+        assert_eq!(exact_sum([-2.5, 1.0]), -1.5);
+        // Overflow in the middle does not matter; only the total's range.
+        for order in [
+            [1e308, 1e308, -1e308],
+            [1e308, -1e308, 1e308],
+            [-1e308, 1e308, 1e308],
+        ] {
+            assert_eq!(exact_sum(order), 1e308, "{order:?}");
+        }
+        assert_eq!(exact_sum([f64::MAX, f64::MAX]), f64::INFINITY);
+        assert_eq!(exact_sum([-f64::MAX, -f64::MAX]), f64::NEG_INFINITY);
+        // Subnormals are exact.
+        let tiny = f64::from_bits(1);
+        assert_eq!(exact_sum([tiny, tiny, tiny]), f64::from_bits(3));
+        assert_eq!(
+            exact_sum([f64::MIN_POSITIVE, -tiny]),
+            f64::from_bits((1 << 52) - 1)
+        );
+        // Ties round to even across many limbs: 1 + 2^-53 is a tie (to 1),
+        // and a far smaller term breaks it upwards.
+        let half_ulp = 2f64.powi(-53);
+        assert_eq!(exact_sum([1.0, half_ulp]), 1.0);
+        assert_eq!(exact_sum([1.0, half_ulp, 1e-300]), 1.0 + 2.0 * half_ulp);
+        assert_eq!(exact_sum([1.0, half_ulp, -1e-300]), 1.0);
     }
 
     #[test]
-    fn fixed_and_side_terms_give_the_exact_sum_in_any_split() {
+    fn agrees_with_a_careful_float_sum_where_that_is_exact() {
+        // Shuffled sums of values whose exact total is known.
+        let mut seed = 0x9E37_79B9_7F4A_7C15u64;
+        for round in 0..200 {
+            let mut terms = Vec::new();
+            let mut want = 0i128;
+            for _ in 0..50 {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                let cents = (seed % 2_000_001) as i128 - 1_000_000;
+                want += cents;
+                terms.push(cents as f64 / 128.0); // exact binary fractions
+            }
+            let sum = exact_sum(terms.iter().copied());
+            assert_eq!(sum, want as f64 / 128.0, "round {round}");
+            terms.reverse();
+            assert_eq!(exact_sum(terms), sum);
+        }
+    }
+
+    #[test]
+    fn the_fast_path_and_the_wide_path_agree_in_any_split() {
         let terms = [
             9_007_199_254_740_992.0,
             1.0,
@@ -179,25 +294,28 @@ mod tests {
             1e40,
             -1e40,
             19.99,
+            1e300,
+            -1e300,
         ];
-        let want = fsum(terms);
+        let want = exact_sum(terms);
         for split in 0..=terms.len() {
-            let mut a = Sums::new(1);
-            let mut b = Sums::new(1);
-            terms[..split].iter().for_each(|&x| a.add(0, x));
-            terms[split..].iter().rev().for_each(|&x| b.add(0, x));
+            let mut a = Sums::new(2);
+            let mut b = Sums::new(2);
+            terms[..split].iter().for_each(|&x| a.add(1, x));
+            terms[split..].iter().rev().for_each(|&x| b.add(1, x));
             b.merge(a);
-            assert_eq!(b.finish()[0], want, "split at {split}");
+            assert_eq!(b.finish()[1], want, "split at {split}");
         }
         assert!(to_fixed(1e-30).is_none() && to_fixed(1e40).is_none());
         assert_eq!(to_fixed(19.5), Some(39 << 63));
-    }
-
-    #[test]
-    fn fixed_parts_add_up_to_the_fixed_value() {
-        for v in [0i128, 1, -1, 12345 << 64, i128::MAX >> 2, -(i128::MAX >> 2)] {
-            let parts = fixed_parts(v);
-            assert_eq!(fsum(parts), fixed_to_f64(v), "{v}");
+        // Fast-path sums that overflow when merged go wide, exactly.
+        let mut a = Sums::new(1);
+        let mut b = Sums::new(1);
+        for _ in 0..3 {
+            a.add(0, 2f64.powi(61));
+            b.add(0, 2f64.powi(61));
         }
+        a.merge(b);
+        assert_eq!(a.finish()[0], 6.0 * 2f64.powi(61));
     }
 }

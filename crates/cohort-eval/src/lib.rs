@@ -45,9 +45,10 @@ mod window;
 
 pub use error::EvalError;
 pub use evaluate::{evaluate, evaluate_many, universe, EvalOptions};
-pub use exact::fsum;
+pub use exact::exact_sum;
 pub use executor::Executor;
 pub use segments::{
-    resolve, NoSegments, Resolved, Segments, StoreSegments, MAX_CONDITIONS, MAX_SEGMENT_DEPTH,
+    resolve, NoSegments, Resolved, Segments, StoreSegments, MAX_CONDITIONS,
+    MAX_RESOLVED_REGEX_BYTES, MAX_SEGMENTS, MAX_SEGMENT_DEPTH,
 };
 pub use window::{bounds, utc_day};

@@ -13,7 +13,7 @@ use cohort_filter::{
 use cohort_store::{EventRecord, Value};
 
 use crate::error::EvalError;
-use crate::exact::fsum;
+use crate::exact::exact_sum;
 use crate::segments::{resolve, Resolved};
 use crate::window::{bounds, utc_day};
 
@@ -193,10 +193,10 @@ impl Reference<'_> {
                             .collect();
                         let got = match func {
                             // Exact sums: the same in any order (see `exact.rs`).
-                            Aggregate::Sum => Some(fsum(numbers.iter().copied())),
+                            Aggregate::Sum => Some(exact_sum(numbers.iter().copied())),
                             _ if numbers.is_empty() => None,
                             Aggregate::Avg => {
-                                Some(fsum(numbers.iter().copied()) / numbers.len() as f64)
+                                Some(exact_sum(numbers.iter().copied()) / numbers.len() as f64)
                             }
                             Aggregate::Min => numbers.iter().copied().reduce(f64::min),
                             Aggregate::Max => numbers.iter().copied().reduce(f64::max),

@@ -9,11 +9,14 @@
 //! segments refer to each other in a circle, that chains of references are
 //! at most [`MAX_SEGMENT_DEPTH`] deep, and that a filter with every segment
 //! it reaches holds at most [`MAX_CONDITIONS`] conditions (each segment
-//! counted once).
+//! counted once). The work of resolving is bounded as it goes: at most
+//! [`MAX_SEGMENTS`] segments are fetched and parsed for one evaluation, and
+//! their regular expressions compile to at most [`MAX_RESOLVED_REGEX_BYTES`]
+//! in all; past either, resolution stops with an error.
 
 use std::collections::HashMap;
 
-use cohort_filter::{parse, Condition, Expr};
+use cohort_filter::{parse, Condition, Expr, Predicate, Test};
 use cohort_store::Store;
 
 use crate::error::EvalError;
@@ -24,6 +27,14 @@ pub const MAX_SEGMENT_DEPTH: usize = 16;
 
 /// Most conditions in one filter together with the segments it reaches.
 pub const MAX_CONDITIONS: usize = 10_000;
+
+/// Most distinct segments one evaluation reaches.
+pub const MAX_SEGMENTS: usize = 1_000;
+
+/// Most compiled bytes of the regular expressions of all the segments one
+/// evaluation reaches (each segment's own are bounded by
+/// [`cohort_filter::MAX_REGEX_BYTES`]).
+pub const MAX_RESOLVED_REGEX_BYTES: usize = 4 * cohort_filter::MAX_REGEX_BYTES;
 
 /// A source of named filters for `in_segment`.
 pub trait Segments {
@@ -125,6 +136,9 @@ pub fn resolve(roots: &[Expr], segments: &dyn Segments) -> Result<Resolved, Eval
         },
         done: HashMap::new(),
         stack: Vec::new(),
+        conditions: 0,
+        regex_bytes: 0,
+        condition_budget: MAX_CONDITIONS.saturating_mul(roots.len().max(1)),
     };
     for root in roots {
         let mut reached = Vec::new();
@@ -154,6 +168,12 @@ struct Resolver<'a> {
     /// Resolved segments: (depth, every segment it reaches).
     done: HashMap<String, (usize, Vec<usize>)>,
     stack: Vec<String>,
+    /// Conditions and compiled regex bytes of every segment resolved so
+    /// far, to stop early: no root may reach more than `MAX_CONDITIONS`,
+    /// so all of them together no more than that times their number.
+    conditions: usize,
+    regex_bytes: usize,
+    condition_budget: usize,
 }
 
 impl Resolver<'_> {
@@ -191,10 +211,28 @@ impl Resolver<'_> {
                         limit: MAX_SEGMENT_DEPTH,
                     });
                 }
+                if self.out.segments.len() >= MAX_SEGMENTS {
+                    return Err(EvalError::TooManySegments {
+                        limit: MAX_SEGMENTS,
+                    });
+                }
                 let filter = self
                     .segments
                     .filter(name)?
                     .ok_or_else(|| EvalError::UnknownSegment(name.to_owned()))?;
+                self.conditions += conditions(&filter);
+                if self.conditions > self.condition_budget {
+                    return Err(EvalError::TooManyConditions {
+                        found: self.conditions,
+                        limit: MAX_CONDITIONS,
+                    });
+                }
+                self.regex_bytes += regex_bytes(&filter);
+                if self.regex_bytes > MAX_RESOLVED_REGEX_BYTES {
+                    return Err(EvalError::RegexesTooLarge {
+                        limit: MAX_RESOLVED_REGEX_BYTES,
+                    });
+                }
                 self.stack.push(name.to_owned());
                 let mut below = Vec::new();
                 let inner = self.refs(&filter, &mut below);
@@ -222,6 +260,42 @@ impl Resolver<'_> {
         }
         reached.extend(below);
         Ok(depth)
+    }
+}
+
+/// Compiled bytes of the regular expressions in a filter.
+fn regex_bytes(expr: &Expr) -> usize {
+    fn pred(p: &Predicate) -> usize {
+        match p {
+            Predicate::Or(items) | Predicate::And(items) => items.iter().map(pred).sum(),
+            Predicate::Not(inner) => pred(inner),
+            Predicate::Test(Test::Matches { pattern, .. }) => pattern.compiled_bytes(),
+            Predicate::Test(_) => 0,
+        }
+    }
+    let selections = |c: &Condition| -> usize {
+        let preds = match c {
+            Condition::Did { selection, .. } | Condition::Moment { selection, .. } => {
+                vec![selection]
+            }
+            Condition::Measure { measure, .. } => match measure {
+                cohort_filter::Measure::Count { selection, .. }
+                | cohort_filter::Measure::Days { selection, .. }
+                | cohort_filter::Measure::Aggregate { selection, .. } => vec![selection],
+            },
+            Condition::Seq { steps, .. } => steps.iter().collect(),
+            Condition::InSegment(_) => Vec::new(),
+        };
+        preds
+            .into_iter()
+            .filter_map(|s| s.predicate.as_ref())
+            .map(pred)
+            .sum()
+    };
+    match expr {
+        Expr::Or(items) | Expr::And(items) => items.iter().map(regex_bytes).sum(),
+        Expr::Not(inner) => regex_bytes(inner),
+        Expr::Cond(c) => selections(c),
     }
 }
 

@@ -467,7 +467,12 @@ impl Block {
         let mut r = Reader(value);
         let n = r.u32()? as usize;
         let subjects = r.u32s(n)?;
-        let times = r.u64s(n)?.map(|x| x as i64).collect();
+        let times: Vec<i64> = r.u64s(n)?.map(|x| x as i64).collect();
+        // Every row lies in the block's week: the evaluator skips the
+        // per-row window test on blocks wholly inside a window.
+        if times.iter().any(|&t| bucket_of(t) != parts.bucket) {
+            return Err(corrupt());
+        }
         let count = r.u32()? as usize;
         let mut columns: Vec<(u32, Column)> = Vec::with_capacity(count.min(1024));
         for _ in 0..count {

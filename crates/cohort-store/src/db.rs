@@ -225,13 +225,19 @@ fn log_is_empty(db: &DB) -> bool {
 fn map_open_error(path: &Path, e: rocksdb::Error) -> StoreError {
     let text = e.to_string();
     let path_buf: PathBuf = path.to_path_buf();
-    if text.contains("LOCK") || text.contains("lock") {
-        StoreError::Locked(path_buf)
-    } else if e.kind() == ErrorKind::Corruption {
+    // RocksDB: "IO error: While lock file: <dir>/LOCK: Resource temporarily
+    // unavailable" (another process), "IO error: lock hold by current
+    // process …" (this one). Match those exactly: "block checksum
+    // mismatch" and a directory named "clock" contain "lock" too.
+    if e.kind() == ErrorKind::Corruption {
         StoreError::Damaged {
             path: path_buf,
             detail: text,
         }
+    } else if e.kind() == ErrorKind::IOError
+        && (text.contains("While lock file") || text.contains("lock hold by current process"))
+    {
+        StoreError::Locked(path_buf)
     } else {
         StoreError::Rocks(e)
     }

@@ -21,6 +21,18 @@ pub struct SavedSegment {
 }
 
 impl Store {
+    /// A lock for changes to saved segments that depend on the others (a
+    /// save checked against every segment that refers to it, a delete
+    /// checked against every segment that might): hold it from the check
+    /// to the write, so that two changes cannot each pass their check and
+    /// together break a segment. Only one process writes a store, so a
+    /// lock in the process is enough.
+    pub fn segment_change_lock(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.segment_changes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+    }
+
     /// Saves (or replaces) a named segment, durably.
     pub fn save_segment(&self, name: &str, segment: &SavedSegment) -> Result<()> {
         if name.is_empty() || name.len() > 128 {

@@ -27,6 +27,8 @@ pub struct Store {
     path: PathBuf,
     /// Serialises writers; held for the whole of a write.
     writer: Mutex<()>,
+    /// See [`Store::segment_change_lock`].
+    pub(crate) segment_changes: Mutex<()>,
     /// The in-memory state. Its write lock is held across a batch's commit
     /// and the application of its changes, and read views are made under
     /// its read lock (see `view.rs`).
@@ -99,6 +101,7 @@ impl Store {
             db: opened.db,
             path,
             writer: Mutex::new(()),
+            segment_changes: Mutex::new(()),
             state: RwLock::new(state),
             block_cache: crate::block_cache::BlockCache::new(options.decoded_block_cache_bytes),
             bulk_load: options.bulk_load,
@@ -145,6 +148,24 @@ impl Store {
             return Err(StoreError::ReadOnly(self.path.clone()));
         }
         Ok(())
+    }
+
+    /// Every load mark, by fingerprint: one per input ever bulk-loaded.
+    pub fn load_marks(&self) -> Result<Vec<([u8; 16], LoadMark)>> {
+        let Some(loads) = self.db.cf_handle(cf::LOADS) else {
+            return Ok(Vec::new());
+        };
+        let mut it = self.db.raw_iterator_cf(loads);
+        it.seek_to_first();
+        let mut out = Vec::new();
+        while let (Some(k), Some(v)) = (it.key(), it.value()) {
+            let key = <[u8; 16]>::try_from(k)
+                .map_err(|_| StoreError::Corrupt("malformed load mark key".into()))?;
+            out.push((key, codec::decode(v, "a load mark")?));
+            it.next();
+        }
+        it.status()?;
+        Ok(out)
     }
 
     /// Where a bulk load of the input with this fingerprint got to, if it

@@ -171,6 +171,7 @@ pub fn save_segment(
         });
     }
     let reference = |n: &str| Expr::Cond(Condition::InSegment(n.to_owned()));
+    let _changes = store.segment_change_lock();
     let before = StoreSegments::new(store);
     let after = StoreSegments::new(store).with_batch([(name.to_owned(), expr.clone())]);
     resolve(&[reference(name)], &after)?;
@@ -200,6 +201,7 @@ pub fn save_segment(
 
 /// Deletes a saved segment, unless another saved segment refers to it.
 pub fn delete_segment(store: &Store, name: &str) -> Result<()> {
+    let _changes = store.segment_change_lock();
     let mut used_by = Vec::new();
     if store.segment(name)?.is_none() {
         return Err(Error::SegmentNotFound(name.to_owned()));

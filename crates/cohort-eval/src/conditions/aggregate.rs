@@ -23,6 +23,11 @@ pub(crate) enum AggAcc {
 }
 
 impl Condition for Aggregate {
+    /// A sum over no events is 0; an average, minimum or maximum is none.
+    fn holds_for_none(&self) -> bool {
+        self.func == Func::Sum && holds(self.cmp, 0.0, self.value)
+    }
+
     type Acc = AggAcc;
 
     fn acc(&self, subjects: usize) -> AggAcc {

@@ -13,6 +13,10 @@ pub(crate) struct Count {
 }
 
 impl Condition for Count {
+    fn holds_for_none(&self) -> bool {
+        !self.did && holds(self.cmp, 0.0, self.value)
+    }
+
     type Acc = Vec<u32>;
 
     fn acc(&self, subjects: usize) -> Vec<u32> {

@@ -32,6 +32,10 @@ impl Days {
 }
 
 impl Condition for Days {
+    fn holds_for_none(&self) -> bool {
+        holds(self.cmp, 0.0, self.value)
+    }
+
     type Acc = DayAcc;
 
     fn acc(&self, subjects: usize) -> DayAcc {

@@ -13,6 +13,10 @@ pub(crate) struct FirstSeen {
 }
 
 impl Condition for FirstSeen {
+    fn holds_for_none(&self) -> bool {
+        false
+    }
+
     type Acc = ();
 
     fn acc(&self, _: usize) {}

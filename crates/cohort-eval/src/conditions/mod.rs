@@ -126,6 +126,39 @@ pub(crate) trait Condition: Sync {
     fn merge(&self, into: &mut Self::Acc, from: Self::Acc);
     /// The subjects of the universe for which the condition holds.
     fn finish(&self, acc: Self::Acc, cx: &Finish<'_>) -> RoaringBitmap;
+    /// Whether the condition holds for a subject without matching events
+    /// (`count(x) < 2` does; `did(x)` does not): when no block is read at
+    /// all, the answer is the universe or nobody, with no scan.
+    fn holds_for_none(&self) -> bool;
+}
+
+/// The blocks an evaluation read, by event type.
+pub(crate) struct BlocksByType {
+    by_type: std::collections::BTreeMap<u32, Vec<Arc<Block>>>,
+}
+
+impl BlocksByType {
+    pub fn new(blocks: Vec<Arc<Block>>) -> BlocksByType {
+        let mut by_type: std::collections::BTreeMap<u32, Vec<Arc<Block>>> = Default::default();
+        for b in blocks {
+            by_type.entry(b.type_id).or_default().push(b);
+        }
+        BlocksByType { by_type }
+    }
+
+    /// The blocks a condition reads: of its types, overlapping its window.
+    fn of<'a>(&'a self, common: &Common) -> Vec<&'a Block> {
+        let pick = |blocks: &'a Vec<Arc<Block>>| blocks.iter().map(|b| &**b);
+        let candidates: Vec<&Block> = match &common.types {
+            Types::Any => self.by_type.values().flat_map(pick).collect(),
+            Types::Ids(ids) => ids
+                .iter()
+                .filter_map(|id| self.by_type.get(id))
+                .flat_map(pick)
+                .collect(),
+        };
+        candidates.into_iter().filter(|b| common.reads(b)).collect()
+    }
 }
 
 /// A planned condition: what it reads, and its kind.
@@ -145,25 +178,45 @@ pub(crate) enum Kind {
 }
 
 impl Planned {
-    /// Scans `blocks` (those the condition reads) and returns its members.
+    /// Scans the blocks the condition reads and returns its members.
     pub fn evaluate(
         &self,
-        blocks: &[Arc<Block>],
+        blocks: &BlocksByType,
         cx: &Finish<'_>,
         executor: &Executor,
     ) -> RoaringBitmap {
-        let n = cx.facts.len();
         let c = &self.common;
+        let mine = blocks.of(c);
         match &self.kind {
-            Kind::Count(k) => k.finish(drive(k, c, blocks, n, executor), cx),
-            Kind::Days(k) => k.finish(drive(k, c, blocks, n, executor), cx),
-            Kind::Aggregate(k) => k.finish(drive(k, c, blocks, n, executor), cx),
-            Kind::Moment(k) => k.finish(drive(k, c, blocks, n, executor), cx),
             // Answered from the facts: nothing to scan.
             Kind::FirstSeen(k) => k.finish((), cx),
-            Kind::Seq(k) => k.finish(drive(k, c, blocks, n, executor), cx),
+            Kind::Count(k) => run(k, c, &mine, cx, executor),
+            Kind::Days(k) => run(k, c, &mine, cx, executor),
+            Kind::Aggregate(k) => run(k, c, &mine, cx, executor),
+            Kind::Moment(k) => run(k, c, &mine, cx, executor),
+            Kind::Seq(k) => run(k, c, &mine, cx, executor),
         }
     }
+}
+
+/// One condition: nobody or everybody when it reads nothing (an unknown
+/// type costs nothing per subject), else a scan and its finish.
+fn run<C: Condition>(
+    condition: &C,
+    common: &Common,
+    mine: &[&Block],
+    cx: &Finish<'_>,
+    executor: &Executor,
+) -> RoaringBitmap {
+    if mine.is_empty() {
+        return if condition.holds_for_none() {
+            cx.universe.clone()
+        } else {
+            RoaringBitmap::new()
+        };
+    }
+    let acc = drive(condition, common, mine, cx.facts.len(), executor);
+    condition.finish(acc, cx)
 }
 
 /// Runs one condition over the blocks it reads: one group of about equal
@@ -172,15 +225,10 @@ impl Planned {
 fn drive<C: Condition>(
     condition: &C,
     common: &Common,
-    blocks: &[Arc<Block>],
+    mine: &[&Block],
     subjects: usize,
     executor: &Executor,
 ) -> C::Acc {
-    let mine: Vec<&Block> = blocks
-        .iter()
-        .map(|b| &**b)
-        .filter(|b| common.reads(b))
-        .collect();
     let run = |group: &[&Block]| {
         let mut acc = condition.acc(subjects);
         for block in group {
@@ -190,7 +238,7 @@ fn drive<C: Condition>(
     };
     let threads = executor.threads();
     if threads == 1 || mine.len() < 2 {
-        return run(&mine);
+        return run(mine);
     }
     let total: usize = mine.iter().map(|b| b.len()).sum();
     let per = total.div_ceil(threads).max(1);

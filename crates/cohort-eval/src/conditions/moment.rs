@@ -29,6 +29,10 @@ impl Moment {
 }
 
 impl Condition for Moment {
+    fn holds_for_none(&self) -> bool {
+        false
+    }
+
     type Acc = Vec<i64>;
 
     fn acc(&self, subjects: usize) -> Vec<i64> {

@@ -24,6 +24,10 @@ pub(crate) struct Seq {
 type Row = (u32, i64, u64);
 
 impl Condition for Seq {
+    fn holds_for_none(&self) -> bool {
+        false
+    }
+
     type Acc = Vec<Row>;
 
     fn acc(&self, _: usize) -> Vec<Row> {

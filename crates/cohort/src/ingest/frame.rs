@@ -61,6 +61,13 @@ impl<R: BufRead> Hashing<R> {
         self.hasher.digest128()
     }
 
+    /// Where the input stands: offset and hash state (a few hundred bytes,
+    /// copied), to go back to for the mark when the next item turns out
+    /// to be an unfinished tail.
+    fn position(&self) -> (u64, Xxh3) {
+        (self.offset, self.hasher.clone())
+    }
+
     /// Consumes `n` bytes (fewer at the end of the input).
     pub fn skip(&mut self, mut n: u64) -> io::Result<()> {
         while n > 0 {
@@ -112,7 +119,29 @@ pub(crate) struct Chunk {
     pub prefix_hash: u128,
     /// The number of the chunk's last item.
     pub end_item: u64,
+    /// When the chunk's last item ends the input unfinished — a last line
+    /// without a newline, a request the input ends inside, something that
+    /// is not a request — where the input stood before it. If that item
+    /// is rejected, the load mark ends there instead: a later load of the
+    /// input (completed by then, perhaps) reads it again.
+    pub tail: Option<Tail>,
 }
+
+/// A position in the input: offset, hash of the bytes before it, and the
+/// number of the last item before it.
+#[derive(Clone, Copy)]
+pub(crate) struct Tail {
+    pub offset: u64,
+    pub prefix_hash: u128,
+    pub item: u64,
+}
+
+/// Each item costs at least this much of a chunk's byte budget, so that a
+/// file of blank or two-byte lines still makes chunks of bounded size.
+const MIN_ITEM_COST: usize = 64;
+
+/// Most items in one chunk.
+const MAX_ITEMS: usize = 1 << 16;
 
 /// A line or request inside a chunk's `data`.
 pub(crate) struct Item {
@@ -144,36 +173,56 @@ pub(crate) fn read_chunks<R: BufRead>(
     tx: &Sender<io::Result<Chunk>>,
 ) -> io::Result<()> {
     let mut number = first_item;
+    let budget = options.chunk_bytes.max(1);
     loop {
         let mut chunk = Chunk {
-            data: Vec::with_capacity(options.chunk_bytes + 4096),
+            data: Vec::with_capacity(budget.min(64 << 20) + 4096),
             items: Vec::new(),
             bytes: 0,
             end_offset: 0,
             prefix_hash: 0,
             end_item: 0,
+            tail: None,
         };
+        let chunk_first = number;
+        let mut spent = 0;
         let mut done = false;
-        while chunk.data.len() < options.chunk_bytes {
+        while spent < budget && chunk.items.len() < MAX_ITEMS {
             let start = chunk.data.len();
+            let (before, state) = reader.position();
             let read = match format {
                 Format::Ndjson => read_line(&mut reader, &mut chunk.data, options.max_line_bytes)?,
                 Format::Requests => {
                     read_request(&mut reader, &mut chunk.data, options.max_line_bytes)?
                 }
             };
-            let Some(problem) = read else {
+            let Some(Framed { problem, finished }) = read else {
                 done = true;
                 break;
             };
             number += 1;
-            done = problem == Some(Problem::NotARequest) || problem == Some(Problem::Unfinished);
-            chunk.items.push(Item {
-                number,
-                start,
-                end: chunk.data.len(),
-                problem,
-            });
+            spent += ((reader.offset() - before) as usize).max(MIN_ITEM_COST);
+            if !finished {
+                chunk.tail = Some(Tail {
+                    offset: before,
+                    prefix_hash: state.digest128(),
+                    item: number - 1,
+                });
+                done = true;
+            }
+            let blank =
+                problem.is_none() && chunk.data[start..].iter().all(u8::is_ascii_whitespace);
+            if blank {
+                // Counted (line numbers stay true) but not kept.
+                chunk.data.truncate(start);
+            } else {
+                chunk.items.push(Item {
+                    number,
+                    start,
+                    end: chunk.data.len(),
+                    problem,
+                });
+            }
             if done {
                 break;
             }
@@ -182,7 +231,9 @@ pub(crate) fn read_chunks<R: BufRead>(
         chunk.end_offset = reader.offset();
         chunk.prefix_hash = reader.digest();
         chunk.end_item = number;
-        if !chunk.items.is_empty() && tx.send(Ok(chunk)).is_err() {
+        // A chunk of blank lines still moves the mark.
+        let moved = number > chunk_first;
+        if moved && tx.send(Ok(chunk)).is_err() {
             return Ok(());
         }
         if done {
@@ -191,20 +242,31 @@ pub(crate) fn read_chunks<R: BufRead>(
     }
 }
 
+/// What reading one item found.
+pub(crate) struct Framed {
+    problem: Option<Problem>,
+    /// The item ended (a newline, a closing brace): it is whole, and the
+    /// input may go on after it.
+    finished: bool,
+}
+
 /// Appends one line (without its newline) to `out`; `None` at the end of
 /// the input. A line longer than `max` keeps only its first `max` bytes.
 fn read_line(
     reader: &mut impl BufRead,
     out: &mut Vec<u8>,
     max: usize,
-) -> io::Result<Option<Option<Problem>>> {
+) -> io::Result<Option<Framed>> {
     let start = out.len();
     let mut any = false;
     let mut too_long = false;
     loop {
         let buf = reader.fill_buf()?;
         if buf.is_empty() {
-            return Ok(any.then_some(too_long.then_some(Problem::TooLong)));
+            return Ok(any.then_some(Framed {
+                problem: too_long.then_some(Problem::TooLong),
+                finished: false,
+            }));
         }
         any = true;
         let (take, end) = match memchr::memchr(b'\n', buf) {
@@ -218,7 +280,10 @@ fn read_line(
         out.extend_from_slice(&buf[..take.min(room)]);
         reader.consume(take + usize::from(end));
         if end {
-            return Ok(Some(too_long.then_some(Problem::TooLong)));
+            return Ok(Some(Framed {
+                problem: too_long.then_some(Problem::TooLong),
+                finished: true,
+            }));
         }
     }
 }
@@ -231,7 +296,7 @@ fn read_request(
     reader: &mut impl BufRead,
     out: &mut Vec<u8>,
     max: usize,
-) -> io::Result<Option<Option<Problem>>> {
+) -> io::Result<Option<Framed>> {
     // Skip whitespace to the next value.
     loop {
         let buf = reader.fill_buf()?;
@@ -250,7 +315,10 @@ fn read_request(
         // Keep a little of what is there, for the reject's text.
         let buf = reader.fill_buf()?;
         out.extend_from_slice(&buf[..buf.len().min(64)]);
-        return Ok(Some(Some(Problem::NotARequest)));
+        return Ok(Some(Framed {
+            problem: Some(Problem::NotARequest),
+            finished: false,
+        }));
     }
     let start = out.len();
     let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
@@ -258,11 +326,14 @@ fn read_request(
     loop {
         let buf = reader.fill_buf()?;
         if buf.is_empty() {
-            return Ok(Some(Some(if too_long {
-                Problem::TooLong
-            } else {
-                Problem::Unfinished
-            })));
+            return Ok(Some(Framed {
+                problem: Some(if too_long {
+                    Problem::TooLong
+                } else {
+                    Problem::Unfinished
+                }),
+                finished: false,
+            }));
         }
         let mut end = None;
         for (i, &b) in buf.iter().enumerate() {
@@ -296,7 +367,10 @@ fn read_request(
         out.extend_from_slice(&buf[..take.min(room)]);
         reader.consume(take);
         if end.is_some() {
-            return Ok(Some(too_long.then_some(Problem::TooLong)));
+            return Ok(Some(Framed {
+                problem: too_long.then_some(Problem::TooLong),
+                finished: true,
+            }));
         }
     }
 }
@@ -305,23 +379,50 @@ fn read_request(
 mod tests {
     use super::*;
 
+    fn whole(problem: Option<Problem>) -> Option<(Option<Problem>, bool)> {
+        Some((problem, true))
+    }
+
+    fn cut(problem: Option<Problem>) -> Option<(Option<Problem>, bool)> {
+        Some((problem, false))
+    }
+
+    trait Parts {
+        fn parts(self) -> Option<(Option<Problem>, bool)>;
+    }
+
+    impl Parts for Option<Framed> {
+        fn parts(self) -> Option<(Option<Problem>, bool)> {
+            self.map(|r| (r.problem, r.finished))
+        }
+    }
+
     #[test]
     fn requests_are_framed_by_their_braces_outside_strings() {
         let text = br#"{"events":[{"a":"}{\"]"}]}
  {"events":[]}   {"x""#;
         let mut r = Hashing::new(&text[..]);
         let mut out = Vec::new();
-        assert_eq!(read_request(&mut r, &mut out, 1000).unwrap(), Some(None));
+        assert_eq!(
+            read_request(&mut r, &mut out, 1000).unwrap().parts(),
+            whole(None)
+        );
         assert_eq!(out, br#"{"events":[{"a":"}{\"]"}]}"#);
         out.clear();
-        assert_eq!(read_request(&mut r, &mut out, 1000).unwrap(), Some(None));
+        assert_eq!(
+            read_request(&mut r, &mut out, 1000).unwrap().parts(),
+            whole(None)
+        );
         assert_eq!(out, br#"{"events":[]}"#);
         out.clear();
         assert_eq!(
-            read_request(&mut r, &mut out, 1000).unwrap(),
-            Some(Some(Problem::Unfinished))
+            read_request(&mut r, &mut out, 1000).unwrap().parts(),
+            cut(Some(Problem::Unfinished))
         );
-        assert_eq!(read_request(&mut r, &mut out, 1000).unwrap(), None);
+        assert!(read_request(&mut r, &mut out, 1000)
+            .unwrap()
+            .parts()
+            .is_none());
         assert_eq!(r.offset(), text.len() as u64);
         assert_eq!(r.digest(), xxhash_rust::xxh3::xxh3_128(text));
     }
@@ -335,13 +436,49 @@ mod tests {
         let mut r = Hashing::new(big.as_bytes());
         let mut out = Vec::new();
         assert_eq!(
-            read_request(&mut r, &mut out, 100).unwrap(),
-            Some(Some(Problem::TooLong))
+            read_request(&mut r, &mut out, 100).unwrap().parts(),
+            whole(Some(Problem::TooLong))
         );
         assert_eq!(out.len(), 100);
         out.clear();
-        assert_eq!(read_request(&mut r, &mut out, 100).unwrap(), Some(None));
+        assert_eq!(
+            read_request(&mut r, &mut out, 100).unwrap().parts(),
+            whole(None)
+        );
         assert_eq!(out, br#"{"events":[]}"#);
+    }
+
+    /// Blank (or tiny) lines cost a chunk at least `MIN_ITEM_COST` each
+    /// and are not kept: a gigabyte of newlines makes bounded chunks.
+    #[test]
+    fn blank_lines_make_bounded_chunks() {
+        let text = "\n".repeat(100_000) + "{}\n";
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let options = IngestOptions {
+            chunk_bytes: 4096,
+            ..Default::default()
+        };
+        let counter = AtomicU64::new(0);
+        read_chunks(
+            Hashing::new(text.as_bytes()),
+            Format::Ndjson,
+            0,
+            &options,
+            &counter,
+            &tx,
+        )
+        .unwrap();
+        drop(tx);
+        let chunks: Vec<Chunk> = rx.into_iter().map(Result::unwrap).collect();
+        assert!(chunks.len() >= 100_000 * MIN_ITEM_COST / 4096);
+        assert!(chunks
+            .iter()
+            .all(|c| c.data.len() <= 4096 && c.end_item - c.items.len() as u64 <= 100_001));
+        let kept: Vec<&Item> = chunks.iter().flat_map(|c| &c.items).collect();
+        assert_eq!(kept.len(), 1, "only the one non-blank line");
+        assert_eq!(kept[0].number, 100_001);
+        assert_eq!(chunks.last().unwrap().end_item, 100_001);
+        assert!(chunks.iter().all(|c| c.tail.is_none()));
     }
 
     #[test]
@@ -350,16 +487,20 @@ mod tests {
         let mut r = Hashing::new(text.as_bytes());
         let mut out = Vec::new();
         assert_eq!(
-            read_line(&mut r, &mut out, 10).unwrap(),
-            Some(Some(Problem::TooLong))
+            read_line(&mut r, &mut out, 10).unwrap().parts(),
+            whole(Some(Problem::TooLong))
         );
         assert_eq!(out, b"xxxxxxxxxx");
         out.clear();
-        assert_eq!(read_line(&mut r, &mut out, 10).unwrap(), Some(None));
+        assert_eq!(
+            read_line(&mut r, &mut out, 10).unwrap().parts(),
+            whole(None)
+        );
         assert_eq!(out, b"short");
         out.clear();
-        assert_eq!(read_line(&mut r, &mut out, 10).unwrap(), Some(None));
+        // The last line has no newline: read, but not known to be whole.
+        assert_eq!(read_line(&mut r, &mut out, 10).unwrap().parts(), cut(None));
         assert_eq!(out, b"last");
-        assert_eq!(read_line(&mut r, &mut out, 10).unwrap(), None);
+        assert_eq!(read_line(&mut r, &mut out, 10).unwrap().parts(), None);
     }
 }

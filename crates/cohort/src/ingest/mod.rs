@@ -294,31 +294,33 @@ pub fn ingest_reader<'r, R: Read + Send + 'r>(
         count: Arc::clone(&counter),
     };
     let mut raw = BufReader::with_capacity(1 << 20, counted);
-    let is_gzip = raw
-        .fill_buf()
-        .map_err(|e| io_err(e, report))?
-        .starts_with(&[0x1f, 0x8b]);
+    // Peek by reading (a pipe may give one byte at a time), then put back.
+    let magic = read_up_to(&mut raw, 2).map_err(|e| io_err(e, report))?;
+    let is_gzip = magic == [0x1f, 0x8b];
+    let raw = io::Cursor::new(magic).chain(raw);
     let mut text: Box<dyn BufRead + Send + 'r> = if is_gzip {
         Box::new(BufReader::with_capacity(1 << 20, MultiGzDecoder::new(raw)))
     } else {
         Box::new(raw)
     };
-    skip_bom(&mut text).map_err(|e| io_err(e, report))?;
-    // The fingerprint: a hash of the first 64 KiB (or all of a shorter input).
-    let head = read_head(&mut text, FINGERPRINT_BYTES).map_err(|e| io_err(e, report))?;
-    let fingerprint = fingerprint(&head);
+    // The head: enough for the fingerprint (after a byte-order mark, which
+    // is not part of the text).
+    let mut head =
+        read_up_to(&mut text, FINGERPRINT_BYTES + BOM.len()).map_err(|e| io_err(e, report))?;
+    if head.starts_with(BOM) {
+        head.drain(..BOM.len());
+    }
+    let key = fingerprint(&head);
     let format = frame::sniff(&head);
-    let mut text = Hashing::new(io::Cursor::new(head).chain(text));
 
     let previous = match options.resume {
-        Resume::Auto => store
-            .load_mark(&fingerprint)
-            .map_err(|source| IngestError::Store {
-                source,
-                partial: Box::new(report),
-            })?,
+        Resume::Auto => find_mark(store, &key, &head).map_err(|source| IngestError::Store {
+            source,
+            partial: Box::new(report),
+        })?,
         Resume::Never => None,
     };
+    let mut text = Hashing::new(io::Cursor::new(head).chain(text));
     let mut mark = LoadMark {
         input: input.to_owned(),
         ..LoadMark::default()
@@ -366,11 +368,11 @@ pub fn ingest_reader<'r, R: Read + Send + 'r>(
             });
             for parsed in parsed_rx {
                 let parsed = parsed.map_err(|e| io_err(e, report))?;
-                mark.offset = parsed.end_offset;
-                mark.prefix_hash = parsed.prefix_hash;
-                mark.items = parsed.end_item;
+                mark.offset = parsed.mark_end.offset;
+                mark.prefix_hash = parsed.mark_end.prefix_hash;
+                mark.items = parsed.mark_end.item;
                 mark.stored += parsed.events.len() as u64;
-                mark.rejected += parsed.rejected_events;
+                mark.rejected += parsed.mark_rejected;
                 mark.updated_at = now_millis();
                 let receipt = store
                     .append_marked(
@@ -379,7 +381,7 @@ pub fn ingest_reader<'r, R: Read + Send + 'r>(
                             durability: Durability::Buffered,
                             received_at: options.received_at,
                         },
-                        Some((&fingerprint, &mark)),
+                        Some((&key, &mark)),
                     )
                     .map_err(|source| IngestError::Store {
                         source,
@@ -427,27 +429,35 @@ pub fn ingest_reader<'r, R: Read + Send + 'r>(
     }
 }
 
-/// Skips a UTF-8 byte-order mark at the very start of the text.
-fn skip_bom(text: &mut dyn BufRead) -> io::Result<()> {
-    let head = read_head_peek(text, 3)?;
-    if head.starts_with(b"\xEF\xBB\xBF") {
-        text.consume(3);
-    }
-    Ok(())
-}
+/// A UTF-8 byte-order mark.
+const BOM: &[u8] = b"\xEF\xBB\xBF";
 
-/// The first `n` bytes (or fewer at the end), without consuming them when
-/// the buffer already holds them (a fresh 1 MiB buffer does).
-fn read_head_peek(text: &mut dyn BufRead, n: usize) -> io::Result<Vec<u8>> {
-    let buf = text.fill_buf()?;
-    Ok(buf[..buf.len().min(n)].to_vec())
-}
-
-/// Reads (and consumes) up to `n` bytes from the start of the text.
-fn read_head(text: &mut dyn BufRead, n: usize) -> io::Result<Vec<u8>> {
+/// Reads (and consumes) up to `n` bytes, fewer only at the end of the input.
+fn read_up_to(reader: &mut dyn Read, n: usize) -> io::Result<Vec<u8>> {
     let mut head = Vec::with_capacity(n);
-    text.take(n as u64).read_to_end(&mut head)?;
+    reader.take(n as u64).read_to_end(&mut head)?;
     Ok(head)
+}
+
+/// The mark of an earlier load of this input: under its fingerprint; or,
+/// when the input was shorter than the fingerprint's 64 KiB when it was
+/// loaded (so its fingerprint covered less), the mark whose stored bytes
+/// are exactly where this input starts — the longest such.
+fn find_mark(store: &Store, key: &[u8; 16], head: &[u8]) -> Result<Option<LoadMark>, StoreError> {
+    if let Some(mark) = store.load_mark(key)? {
+        return Ok(Some(mark));
+    }
+    Ok(store
+        .load_marks()?
+        .into_iter()
+        .map(|(_, mark)| mark)
+        .filter(|m| {
+            m.offset > 0
+                && m.offset < FINGERPRINT_BYTES as u64
+                && m.offset <= head.len() as u64
+                && xxhash_rust::xxh3::xxh3_128(&head[..m.offset as usize]) == m.prefix_hash
+        })
+        .max_by_key(|m| m.offset))
 }
 
 /// Counts the bytes read through it, for progress.

@@ -3,7 +3,7 @@
 use cohort_event::{parse_event, parse_track_request, Event, FieldError, RequestError};
 use rayon::prelude::*;
 
-use super::frame::{Chunk, Format, Item, Problem};
+use super::frame::{Chunk, Format, Item, Problem, Tail};
 use super::{IngestOptions, Position, Reject};
 
 /// A chunk, validated.
@@ -12,9 +12,11 @@ pub(crate) struct Parsed {
     pub rejects: Vec<Reject>,
     pub rejected_events: u64,
     pub bytes: u64,
-    pub end_offset: u64,
-    pub prefix_hash: u128,
-    pub end_item: u64,
+    /// Where the load mark may end after this chunk: its end, or — when
+    /// its last item is an unfinished tail that was rejected — before it.
+    pub mark_end: Tail,
+    /// Rejected events the mark counts (not the re-readable tail's).
+    pub mark_rejected: u64,
 }
 
 /// What one line or request turned into.
@@ -40,10 +42,22 @@ pub(crate) fn parse_chunk(
         rejects: Vec::new(),
         rejected_events: 0,
         bytes: chunk.bytes,
-        end_offset: chunk.end_offset,
-        prefix_hash: chunk.prefix_hash,
-        end_item: chunk.end_item,
+        mark_end: Tail {
+            offset: chunk.end_offset,
+            prefix_hash: chunk.prefix_hash,
+            item: chunk.end_item,
+        },
+        mark_rejected: 0,
     };
+    let mut tail_rejected = 0;
+    if let (Some(tail), Some(last), Some(Outcome::Rejected(_, n))) =
+        (chunk.tail, chunk.items.last(), outcomes.last())
+    {
+        if last.number == tail.item + 1 {
+            parsed.mark_end = tail;
+            tail_rejected = *n;
+        }
+    }
     for outcome in outcomes {
         match outcome {
             Outcome::Blank => {}
@@ -54,6 +68,7 @@ pub(crate) fn parse_chunk(
             }
         }
     }
+    parsed.mark_rejected = parsed.rejected_events - tail_rejected;
     parsed
 }
 
