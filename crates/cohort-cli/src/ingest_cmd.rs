@@ -180,6 +180,11 @@ pub(crate) fn run(args: Args) -> anyhow::Result<u8> {
         total.merge(&report);
     }
     bar.finish_and_clear();
+    // Leave the store settled: no write-ahead log for the next process to
+    // replay (a read-only one would replay it at every open).
+    store
+        .flush()
+        .context("writing the loaded events to table files")?;
     if let Some(mut out) = rejects_out {
         out.flush()
             .map_err(|e| write_error.take().unwrap_or(e))

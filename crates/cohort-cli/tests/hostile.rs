@@ -199,3 +199,30 @@ fn only_init_and_ingest_create_a_store() {
     let out = cohort(&["catalog", "add", "--db", &db, "trial"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
 }
+
+/// A load leaves no write-ahead log behind for the next process to replay
+/// (a read-only reader would replay it at every open).
+#[test]
+fn a_load_leaves_the_store_settled() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("db");
+    let input = dir.path().join("in.ndjson");
+    let lines: Vec<String> = (0..20_000)
+        .map(|i| event(&format!("u{}", i % 500), "view", i))
+        .collect();
+    std::fs::write(&input, lines.join("\n")).unwrap();
+    let out = cohort(&[
+        "ingest",
+        "--db",
+        db.to_str().unwrap(),
+        input.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let wal: u64 = std::fs::read_dir(&db)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "log"))
+        .map(|p| std::fs::metadata(p).unwrap().len())
+        .sum();
+    assert!(wal < 4096, "{wal} bytes of write-ahead log left to replay");
+}

@@ -365,6 +365,25 @@ impl Store {
         Ok(())
     }
 
+    /// Writes every in-memory write buffer to table files and waits, so
+    /// that the write-ahead log holds nothing a later opener would have to
+    /// replay. `cohort ingest` calls it at the end of a load: the next
+    /// process — a read-only one especially, which replays the log in
+    /// memory every time it opens — starts at once.
+    pub fn flush(&self) -> Result<()> {
+        if self.read_only {
+            return Ok(());
+        }
+        let families: Vec<&ColumnFamily> = db::cf::ALL
+            .iter()
+            .filter_map(|name| self.db.cf_handle(name))
+            .collect();
+        let mut opts = rocksdb::FlushOptions::default();
+        opts.set_wait(true);
+        self.db.flush_cfs_opt(&families, &opts)?;
+        Ok(())
+    }
+
     /// Whether RocksDB is flushing or compacting, or has compactions
     /// waiting (after a bulk load, for a while). Benchmarks wait for this to
     /// be false so that background work does not share their cores.
