@@ -7,39 +7,33 @@
 //! sum of its terms, rounded once to the nearest `f64` (ties to even; past
 //! the largest `f64`, ±∞).
 //!
-//! The fast path keeps, per subject, the sum in 64.64 fixed point in an
-//! `i128`: a term that is a multiple of 2^-64 below 2^62 in magnitude (an
-//! amount, a price with cents, a count: most of what data holds) is added
-//! exactly, and integers commute. A subject with a term that is not, or
-//! whose sum would overflow, gets an [`Exact`] accumulator: a fixed-point
-//! number wide enough for every finite `f64` and any sum of them, a few
-//! hundred bytes. Memory is bounded by subjects, never by rows.
+//! The fast path keeps, per subject, an `f64` that is exactly the sum of
+//! the terms added so far: each addition is checked with Knuth's TwoSum,
+//! which computes its rounding error exactly, and while the error is zero
+//! the running `f64` *is* the exact sum (amounts, prices with cents,
+//! counts: nearly all data stays here, at a few instructions per row). At
+//! the first addition that would round, the subject moves to an [`Exact`]
+//! accumulator — a fixed-point number wide enough for every finite `f64`
+//! and any sum of them, a few hundred bytes — which holds its exact sum
+//! from then on. Memory is bounded by subjects, never by rows.
 
 use std::collections::HashMap;
 
-/// Scale of the fixed-point fast path: 64 fractional bits.
-const SCALE: f64 = 18_446_744_073_709_551_616.0; // 2^64
-/// Largest magnitude (scaled) a term may have to enter the fast path.
-const LIMIT: f64 = 85_070_591_730_234_615_865_843_651_857_942_052_864.0; // 2^126
-
 /// Bit 0 of an [`Exact`] is 2^-1074, the smallest subnormal `f64`.
 const BIAS: u32 = 1074;
-/// Where the fast path's 2^-64 lands in an [`Exact`].
-const FIXED_POSITION: u32 = BIAS - 64;
 /// 64-bit limbs: the largest `f64` is below 2^1024 (bit 2098), and carries
 /// need a little room above it.
 const LIMBS: usize = 36;
 
-/// `x` in 64.64 fixed point, if it is exactly representable there.
-pub(crate) fn to_fixed(x: f64) -> Option<i128> {
-    let scaled = x * SCALE;
-    (scaled.abs() < LIMIT && scaled.trunc() == scaled).then_some(scaled as i128)
-}
-
-/// The fixed-point sum rounded to the nearest `f64` (the cast rounds to
-/// nearest; the power-of-two scale is exact).
-pub(crate) fn fixed_to_f64(v: i128) -> f64 {
-    v as f64 / SCALE
+/// `a + b` when the floating-point addition is exact, `None` when it would
+/// round (TwoSum: the error term is computed exactly; it is zero exactly
+/// when the sum is).
+#[inline]
+pub(crate) fn exact_add(a: f64, b: f64) -> Option<f64> {
+    let s = a + b;
+    let bb = s - a;
+    let error = (a - (s - bb)) + (b - bb);
+    (error == 0.0 && s.is_finite()).then_some(s)
 }
 
 /// An exact sum of finite `f64`s: a two's-complement fixed-point number in
@@ -87,13 +81,6 @@ impl Exact {
             (fraction | (1 << 52), exponent - 1)
         };
         self.add_bits(x < 0.0, mantissa, position);
-    }
-
-    /// Adds a 64.64 fixed-point value exactly.
-    pub(crate) fn add_fixed(&mut self, v: i128) {
-        let m = v.unsigned_abs();
-        self.add_bits(v < 0, m as u64, FIXED_POSITION);
-        self.add_bits(v < 0, (m >> 64) as u64, FIXED_POSITION + 64);
     }
 
     /// Adds another exact sum.
@@ -171,32 +158,57 @@ pub fn exact_sum(values: impl IntoIterator<Item = f64>) -> f64 {
 
 /// Per-subject exact sums (the `sum` and `avg` accumulators).
 pub(crate) struct Sums {
-    fixed: Vec<i128>,
-    /// Subjects with a term outside the fast path.
+    /// The exact sum so far, or NaN once the subject is in `wide`.
+    sums: Vec<f64>,
+    /// Subjects whose sum no `f64` holds exactly (yet).
     wide: HashMap<u32, Box<Exact>>,
 }
 
 impl Sums {
     pub fn new(subjects: usize) -> Sums {
         Sums {
-            fixed: vec![0; subjects],
+            sums: vec![0.0; subjects],
             wide: HashMap::new(),
         }
     }
 
+    /// Moves a subject to the wide path with `terms` (finite ones) added.
+    fn widen(&mut self, subject: u32, terms: [f64; 2]) {
+        let exact = self.wide.entry(subject).or_default();
+        terms
+            .into_iter()
+            .filter(|x| !x.is_nan())
+            .for_each(|x| exact.add(x));
+        self.sums[subject as usize] = f64::NAN;
+    }
+
+    #[inline]
     pub fn add(&mut self, subject: u32, x: f64) {
-        let slot = &mut self.fixed[subject as usize];
-        match to_fixed(x).and_then(|f| slot.checked_add(f)) {
-            Some(sum) => *slot = sum,
-            None => self.wide.entry(subject).or_default().add(x),
+        let a = self.sums[subject as usize];
+        match exact_add(a, x) {
+            Some(sum) => self.sums[subject as usize] = sum,
+            None => self.widen(subject, [a, x]),
         }
     }
 
     pub fn merge(&mut self, other: Sums) {
-        for (s, (a, b)) in self.fixed.iter_mut().zip(other.fixed).enumerate() {
-            match a.checked_add(b) {
-                Some(sum) => *a = sum,
-                None => self.wide.entry(s as u32).or_default().add_fixed(b),
+        // One branch-free pass (it vectorises): where the sum is exact,
+        // take it, and flag the rest; then widen only the flagged.
+        let mut flags = vec![0u8; self.sums.len()];
+        let mut flagged = 0usize;
+        for ((a, &b), flag) in self.sums.iter_mut().zip(&other.sums).zip(&mut flags) {
+            let s = *a + b;
+            let bb = s - *a;
+            let error = (*a - (s - bb)) + (b - bb);
+            let inexact = !(error == 0.0 && s.is_finite());
+            *flag = u8::from(inexact);
+            flagged += usize::from(inexact);
+            *a = if inexact { *a } else { s };
+        }
+        if flagged > 0 {
+            for (s, _) in flags.iter().enumerate().filter(|(_, &f)| f == 1) {
+                let (a, b) = (self.sums[s], other.sums[s]);
+                self.widen(s as u32, [a, b]);
             }
         }
         for (s, exact) in other.wide {
@@ -211,9 +223,8 @@ impl Sums {
 
     /// Each subject's sum, rounded once.
     pub fn finish(self) -> Vec<f64> {
-        let mut out: Vec<f64> = self.fixed.iter().map(|&v| fixed_to_f64(v)).collect();
-        for (s, mut exact) in self.wide {
-            exact.add_fixed(self.fixed[s as usize]);
+        let mut out = self.sums;
+        for (s, exact) in self.wide {
             out[s as usize] = exact.to_f64();
         }
         out
@@ -296,6 +307,9 @@ mod tests {
             19.99,
             1e300,
             -1e300,
+            1e308,
+            1e308,
+            -1e308,
         ];
         let want = exact_sum(terms);
         for split in 0..=terms.len() {
@@ -304,18 +318,18 @@ mod tests {
             terms[..split].iter().for_each(|&x| a.add(1, x));
             terms[split..].iter().rev().for_each(|&x| b.add(1, x));
             b.merge(a);
-            assert_eq!(b.finish()[1], want, "split at {split}");
+            let got = b.finish();
+            assert_eq!(got[1], want, "split at {split}");
+            assert_eq!(got[0], 0.0);
         }
-        assert!(to_fixed(1e-30).is_none() && to_fixed(1e40).is_none());
-        assert_eq!(to_fixed(19.5), Some(39 << 63));
-        // Fast-path sums that overflow when merged go wide, exactly.
-        let mut a = Sums::new(1);
-        let mut b = Sums::new(1);
-        for _ in 0..3 {
-            a.add(0, 2f64.powi(61));
-            b.add(0, 2f64.powi(61));
-        }
-        a.merge(b);
-        assert_eq!(a.finish()[0], 6.0 * 2f64.powi(61));
+        assert_eq!(exact_add(1.0, 2.0), Some(3.0));
+        assert_eq!(exact_add(9_007_199_254_740_992.0, 1.0), None);
+        assert_eq!(exact_add(0.1, 0.2), None);
+        assert_eq!(exact_add(f64::MAX, f64::MAX), None);
+        // Integer amounts stay on the fast path.
+        let mut s = Sums::new(1);
+        (1..=1000).for_each(|i| s.add(0, f64::from(i) * 100.0));
+        assert!(s.wide.is_empty());
+        assert_eq!(s.finish()[0], 50_050_000.0);
     }
 }

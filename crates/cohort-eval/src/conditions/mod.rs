@@ -199,6 +199,9 @@ impl Planned {
     }
 }
 
+/// Fewest rows a condition's scan is split across threads for.
+const MIN_PARALLEL_ROWS: usize = 1 << 16;
+
 /// One condition: nobody or everybody when it reads nothing (an unknown
 /// type costs nothing per subject), else a scan and its finish.
 fn run<C: Condition>(
@@ -237,10 +240,13 @@ fn drive<C: Condition>(
         acc
     };
     let threads = executor.threads();
-    if threads == 1 || mine.len() < 2 {
+    let total: usize = mine.iter().map(|b| b.len()).sum();
+    // Every extra task costs an accumulator and a merge, both as long as
+    // the subjects: splitting pays only when there are more rows to scan
+    // than subjects to merge.
+    if threads == 1 || mine.len() < 2 || total < subjects.max(MIN_PARALLEL_ROWS) {
         return run(mine);
     }
-    let total: usize = mine.iter().map(|b| b.len()).sum();
     let per = total.div_ceil(threads).max(1);
     let mut groups: Vec<&[&Block]> = Vec::with_capacity(threads);
     let (mut start, mut rows) = (0, 0);
