@@ -57,7 +57,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<u8> {
         None => {
             let db = args.db.context("--db DIR is required")?;
             let store = open_read(&db.db)?;
-            let catalog = store.catalog();
+            let catalog = store.catalog()?;
             let mut out = io::BufWriter::new(io::stdout().lock());
             match args.format {
                 Format::Json => {

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use anyhow::{bail, Context};
+use anyhow::bail;
 
 /// Check a filter's syntax and rules without a store.
 ///
@@ -22,9 +22,7 @@ pub(crate) struct Args {
 pub(crate) fn run(args: Args) -> anyhow::Result<u8> {
     let text = match (args.filter, &args.filter_file) {
         (Some(f), _) => f,
-        (None, Some(p)) => {
-            std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?
-        }
+        (None, Some(p)) => crate::read_text(p, cohort::filter::MAX_FILTER_BYTES, "a filter")?,
         (None, None) => bail!("give a FILTER or --filter-file FILE"),
     };
     match cohort::app::parse_filter(&text) {
@@ -33,7 +31,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<u8> {
             Ok(0)
         }
         Err(e) => {
-            eprintln!("{e}");
+            eprintln!("{}", crate::text::printable_lines(&e.to_string()));
             Ok(crate::EXIT_REJECTED)
         }
     }

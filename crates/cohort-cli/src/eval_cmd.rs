@@ -113,15 +113,13 @@ pub(crate) fn run(args: Args) -> anyhow::Result<u8> {
     }
     let text = match (&args.filter, &args.filter_file) {
         (Some(f), _) => f.clone(),
-        (None, Some(path)) => {
-            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?
-        }
+        (None, Some(path)) => crate::read_text(path, cohort::filter::MAX_FILTER_BYTES, "a filter")?,
         (None, None) => bail!("give a FILTER, --filter-file FILE or --segments FILE.toml"),
     };
     let filter = match app::parse_filter(&text) {
         Ok(f) => f,
         Err(e) => {
-            eprintln!("{e}");
+            eprintln!("{}", crate::text::printable_lines(&e.to_string()));
             return Ok(crate::EXIT_ERROR);
         }
     };

@@ -39,7 +39,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<u8> {
     let filter = match cohort::app::parse_filter(&args.filter) {
         Ok(f) => f,
         Err(e) => {
-            eprintln!("{e}");
+            eprintln!("{}", crate::text::printable_lines(&e.to_string()));
             return Ok(crate::EXIT_ERROR);
         }
     };

@@ -11,7 +11,7 @@ use cohort::{Source, Store, StoreOptions};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 
-use crate::text::{per_second, thousands};
+use crate::text::{per_second, printable, shown, thousands};
 use crate::{DbArg, EXIT_REJECTED};
 
 /// How many rejects are printed; the rest go to --rejects only.
@@ -67,7 +67,46 @@ pub(crate) struct Args {
     files: Vec<PathBuf>,
 }
 
+/// The same file (device and inode), whatever path names it.
+fn same_file(a: &std::fs::Metadata, b: &std::fs::Metadata) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    a.dev() == b.dev() && a.ino() == b.ino()
+}
+
 pub(crate) fn run(args: Args) -> anyhow::Result<u8> {
+    // Every input is opened before the store is, so that a mistyped path
+    // stores nothing and creates no store.
+    let mut inputs: Vec<(String, Box<dyn io::Read + Send>, Option<std::fs::Metadata>)> = Vec::new();
+    for file in &args.files {
+        let name = file.display().to_string();
+        if name == "-" {
+            inputs.push((name, Box::new(io::stdin()), None));
+        } else {
+            let f = File::open(file).with_context(|| format!("opening {}", shown(&name)))?;
+            let meta = f.metadata().ok();
+            inputs.push((name, Box::new(f), meta));
+        }
+    }
+    if let Some(path) = &args.rejects {
+        // Creating the rejects file would empty an input of the same name.
+        if let Ok(out) = std::fs::metadata(path) {
+            let stdin = std::fs::metadata("/dev/stdin").ok();
+            for (name, _, meta) in &inputs {
+                let meta = if name == "-" {
+                    stdin.as_ref()
+                } else {
+                    meta.as_ref()
+                };
+                if meta.is_some_and(|m| same_file(m, &out)) {
+                    anyhow::bail!(
+                        "--rejects {} is also an input ({}): it would be emptied before it is read",
+                        shown(&path.display().to_string()),
+                        shown(name)
+                    );
+                }
+            }
+        }
+    }
     let store = Store::open(
         &args.db.db,
         StoreOptions {
@@ -96,16 +135,9 @@ pub(crate) fn run(args: Args) -> anyhow::Result<u8> {
         },
         ..Default::default()
     };
-    let sizes: Option<u64> = args
-        .files
+    let sizes: Option<u64> = inputs
         .iter()
-        .map(|f| {
-            if f.as_os_str() == "-" {
-                None
-            } else {
-                std::fs::metadata(f).ok().map(|m| m.len())
-            }
-        })
+        .map(|(_, _, meta)| meta.as_ref().map(|m| m.len()))
         .sum();
     let bar = progress_bar(!args.quiet && io::stderr().is_terminal(), sizes);
     let started = Instant::now();
@@ -115,17 +147,11 @@ pub(crate) fn run(args: Args) -> anyhow::Result<u8> {
     };
     let mut printed = 0u64;
     let mut write_error: Option<io::Error> = None;
-    for file in &args.files {
-        let name = file.display().to_string();
-        let reader: Box<dyn io::Read + Send> = if name == "-" {
-            Box::new(io::stdin())
-        } else {
-            Box::new(File::open(file).with_context(|| format!("opening {name}"))?)
-        };
+    for (name, reader, _) in inputs {
         let base = total;
         let mut on_reject = |r: Reject| {
             if printed < PRINTED_REJECTS {
-                bar.suspend(|| eprintln!("rejected {r}"));
+                bar.suspend(|| eprintln!("rejected {}", printable(&r.to_string())));
             }
             printed += 1;
             if let Some(out) = rejects_out.as_mut() {
@@ -160,7 +186,15 @@ pub(crate) fn run(args: Args) -> anyhow::Result<u8> {
                 } else {
                     String::new()
                 };
-                return Err(anyhow::anyhow!("{e}{before}"));
+                let again = if matches!(e, ingest::IngestError::Diverged { .. }) {
+                    " (pass --again to do that)"
+                } else {
+                    ""
+                };
+                return Err(anyhow::anyhow!(
+                    "{}{again}{before}",
+                    printable(&e.to_string())
+                ));
             }
         };
         if report.skipped.items > 0 {
@@ -171,7 +205,8 @@ pub(crate) fn run(args: Args) -> anyhow::Result<u8> {
             };
             bar.suspend(|| {
                 eprintln!(
-                    "{name}: loaded before — its first {} lines ({} events) are stored already; {what}",
+                    "{}: loaded before — its first {} lines ({} events) are stored already; {what}",
+                    shown(&name),
                     thousands(report.skipped.items),
                     thousands(report.skipped.stored)
                 )
@@ -193,7 +228,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<u8> {
     if let Some(e) = write_error {
         return Err(anyhow::Error::new(e).context("writing the rejects file"));
     }
-    if total.rejected > printed.min(PRINTED_REJECTS) && printed > PRINTED_REJECTS {
+    if printed > PRINTED_REJECTS {
         let hint = match &args.rejects {
             Some(p) => format!("all are in {}", p.display()),
             None => "pass --rejects FILE to keep them all".into(),
@@ -205,10 +240,20 @@ pub(crate) fn run(args: Args) -> anyhow::Result<u8> {
     }
     let seconds = started.elapsed().as_secs_f64();
     let stats = store.stats();
+    // A reject that held no readable event (a broken request, the rest of
+    // a file that could not be framed) still counts: it is input not stored.
+    let rejected = if printed == 0 {
+        "rejected 0".to_owned()
+    } else {
+        format!(
+            "rejected {} ({} lines or requests)",
+            thousands(total.rejected),
+            thousands(printed)
+        )
+    };
     println!(
-        "stored {} events, rejected {}, in {:.2} s ({} events/s); durable. The store holds {} events of {} users and {} devices.",
+        "stored {} events, {rejected}, in {:.2} s ({} events/s); durable. The store holds {} events of {} users and {} devices.",
         thousands(total.stored),
-        thousands(total.rejected),
         seconds,
         per_second(total.stored + total.rejected, seconds),
         thousands(stats.events),
@@ -221,7 +266,11 @@ pub(crate) fn run(args: Args) -> anyhow::Result<u8> {
             thousands(total.first_sessions)
         );
     }
-    Ok(if total.rejected > 0 { EXIT_REJECTED } else { 0 })
+    Ok(if total.rejected > 0 || printed > 0 {
+        EXIT_REJECTED
+    } else {
+        0
+    })
 }
 
 fn progress_bar(visible: bool, total: Option<u64>) -> ProgressBar {

@@ -127,7 +127,11 @@ fn main() -> ExitCode {
         Ok(code) => ExitCode::from(code),
         Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("cohort: error: {e:#}");
+            // Errors quote what they were given (names, paths, IDs).
+            eprintln!(
+                "cohort: error: {}",
+                text::printable_lines(&format!("{e:#}"))
+            );
             ExitCode::from(EXIT_ERROR)
         }
     }
@@ -139,6 +143,31 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
         c.downcast_ref::<std::io::Error>()
             .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
     })
+}
+
+/// Reads a text file of at most `limit` bytes. A longer one is an error
+/// naming the limit, found by reading one byte past it and no further
+/// (`/dev/zero` is a file too).
+pub(crate) fn read_text(
+    path: &std::path::Path,
+    limit: usize,
+    what: &str,
+) -> anyhow::Result<String> {
+    use anyhow::Context;
+    use std::io::Read;
+    let file = std::fs::File::open(path).with_context(|| format!("reading {}", path.display()))?;
+    let mut bytes = Vec::new();
+    file.take(limit as u64 + 1)
+        .read_to_end(&mut bytes)
+        .with_context(|| format!("reading {}", path.display()))?;
+    if bytes.len() > limit {
+        anyhow::bail!(
+            "{} is longer than {} bytes, the most {what} may be",
+            path.display(),
+            text::thousands(limit as u64)
+        );
+    }
+    String::from_utf8(bytes).with_context(|| format!("{} is not UTF-8 text", path.display()))
 }
 
 /// Opens an existing store read-only: read commands never create a store,

@@ -72,7 +72,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<u8> {
                     Ok(0)
                 }
                 Err(cohort::app::Error::InvalidFilter(e)) => {
-                    eprintln!("{e}");
+                    eprintln!("{}", crate::text::printable_lines(&e.to_string()));
                     Ok(crate::EXIT_ERROR)
                 }
                 Err(e) => Err(e.into()),

@@ -34,8 +34,7 @@ pub(crate) struct Segment {
 /// Reads and parses a segments file, in name order. `Ok(None)` when some
 /// filter does not parse (each error has been printed with its caret).
 pub(crate) fn load(file: &Path) -> anyhow::Result<Option<Vec<Segment>>> {
-    let text =
-        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    let text = crate::read_text(file, 16 << 20, "a segments file")?;
     let spec: File = toml::from_str(&text)
         .with_context(|| format!("{} is not a segments file", file.display()))?;
     let mut parsed = Vec::new();
@@ -67,7 +66,10 @@ pub(crate) fn load(file: &Path) -> anyhow::Result<Option<Vec<Segment>>> {
                 description: seg.description,
             }),
             Err(e) => {
-                eprintln!("segment {name}:\n{e}");
+                eprintln!(
+                    "segment {name}:\n{}",
+                    crate::text::printable_lines(&e.to_string())
+                );
                 bad = true;
             }
         }

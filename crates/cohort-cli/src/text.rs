@@ -38,6 +38,38 @@ pub(crate) fn shown(s: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// A message that may carry client-chosen text (a field name, an ID, a
+/// filter), made safe for a terminal: every control character (newlines
+/// included) and bidirectional override is written as `\u{…}`; the rest
+/// is left as it is, so the message reads the same.
+pub(crate) fn printable(s: &str) -> Cow<'_, str> {
+    escape_unsafe(s, false)
+}
+
+/// Like [`printable`], for our own multi-line messages (a parse error with
+/// its caret): newlines are kept, every other control character escaped.
+pub(crate) fn printable_lines(s: &str) -> Cow<'_, str> {
+    escape_unsafe(s, true)
+}
+
+fn escape_unsafe(s: &str, keep_newlines: bool) -> Cow<'_, str> {
+    let bad = |c: char| is_unsafe(c) && !(keep_newlines && c == '\n');
+    if !s.chars().any(bad) {
+        return Cow::Borrowed(s);
+    }
+    Cow::Owned(
+        s.chars()
+            .map(|c| {
+                if bad(c) {
+                    format!("\\u{{{:x}}}", c as u32)
+                } else {
+                    c.to_string()
+                }
+            })
+            .collect(),
+    )
+}
+
 /// `69659` → `69,659`.
 pub(crate) fn thousands(n: u64) -> String {
     let s = n.to_string();
@@ -72,6 +104,16 @@ mod tests {
         // A quoted form reads back as the ID with JSON.
         let quoted = super::shown("a\nb\\");
         assert_eq!(serde_json::from_str::<String>(&quoted).unwrap(), "a\nb\\");
+    }
+
+    #[test]
+    fn messages_keep_their_text_and_lose_their_control_characters() {
+        assert_eq!(super::printable("line 3: x"), "line 3: x");
+        assert_eq!(super::printable("a\u{1b}[31mb\nc"), "a\\u{1b}[31mb\\u{a}c");
+        assert_eq!(
+            super::printable_lines("error\n  | a\u{7}"),
+            "error\n  | a\\u{7}"
+        );
     }
 
     #[test]

@@ -226,3 +226,70 @@ fn a_load_leaves_the_store_settled() {
         .sum();
     assert!(wal < 4096, "{wal} bytes of write-ahead log left to replay");
 }
+
+/// Found by a hostile run: `--rejects` naming an input emptied it before
+/// it was read; a missing input still created the store; a request that
+/// held no readable event was not counted as rejected and exited 0.
+#[test]
+fn ingest_guards_its_inputs_and_counts_every_reject() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("db");
+    let input = dir.path().join("in.ndjson");
+    let body = format!("{}\n{}\n", event("u1", "t", 1000), event("u2", "t", 2000));
+    std::fs::write(&input, &body).unwrap();
+
+    // The rejects file is the input under another name.
+    let alias = dir.path().join("alias.ndjson");
+    std::fs::hard_link(&input, &alias).unwrap();
+    let out = cohort(&[
+        "ingest",
+        "--db",
+        db.to_str().unwrap(),
+        "--rejects",
+        alias.to_str().unwrap(),
+        input.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("is also an input"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(std::fs::read_to_string(&input).unwrap(), body, "input kept");
+    assert!(!db.exists(), "no store for a refused command");
+
+    // A missing second input: refused before the store exists.
+    let out = cohort(&[
+        "ingest",
+        "--db",
+        db.to_str().unwrap(),
+        input.to_str().unwrap(),
+        dir.path().join("missing.ndjson").to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(!db.exists(), "no store for a missing input");
+
+    // A request whose `events` is not a list holds no event, yet it is
+    // input that was not stored: counted and exit 1.
+    let broken = dir.path().join("broken.ndjson");
+    std::fs::write(
+        &broken,
+        format!("{}\n{{\"events\":7}}\n", event("u3", "t", 3000)),
+    )
+    .unwrap();
+    let out = cohort(&[
+        "ingest",
+        "--db",
+        db.to_str().unwrap(),
+        broken.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let said = text(&out.stdout);
+    assert!(said.starts_with("stored 1 events, rejected "), "{said}");
+    assert!(said.contains("(1 lines or requests)"), "{said}");
+    assert!(
+        text(&out.stderr).contains("broken.ndjson:2"),
+        "{}",
+        text(&out.stderr)
+    );
+}

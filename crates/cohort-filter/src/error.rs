@@ -14,9 +14,15 @@ pub struct ParseError {
     pub line: usize,
     /// 1-based column, counted in characters.
     pub column: usize,
-    /// The text of that line, for the caret.
+    /// The text of that line, for the caret: whole when it is short, else
+    /// the 160 characters around the column, cut with `…`.
     pub source_line: String,
+    /// Where the caret goes under `source_line`, in characters.
+    pub caret: usize,
 }
+
+/// Longest line shown whole under an error.
+const SHOWN_CHARS: usize = 160;
 
 impl ParseError {
     pub(crate) fn at(src: &str, offset: usize, message: impl Into<String>) -> ParseError {
@@ -24,12 +30,32 @@ impl ParseError {
         let before = &src[..offset];
         let line_start = before.rfind('\n').map_or(0, |i| i + 1);
         let line_end = src[offset..].find('\n').map_or(src.len(), |i| offset + i);
+        let line = src[line_start..line_end].trim_end_matches('\r');
+        let column = src[line_start..offset].chars().count() + 1;
+        let (source_line, caret) = if line.chars().count() <= SHOWN_CHARS {
+            (line.to_owned(), column - 1)
+        } else {
+            // A long line (a 64 KiB filter on one line, say) is shown as
+            // the stretch around the column, not echoed whole.
+            let from = (column - 1).saturating_sub(SHOWN_CHARS / 2);
+            let mut shown: String = line.chars().skip(from).take(SHOWN_CHARS).collect();
+            let cut_end = from + SHOWN_CHARS < line.chars().count();
+            if cut_end {
+                shown.push('…');
+            }
+            if from > 0 {
+                (format!("…{shown}"), column - 1 - from + 1)
+            } else {
+                (shown, column - 1)
+            }
+        };
         ParseError {
             message: message.into(),
             offset,
             line: before.matches('\n').count() + 1,
-            column: src[line_start..offset].chars().count() + 1,
-            source_line: src[line_start..line_end].trim_end_matches('\r').to_owned(),
+            column,
+            source_line,
+            caret,
         }
     }
 }
@@ -53,7 +79,7 @@ impl fmt::Display for ParseError {
         let lead: String = self
             .source_line
             .chars()
-            .take(self.column - 1)
+            .take(self.caret)
             .map(|c| if c == '\t' { '\t' } else { ' ' })
             .collect();
         write!(f, "{pad} | {lead}^")

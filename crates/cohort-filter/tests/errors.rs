@@ -76,3 +76,21 @@ fn limits_are_errors_not_crashes() {
         .message
         .contains("longer than 64 KiB"));
 }
+
+/// Found by a hostile run: a 64 KiB filter on one line was echoed whole
+/// under its error. The caret line shows 160 characters around the column.
+#[test]
+fn a_long_line_is_clipped_around_the_caret() {
+    let filter = format!("{} and did(", vec!["did(a)"; 2000].join(" and "));
+    let err = parse(&filter).unwrap_err();
+    let shown = err.to_string();
+    let source = shown.lines().nth(3).unwrap();
+    let caret = shown.lines().nth(4).unwrap();
+    assert!(source.chars().count() < 200, "{source}");
+    assert!(source.starts_with("1 | …"), "{source}");
+    assert!(source.ends_with("and did("), "{source}");
+    // The caret sits under the end of the text, where `)` was expected.
+    assert_eq!(caret.chars().count(), source.chars().count() + 1, "{shown}");
+    assert!(caret.ends_with('^'));
+    assert_eq!(err.column, filter.chars().count() + 1);
+}

@@ -4,10 +4,12 @@
 //! keys' counts are stored apart (`catalog` and `catalog_keys`), so a write
 //! puts only what it changed: one small record per type it touched and one
 //! entry per (type, key) it saw. A type with a hundred thousand distinct
-//! keys costs a write no more than a type with one. In memory, a type's
-//! keys are found through a hash index, never by a linear search.
-
-use std::collections::BTreeMap;
+//! keys costs a write no more than a type with one.
+//!
+//! Only the records live in memory (one per type). Key counts are read
+//! from RocksDB when they are needed — the totals a write updates, the
+//! catalog when it is listed — so opening a store costs nothing per
+//! (type, key) pair.
 
 use crate::codec::CatalogRecord;
 use crate::state::HashMap;
@@ -15,26 +17,11 @@ use crate::state::HashMap;
 /// Values seen per [`cohort_event::ValueKind`] (by its index).
 pub(crate) type KindCounts = [u64; 7];
 
-/// One event type's catalog entry in memory.
+/// One event type's catalog entry in memory: its record. (A format-2
+/// store opened read-only keeps its key counts inside, as it wrote them.)
 #[derive(Debug, Clone, Default)]
 pub(crate) struct TypeStats {
-    /// Description, first/last seen and count; `keys` is unused here.
     pub record: CatalogRecord,
-    /// Data key id → counts, in key-id order (the order keys were first
-    /// seen by the store). A B-tree: found and inserted in O(log n).
-    pub keys: BTreeMap<u32, KindCounts>,
-}
-
-impl TypeStats {
-    /// The counts of one key under this type.
-    pub fn key(&self, key_id: u32) -> Option<&KindCounts> {
-        self.keys.get(&key_id)
-    }
-
-    /// Sets the counts of one key.
-    pub fn set_key(&mut self, key_id: u32, counts: KindCounts) {
-        self.keys.insert(key_id, counts);
-    }
 }
 
 /// What one write changes in the catalog, not yet applied.
@@ -61,20 +48,7 @@ impl CatalogDelta {
         self.keys.entry((type_id, key_id)).or_default()[kind] += 1;
     }
 
-    /// A key's total counts once this write is applied.
-    pub fn key_total(&self, base: &[TypeStats], type_id: u32, key_id: u32) -> KindCounts {
-        let mut total = base
-            .get(type_id as usize)
-            .and_then(|t| t.key(key_id))
-            .copied()
-            .unwrap_or_default();
-        if let Some(delta) = self.keys.get(&(type_id, key_id)) {
-            total.iter_mut().zip(delta).for_each(|(t, d)| *t += d);
-        }
-        total
-    }
-
-    /// Applies the change to the in-memory catalog.
+    /// Applies the change to the in-memory catalog (the records).
     pub fn apply(self, catalog: &mut Vec<TypeStats>) {
         for (type_id, record) in self.records {
             let at = type_id as usize;
@@ -83,15 +57,11 @@ impl CatalogDelta {
             }
             catalog[at].record = record;
         }
-        for ((type_id, key_id), delta) in self.keys {
-            let at = type_id as usize;
-            if catalog.len() <= at {
-                catalog.resize(at + 1, TypeStats::default());
-            }
-            let stats = &mut catalog[at];
-            let mut total = stats.key(key_id).copied().unwrap_or_default();
-            total.iter_mut().zip(delta).for_each(|(t, d)| *t += d);
-            stats.set_key(key_id, total);
-        }
     }
+}
+
+/// `base` plus `delta`, kind by kind.
+pub(crate) fn add_counts(mut base: KindCounts, delta: &KindCounts) -> KindCounts {
+    base.iter_mut().zip(delta).for_each(|(t, d)| *t += d);
+    base
 }

@@ -93,11 +93,16 @@ pub enum StoreError {
     /// A value read back could not be decoded, or breaks an invariant.
     #[error("the store is corrupt: {0}")]
     Corrupt(String),
-    /// A dictionary is full (2^32 - 1 subjects of one kind, say).
-    #[error("the store cannot hold more {what}: their dictionary is full")]
+    /// A dictionary is full: the store holds the most event types (or
+    /// data keys, or subjects of a kind) it may, and a write brings a new one.
+    #[error("the store holds the most {what} it may ({limit}); {name:?} would be one more, so the write was refused")]
     Capacity {
         /// What is full.
         what: String,
+        /// How many the store may hold.
+        limit: usize,
+        /// The new name that did not fit.
+        name: String,
     },
     /// RocksDB reported an error.
     #[error("RocksDB: {0}")]

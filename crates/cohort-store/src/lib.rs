@@ -35,7 +35,7 @@
 //! let page = store.recent(&RecentQuery { limit: 1, ..Default::default() }).unwrap();
 //! assert_eq!(page.events[0].event_type, "purchase");
 //! assert!(page.next.is_some());
-//! assert_eq!(store.catalog().len(), 2);
+//! assert_eq!(store.catalog().unwrap().len(), 2);
 //! ```
 
 mod block_cache;
@@ -66,5 +66,6 @@ pub use error::{Result, StoreError};
 pub use options::{Access, Durability, Recovery, StoreOptions};
 pub use read::{CatalogEntry, Cursor, EventRecord, KeyStats, RecentPage, RecentQuery};
 pub use segments::SavedSegment;
+pub use state::{MAX_DATA_KEYS, MAX_EVENT_TYPES};
 pub use store::{now_millis, AppendOptions, AppendReceipt, Store, StoreStats};
 pub use view::View;

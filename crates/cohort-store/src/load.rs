@@ -12,7 +12,7 @@ use crate::catalog::TypeStats;
 use crate::codec::{self, CatalogRecord, SubjectFacts};
 use crate::db::cf;
 use crate::error::{Result, StoreError};
-use crate::keys::{meta, parse_catalog_key_key, parse_subject_key, tag};
+use crate::keys::{meta, parse_subject_key, tag};
 use crate::state::State;
 
 fn corrupt(what: &str) -> StoreError {
@@ -127,32 +127,16 @@ pub(crate) fn load_state(db: &DB) -> Result<State> {
     while let (Some(k), Some(v)) = (it.key(), it.value()) {
         let type_id = be_u32(k, "catalog")?;
         check(type_id, types, "event type")?;
-        let mut record: CatalogRecord = codec::decode(v, "a catalog record")?;
-        let stats = &mut state.catalog[type_id as usize];
-        // Format 2 kept the key counts in the record.
-        for (key_id, counts) in std::mem::take(&mut record.keys) {
-            check(key_id, keys, "data key")?;
-            stats.set_key(key_id, counts);
+        let record: CatalogRecord = codec::decode(v, "a catalog record")?;
+        // Format 2 kept the key counts in the record; check what they name.
+        for (key_id, _) in &record.keys {
+            check(*key_id, keys, "data key")?;
         }
-        stats.record = record;
+        state.catalog[type_id as usize].record = record;
         it.next();
     }
     it.status()?;
     drop(it);
-    if let Some(catalog_keys) = handle(cf::CATALOG_KEYS) {
-        let mut it = db.raw_iterator_cf(catalog_keys);
-        it.seek_to_first();
-        while let (Some(k), Some(v)) = (it.key(), it.value()) {
-            let (type_id, key_id) =
-                parse_catalog_key_key(k).ok_or_else(|| corrupt("catalog key"))?;
-            check(type_id, types, "event type")?;
-            check(key_id, keys, "data key")?;
-            let counts: [u64; 7] = codec::decode(v, "catalog key counts")?;
-            state.catalog[type_id as usize].set_key(key_id, counts);
-            it.next();
-        }
-        it.status()?;
-    }
     if let Some(v) = db.get_cf(required(cf::META)?, meta::NEXT_SEQ)? {
         state.next_seq = <[u8; 8]>::try_from(v.as_slice())
             .map(u64::from_be_bytes)

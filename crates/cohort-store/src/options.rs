@@ -36,6 +36,13 @@ pub struct StoreOptions {
     /// Threads for background flushes and compactions.
     /// Default 2. (RocksDB `max_background_jobs`.)
     pub background_jobs: i32,
+    /// Most distinct event types the store holds; a write bringing one
+    /// more is refused ([`crate::StoreError::Capacity`]). Their names and
+    /// catalog records stay in memory. Default 100,000.
+    pub max_event_types: usize,
+    /// Most distinct data keys the store holds; a write bringing one more
+    /// is refused. Their names stay in memory. Default 1,000,000.
+    pub max_data_keys: usize,
 }
 
 impl Default for StoreOptions {
@@ -49,6 +56,8 @@ impl Default for StoreOptions {
             decoded_block_cache_bytes: 512 << 20,
             bulk_load: false,
             background_jobs: 2,
+            max_event_types: crate::state::MAX_EVENT_TYPES,
+            max_data_keys: crate::state::MAX_DATA_KEYS,
         }
     }
 }

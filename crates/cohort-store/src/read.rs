@@ -178,16 +178,27 @@ impl Store {
         self.view().recent(query)
     }
 
-    /// The catalog: every event type seen or added, by name.
-    pub fn catalog(&self) -> Vec<CatalogEntry> {
+    /// The catalog: every event type seen or added, by name, each with its
+    /// data keys (read from the store now: they are not kept in memory).
+    pub fn catalog(&self) -> Result<Vec<CatalogEntry>> {
         let state = self.read_state();
-        let mut entries: Vec<CatalogEntry> = state
+        let key_name = |id: u32| state.keys.name(id).unwrap_or("?").to_owned();
+        let stats = |key_id: u32, counts: &[u64; 7]| KeyStats {
+            key: key_name(key_id),
+            kinds: ValueKind::ALL
+                .iter()
+                .zip(counts)
+                .filter(|(_, &n)| n > 0)
+                .map(|(k, &n)| (*k, n))
+                .collect(),
+        };
+        let mut entries: Vec<Option<CatalogEntry>> = state
             .catalog
             .iter()
             .enumerate()
-            .filter_map(|(type_id, stats)| {
+            .map(|(type_id, t)| {
                 let name = state.types.name(type_id as u32)?.to_owned();
-                let rec = &stats.record;
+                let rec = &t.record;
                 Some(CatalogEntry {
                     automatic: is_automatic_type(&name),
                     name,
@@ -195,24 +206,29 @@ impl Store {
                     first_seen: rec.first_seen,
                     last_seen: rec.last_seen,
                     count: rec.count,
-                    keys: stats
-                        .keys
-                        .iter()
-                        .map(|(key_id, counts)| KeyStats {
-                            key: state.keys.name(*key_id).unwrap_or("?").to_owned(),
-                            kinds: ValueKind::ALL
-                                .iter()
-                                .zip(counts)
-                                .filter(|(_, &n)| n > 0)
-                                .map(|(k, &n)| (*k, n))
-                                .collect(),
-                        })
-                        .collect(),
+                    // Format 2 kept them here; format 3 in `catalog_keys`.
+                    keys: rec.keys.iter().map(|(k, c)| stats(*k, c)).collect(),
                 })
             })
             .collect();
+        if let Some(cf) = self.db.cf_handle(cf::CATALOG_KEYS) {
+            let mut it = self.db.raw_iterator_cf(cf);
+            it.seek_to_first();
+            while let (Some(k), Some(v)) = (it.key(), it.value()) {
+                let (type_id, key_id) = keys::parse_catalog_key_key(k)
+                    .ok_or_else(|| StoreError::Corrupt("malformed catalog key entry".into()))?;
+                let counts: [u64; 7] = codec::decode(v, "catalog key counts")?;
+                // Entries written after this state was read are skipped.
+                if let Some(Some(entry)) = entries.get_mut(type_id as usize) {
+                    entry.keys.push(stats(key_id, &counts));
+                }
+                it.next();
+            }
+            it.status()?;
+        }
+        let mut entries: Vec<CatalogEntry> = entries.into_iter().flatten().collect();
         entries.sort_by(|a, b| a.name.cmp(&b.name));
-        entries
+        Ok(entries)
     }
 }
 

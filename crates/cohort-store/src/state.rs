@@ -105,6 +105,7 @@ impl NewNames {
 /// Changes a write makes to [`State`], not yet applied.
 pub(crate) struct Pending<'s> {
     pub base: &'s State,
+    limits: Limits,
     pub new_subjects: [NewNames; 2],
     pub new_types: NewNames,
     pub new_keys: NewNames,
@@ -128,9 +129,10 @@ pub(crate) struct Interned {
 }
 
 impl<'s> Pending<'s> {
-    pub fn new(base: &'s State) -> Pending<'s> {
+    pub fn new(base: &'s State, limits: Limits) -> Pending<'s> {
         Pending {
             base,
+            limits,
             new_subjects: Default::default(),
             new_types: NewNames::default(),
             new_keys: NewNames::default(),
@@ -159,6 +161,7 @@ impl<'s> Pending<'s> {
                 SubjectKind::User => "users",
                 SubjectKind::Device => "devices",
             },
+            u32::MAX as usize - 1,
         )
     }
 
@@ -171,6 +174,7 @@ impl<'s> Pending<'s> {
             &mut self.new_types,
             name,
             "event types",
+            self.limits.types,
         )
     }
 
@@ -178,7 +182,13 @@ impl<'s> Pending<'s> {
         if let Some(id) = self.base.keys.get(name) {
             return Ok(Interned { id, is_new: false });
         }
-        intern(self.base.keys.len(), &mut self.new_keys, name, "data keys")
+        intern(
+            self.base.keys.len(),
+            &mut self.new_keys,
+            name,
+            "data keys",
+            self.limits.keys,
+        )
     }
 
     /// Counts one event of `type_id` at `millis` with these data values.
@@ -236,15 +246,37 @@ impl<'s> Pending<'s> {
     }
 }
 
-fn intern(base_len: usize, new: &mut NewNames, name: &str, what: &str) -> Result<Interned> {
+/// The default of [`crate::StoreOptions::max_event_types`].
+pub const MAX_EVENT_TYPES: usize = 100_000;
+
+/// The default of [`crate::StoreOptions::max_data_keys`].
+pub const MAX_DATA_KEYS: usize = 1_000_000;
+
+/// How many names the dictionaries may hold.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Limits {
+    pub types: usize,
+    pub keys: usize,
+}
+
+fn intern(
+    base_len: usize,
+    new: &mut NewNames,
+    name: &str,
+    what: &str,
+    limit: usize,
+) -> Result<Interned> {
     if let Some(id) = new.get(name) {
         return Ok(Interned { id, is_new: false });
     }
-    let id = u32::try_from(base_len + new.names.len())
+    let next = base_len + new.names.len();
+    let id = u32::try_from(next)
         .ok()
-        .filter(|&id| id < u32::MAX)
+        .filter(|_| next < limit)
         .ok_or_else(|| StoreError::Capacity {
             what: what.to_owned(),
+            limit,
+            name: name.to_owned(),
         })?;
     new.push(name, id);
     Ok(Interned { id, is_new: true })

@@ -11,6 +11,7 @@ use cohort_event::{
 };
 use rocksdb::{ColumnFamily, WriteBatch, DB};
 
+use crate::catalog;
 use crate::codec::{self, CatalogRecord, LoadMark, StoredEventRef, SubjectFacts};
 use crate::db::{self, cf};
 use crate::error::{Result, StoreError};
@@ -38,6 +39,7 @@ pub struct Store {
     pub(crate) bulk_load: bool,
     read_only: bool,
     version: u32,
+    limits: crate::state::Limits,
     /// The sequence number through which writes have reached the
     /// write-ahead log (`written`) and been synced to disk (`durable`).
     written_seq: AtomicU64,
@@ -107,6 +109,10 @@ impl Store {
             bulk_load: options.bulk_load,
             read_only,
             version: opened.version,
+            limits: crate::state::Limits {
+                types: options.max_event_types,
+                keys: options.max_data_keys,
+            },
             written_seq: AtomicU64::new(seq),
             durable_seq: AtomicU64::new(seq),
             _secondary_dir: opened.secondary_dir,
@@ -229,7 +235,7 @@ impl Store {
         let received_at = options.received_at.unwrap_or_else(now_millis);
         let _writer = self.writer.lock().unwrap_or_else(|e| e.into_inner());
         let state = self.read_state();
-        let mut pending = Pending::new(&state);
+        let mut pending = Pending::new(&state, self.limits);
         let mut batch = WriteBatch::default();
         let mut receipt = AppendReceipt {
             stored: 0,
@@ -343,7 +349,7 @@ impl Store {
         self.check_writable()?;
         let _writer = self.writer.lock().unwrap_or_else(|e| e.into_inner());
         let state = self.read_state();
-        let mut pending = Pending::new(&state);
+        let mut pending = Pending::new(&state, self.limits);
         let mut batch = WriteBatch::default();
         let type_id = self.intern_type(&mut pending, &mut batch, name)?;
         pending.describe(type_id, description.map(str::to_owned));
@@ -538,16 +544,25 @@ impl Store {
                 codec::encode::<CatalogRecord>(rec),
             );
         }
+        // Key counts are not kept in memory: read the totals this write
+        // changes, add, put back. (The writer lock is held: what is read is
+        // what this write builds on.)
         let catalog_keys_cf = self.cf(cf::CATALOG_KEYS);
-        for &(type_id, key_id) in pending.catalog.keys.keys() {
-            let total = pending
-                .catalog
-                .key_total(&pending.base.catalog, type_id, key_id);
-            batch.put_cf(
-                catalog_keys_cf,
-                keys::catalog_key_key(type_id, key_id),
-                codec::encode(&total),
-            );
+        let mut touched: Vec<(&(u32, u32), &catalog::KindCounts)> =
+            pending.catalog.keys.iter().collect();
+        touched.sort_unstable_by_key(|(k, _)| **k);
+        let keys: Vec<[u8; 8]> = touched
+            .iter()
+            .map(|((t, k), _)| keys::catalog_key_key(*t, *k))
+            .collect();
+        let found = self.db.batched_multi_get_cf(catalog_keys_cf, &keys, true);
+        for ((key, (_, delta)), before) in keys.iter().zip(&touched).zip(found) {
+            let before: catalog::KindCounts = match before? {
+                Some(v) => codec::decode(&v, "catalog key counts")?,
+                None => Default::default(),
+            };
+            let total = catalog::add_counts(before, delta);
+            batch.put_cf(catalog_keys_cf, key, codec::encode(&total));
         }
         let blocks_cf = self.cf(cf::BLOCKS);
         let index_cf = self.cf(cf::BLOCK_INDEX);

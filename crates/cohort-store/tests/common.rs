@@ -72,7 +72,7 @@ pub fn check_derived(store: &cohort_store::Store) -> Result<u64, String> {
             }
         }
     }
-    for entry in store.catalog() {
+    for entry in store.catalog().unwrap() {
         let (count, first, last) = per_type
             .remove(&entry.name)
             .unwrap_or((0, i64::MAX, i64::MIN));

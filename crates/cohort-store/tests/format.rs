@@ -62,7 +62,7 @@ fn assert_holds_the_fixture(store: &Store) {
     let d1 = store.events(SubjectKind::Device, "d1", ..).unwrap();
     let types: Vec<&str> = d1.iter().map(|e| e.event_type.as_str()).collect();
     assert_eq!(types, ["@first_session", "@clicked", "app_open"]);
-    let catalog = store.catalog();
+    let catalog = store.catalog().unwrap();
     let names: Vec<&str> = catalog.iter().map(|c| c.name.as_str()).collect();
     assert_eq!(
         names,
@@ -123,6 +123,7 @@ fn a_version_2_store_is_migrated_when_opened_for_writing() {
             .unwrap();
         let purchase = store
             .catalog()
+            .unwrap()
             .into_iter()
             .find(|c| c.name == "purchase")
             .unwrap();

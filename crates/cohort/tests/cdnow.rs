@@ -68,7 +68,7 @@ fn cdnow_stores_every_purchase_and_the_catalog_and_recent_events_show_them() {
         (69_659, 23_570, 0, 1)
     );
 
-    let catalog = store.catalog();
+    let catalog = store.catalog().unwrap();
     assert_eq!(catalog.len(), 1);
     let purchase = &catalog[0];
     assert_eq!(purchase.name, "purchase");
