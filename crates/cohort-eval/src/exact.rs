@@ -101,39 +101,65 @@ impl Exact {
 
     /// The sum, rounded once to the nearest `f64` (ties to even).
     pub fn to_f64(&self) -> f64 {
-        let mut n = self.clone();
-        n.normalize();
-        let negative = n.limbs[LIMBS - 1] < 0;
+        self.divided_by(1)
+    }
+
+    /// The sum divided by `n` (at least 1), rounded once to the nearest
+    /// `f64`: an average whose sum is past the largest `f64` is still
+    /// finite, and no order of the terms changes it.
+    pub fn divided_by(&self, n: u32) -> f64 {
+        let mut q = self.clone();
+        q.normalize();
+        let negative = q.limbs[LIMBS - 1] < 0;
         if negative {
-            n.limbs.iter_mut().for_each(|l| *l = -*l);
-            n.normalize();
+            q.limbs.iter_mut().for_each(|l| *l = -*l);
+            q.normalize();
         }
-        let Some(h) = n.limbs.iter().rposition(|&l| l != 0) else {
-            return 0.0;
-        };
-        let magnitude = if h == 0 {
-            // Below 2^64 units of 2^-1074: at most 2^-1010, and a value
-            // below 2^-1021 (a subnormal) is exact in units of 2^-1074.
-            if n.limbs[0] < 1 << 53 {
-                n.limbs[0] as f64 * f64::from_bits(1)
-            } else {
-                scale(n.limbs[0] as u64 as f64, -(BIAS as i32))
-            }
-        } else {
-            // The top 128 bits (at least 65 significant), and whether any
-            // bit below them is set: folded into the lowest bit, far below
-            // the rounding point, it breaks ties the right way.
-            let mut top = ((n.limbs[h] as u128) << 64) | n.limbs[h - 1] as u64 as u128;
-            if n.limbs[..h - 1].iter().any(|&l| l != 0) {
-                top |= 1;
-            }
-            scale(top as f64, 64 * (h as i32 - 1) - BIAS as i32)
-        };
+        // Long division, top limb down: every limb is now in 0..2^64 and
+        // the remainder below n, so each step fits in a u128.
+        let n = u128::from(n.max(1));
+        let mut remainder = 0u128;
+        for limb in q.limbs.iter_mut().rev() {
+            let current = (remainder << 64) | (*limb as u128);
+            *limb = (current / n) as i128;
+            remainder = current % n;
+        }
+        let magnitude = q.round_magnitude(remainder, n);
         if negative {
             -magnitude
         } else {
             magnitude
         }
+    }
+
+    /// The non-negative, normalized fixed-point value plus `remainder / n`
+    /// of a unit (below one unit), rounded once.
+    fn round_magnitude(&self, remainder: u128, n: u128) -> f64 {
+        let Some(h) = self.limbs.iter().rposition(|&l| l != 0) else {
+            // Below one unit of 2^-1074: half a unit or less rounds to 0.
+            return if 2 * remainder > n {
+                f64::from_bits(1)
+            } else {
+                0.0
+            };
+        };
+        if h == 0 && self.limbs[0] < 1 << 53 {
+            // Exact in units of 2^-1074 (a subnormal or a small normal):
+            // round the fraction of a unit here, ties to even.
+            let units = self.limbs[0] as u64;
+            let up = 2 * remainder > n || (2 * remainder == n && units & 1 == 1);
+            return (units + u64::from(up)) as f64 * f64::from_bits(1);
+        }
+        // The top 128 bits (at least 54 significant), and whether any bit
+        // below them is set: folded into the lowest bit, far below the
+        // rounding point, it breaks ties the right way.
+        let low = if h == 0 { 0 } else { self.limbs[h - 1] as u64 };
+        let mut top = ((self.limbs[h] as u128) << 64) | low as u128;
+        let below = h >= 2 && self.limbs[..h - 1].iter().any(|&l| l != 0);
+        if below || remainder != 0 {
+            top |= 1;
+        }
+        scale(top as f64, 64 * (h as i32 - 1) - BIAS as i32)
     }
 }
 
@@ -154,6 +180,18 @@ pub fn exact_sum(values: impl IntoIterator<Item = f64>) -> f64 {
     let mut sum = Exact::default();
     values.into_iter().for_each(|x| sum.add(x));
     sum.to_f64()
+}
+
+/// The exact mean of `values`, rounded once (what every evaluator's `avg`
+/// is); `None` for no values.
+pub fn exact_mean(values: impl IntoIterator<Item = f64>) -> Option<f64> {
+    let mut sum = Exact::default();
+    let mut n = 0u32;
+    values.into_iter().for_each(|x| {
+        sum.add(x);
+        n = n.saturating_add(1);
+    });
+    (n > 0).then(|| sum.divided_by(n))
 }
 
 /// Per-subject exact sums (the `sum` and `avg` accumulators).
@@ -229,6 +267,20 @@ impl Sums {
         }
         out
     }
+
+    /// Each subject's sum divided by its count of terms, rounded once (a
+    /// subject with no terms gets NaN).
+    pub fn finish_means(self, counts: &[u32]) -> Vec<f64> {
+        let mut out = self.sums;
+        for (s, c) in out.iter_mut().zip(counts) {
+            // An exact f64 sum divided by a count: one IEEE rounding.
+            *s = if *c == 0 { f64::NAN } else { *s / f64::from(*c) };
+        }
+        for (s, exact) in self.wide {
+            out[s as usize] = exact.divided_by(counts[s as usize]);
+        }
+        out
+    }
 }
 
 #[cfg(test)]
@@ -269,6 +321,35 @@ mod tests {
         assert_eq!(exact_sum([1.0, half_ulp]), 1.0);
         assert_eq!(exact_sum([1.0, half_ulp, 1e-300]), 1.0 + 2.0 * half_ulp);
         assert_eq!(exact_sum([1.0, half_ulp, -1e-300]), 1.0);
+    }
+
+    #[test]
+    fn a_mean_is_rounded_once_and_never_overflows() {
+        assert_eq!(exact_mean([1e308, 1e308]), Some(1e308));
+        assert_eq!(exact_mean([f64::MAX, f64::MAX, f64::MAX]), Some(f64::MAX));
+        assert_eq!(exact_mean([-1e308, -1e308]), Some(-1e308));
+        assert_eq!(exact_mean([]), None);
+        assert_eq!(exact_mean([1.0, 2.0]), Some(1.5));
+        // Exactly 0.2000000000000000055…: 0.2, where 0.6 / 3.0 rounds twice.
+        assert_eq!(exact_mean([0.1, 0.2, 0.3]), Some(0.2));
+        assert_eq!(exact_mean([1.0, 1.0, 2.0]), Some(4.0 / 3.0));
+        // 2^53 + 1 is no f64: the sum rounded first would give 2^52.
+        let big = 9_007_199_254_740_992.0;
+        assert_eq!(exact_mean([big, 1.0, 1.0]), Some((big + 2.0) / 3.0));
+        assert_eq!(exact_mean([big, 1.0]), Some(4_503_599_627_370_496.5));
+        // Subnormal means round to the nearest unit, ties to even.
+        let tiny = f64::from_bits(1);
+        assert_eq!(exact_mean([tiny, 0.0]), Some(0.0));
+        assert_eq!(exact_mean([tiny, tiny, tiny, 0.0]), Some(f64::from_bits(1)));
+        assert_eq!(exact_mean([f64::from_bits(3), 0.0]), Some(f64::from_bits(2)));
+        assert_eq!(exact_mean([tiny, 0.0, 0.0]), Some(0.0));
+        assert_eq!(exact_mean([tiny, tiny, 0.0]), Some(tiny));
+        // The fast path (an exact f64 sum) and the wide path agree.
+        let mut s = Sums::new(2);
+        [1e308, 1e308].iter().for_each(|&x| s.add(0, x));
+        [3.0, 4.0].iter().for_each(|&x| s.add(1, x));
+        let means = s.finish_means(&[2, 2]);
+        assert_eq!(means, vec![1e308, 3.5]);
     }
 
     #[test]

@@ -45,7 +45,7 @@ mod window;
 
 pub use error::EvalError;
 pub use evaluate::{evaluate, evaluate_many, universe, EvalOptions};
-pub use exact::exact_sum;
+pub use exact::{exact_mean, exact_sum};
 pub use executor::Executor;
 pub use segments::{
     resolve, NoSegments, Resolved, Segments, StoreSegments, MAX_CONDITIONS,

@@ -13,7 +13,7 @@ use cohort_filter::{
 use cohort_store::{EventRecord, Value};
 
 use crate::error::EvalError;
-use crate::exact::exact_sum;
+use crate::exact::{exact_mean, exact_sum};
 use crate::segments::{resolve, Resolved};
 use crate::window::{bounds, utc_day};
 
@@ -195,9 +195,7 @@ impl Reference<'_> {
                             // Exact sums: the same in any order (see `exact.rs`).
                             Aggregate::Sum => Some(exact_sum(numbers.iter().copied())),
                             _ if numbers.is_empty() => None,
-                            Aggregate::Avg => {
-                                Some(exact_sum(numbers.iter().copied()) / numbers.len() as f64)
-                            }
+                            Aggregate::Avg => exact_mean(numbers.iter().copied()),
                             Aggregate::Min => numbers.iter().copied().reduce(f64::min),
                             Aggregate::Max => numbers.iter().copied().reduce(f64::max),
                         };
@@ -205,7 +203,7 @@ impl Reference<'_> {
                     }
                 };
                 let result = got.is_some_and(|g| compare_f64(g, *cmp, *value));
-                let shown = got.map_or_else(|| "none".to_owned(), |g| g.to_string());
+                let shown = got.map_or_else(|| "none".to_owned(), |g| Literal::Number(g).to_string());
                 self.record(c, shown, window.as_ref(), result);
                 result
             }

@@ -101,9 +101,9 @@ impl Condition for Aggregate {
                 sums,
                 n: Some(counts),
             } => {
-                let sums = sums.finish();
+                let means = sums.finish_means(&counts);
                 select(n, cx.universe, false, |s| {
-                    counts[s] > 0 && test(sums[s] / f64::from(counts[s]))
+                    counts[s] > 0 && test(means[s])
                 })
             }
             // ±∞ is "no value": data numbers are finite.
