@@ -274,7 +274,11 @@ impl Sums {
         let mut out = self.sums;
         for (s, c) in out.iter_mut().zip(counts) {
             // An exact f64 sum divided by a count: one IEEE rounding.
-            *s = if *c == 0 { f64::NAN } else { *s / f64::from(*c) };
+            *s = if *c == 0 {
+                f64::NAN
+            } else {
+                *s / f64::from(*c)
+            };
         }
         for (s, exact) in self.wide {
             out[s as usize] = exact.divided_by(counts[s as usize]);
@@ -341,7 +345,10 @@ mod tests {
         let tiny = f64::from_bits(1);
         assert_eq!(exact_mean([tiny, 0.0]), Some(0.0));
         assert_eq!(exact_mean([tiny, tiny, tiny, 0.0]), Some(f64::from_bits(1)));
-        assert_eq!(exact_mean([f64::from_bits(3), 0.0]), Some(f64::from_bits(2)));
+        assert_eq!(
+            exact_mean([f64::from_bits(3), 0.0]),
+            Some(f64::from_bits(2))
+        );
         assert_eq!(exact_mean([tiny, 0.0, 0.0]), Some(0.0));
         assert_eq!(exact_mean([tiny, tiny, 0.0]), Some(tiny));
         // The fast path (an exact f64 sum) and the wide path agree.

@@ -203,7 +203,8 @@ impl Reference<'_> {
                     }
                 };
                 let result = got.is_some_and(|g| compare_f64(g, *cmp, *value));
-                let shown = got.map_or_else(|| "none".to_owned(), |g| Literal::Number(g).to_string());
+                let shown =
+                    got.map_or_else(|| "none".to_owned(), |g| Literal::Number(g).to_string());
                 self.record(c, shown, window.as_ref(), result);
                 result
             }

@@ -318,7 +318,20 @@ fn a_grown_input_loads_only_what_is_new_and_a_changed_one_is_refused() {
     let at = changed.len() - 1000;
     changed[at..at + 4].copy_from_slice(b"zzzz");
     let err = try_ingest(&store, &changed[..], &options).unwrap_err();
-    assert!(matches!(err, IngestError::Diverged { .. }), "{err}");
+    assert!(
+        matches!(err, IngestError::Diverged { ended: false, .. }),
+        "{err}"
+    );
+    assert!(err.to_string().contains("differs from it within"), "{err}");
+    assert_eq!(stored_events(&store), 8_000);
+    // A truncated copy (past the first 64 KiB) says that it is shorter.
+    let truncated = &grown.as_bytes()[..grown.len() - 1000];
+    let err = try_ingest(&store, truncated, &options).unwrap_err();
+    assert!(
+        matches!(err, IngestError::Diverged { ended: true, .. }),
+        "{err}"
+    );
+    assert!(err.to_string().contains("is shorter than"), "{err}");
     assert_eq!(stored_events(&store), 8_000);
 }
 

@@ -102,9 +102,7 @@ impl Condition for Aggregate {
                 n: Some(counts),
             } => {
                 let means = sums.finish_means(&counts);
-                select(n, cx.universe, false, |s| {
-                    counts[s] > 0 && test(means[s])
-                })
+                select(n, cx.universe, false, |s| counts[s] > 0 && test(means[s]))
             }
             // ±∞ is "no value": data numbers are finite.
             AggAcc::Extreme(v) => select(n, cx.universe, false, |s| v[s].is_finite() && test(v[s])),

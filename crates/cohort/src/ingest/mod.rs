@@ -219,12 +219,13 @@ pub enum IngestError {
         /// What was stored before the error.
         partial: Box<IngestReport>,
     },
-    /// The input starts like one loaded before, but differs from it
-    /// before the point that load reached: it cannot be resumed.
+    /// The input starts like one loaded before, but differs from it (or
+    /// ends) before the point that load reached: it cannot be resumed.
     #[error(
-        "{input} starts with the same 64 KiB as {previous:?}, loaded before, but differs from it \
-         within the first {offset} bytes that load stored; load it again in full with \
-         Resume::Never (cohort ingest --again)"
+        "{input} starts with the same 64 KiB as {previous:?}, loaded before, but {} \
+         the first {offset} bytes that load stored; it cannot be resumed, only loaded again \
+         in full (Resume::Never)",
+        if *.ended { "is shorter than" } else { "differs from it within" }
     )]
     Diverged {
         /// The input's name.
@@ -233,6 +234,9 @@ pub enum IngestError {
         previous: String,
         /// How far the earlier load got.
         offset: u64,
+        /// The input ended before `offset` (a truncated copy), rather than
+        /// differing within it.
+        ended: bool,
     },
 }
 
@@ -332,6 +336,7 @@ pub fn ingest_reader<'r, R: Read + Send + 'r>(
                 input: input.to_owned(),
                 previous: prev.input,
                 offset: prev.offset,
+                ended: text.offset() < prev.offset,
             });
         }
         report.skipped = Skipped {
