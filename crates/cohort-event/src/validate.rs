@@ -277,6 +277,14 @@ fn created_at(value: &Raw<'_>, errors: &mut Vec<FieldError>) -> Option<i64> {
         Raw::Num(Num::U(u)) => i64::try_from(*u).unwrap_or(i64::MAX),
         Raw::Num(Num::I(i)) => *i,
         Raw::Num(Num::F(f)) if f.fract() == 0.0 && f.abs() < 9.2e18 => *f as i64,
+        // Whole but past i64 (1e20): out of range, said below.
+        Raw::Num(Num::F(f)) if f.fract() == 0.0 => {
+            if f.is_sign_negative() {
+                i64::MIN
+            } else {
+                i64::MAX
+            }
+        }
         Raw::Num(Num::F(f)) => {
             errors.push(FieldError::new(
                 "createdAt",

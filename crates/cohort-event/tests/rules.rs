@@ -78,6 +78,9 @@ fn each_rule_has_its_message() {
         (with_base(r#","createdAt":1.5"#), "createdAt: must be a whole number of Unix milliseconds, not 1.5".into()),
         (with_base(r#","createdAt":true"#), "createdAt: must be an RFC 3339 time string or a whole number of Unix milliseconds, not a boolean".into()),
         (with_base(r#","createdAt":1e17"#), "createdAt: must be between the years 0000 and 9999".into()),
+        (with_base(r#","createdAt":1e20"#), "createdAt: must be between the years 0000 and 9999".into()),
+        (with_base(r#","createdAt":-1e30"#), "createdAt: must be between the years 0000 and 9999".into()),
+        (with_base(r#","createdAt":100000000000000000000"#), "createdAt: must be between the years 0000 and 9999".into()),
         (with_base(r#","createdAt":1713504236000"#), "ok".into()),
         (with_base(r#","createdAt":"2024-04-19T14:23:56.123Z""#), "ok".into()),
         // Several problems are all reported.

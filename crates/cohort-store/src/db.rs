@@ -94,6 +94,12 @@ pub(crate) fn open(path: &Path, opts: &StoreOptions) -> Result<Opened> {
     if read_only && opts.recovery == Recovery::Salvage {
         return Err(StoreError::ReadOnly(path.to_path_buf()));
     }
+    if path.exists() && !path.is_dir() {
+        return Err(StoreError::NotAStore {
+            path: path.to_path_buf(),
+            reason: "it is a file, not a directory".into(),
+        });
+    }
     let exists = path.join("CURRENT").exists();
     if !exists {
         let has_files = std::fs::read_dir(path).is_ok_and(|mut e| e.next().is_some());

@@ -45,6 +45,24 @@ fn a_directory_without_a_database_is_not_a_store_for_readers_or_writers() {
     }
 }
 
+/// Found by a hostile run: `--db` naming a regular file gave RocksDB's
+/// "Failed to create RocksDB directory … File exists" to writers.
+#[test]
+fn a_file_is_not_a_store_for_readers_or_writers() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("events.ndjson");
+    std::fs::write(&file, "{}").unwrap();
+    for options in [StoreOptions::default(), StoreOptions::read_only()] {
+        let err = Store::open(&file, options).err().expect("not a store");
+        assert!(
+            err.to_string()
+                .ends_with("is not a cohort store: it is a file, not a directory"),
+            "{err}"
+        );
+    }
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "{}");
+}
+
 #[test]
 fn a_directory_with_other_files_is_not_taken_over() {
     let dir = tempfile::tempdir().unwrap();
