@@ -215,6 +215,9 @@ pub(crate) mod meta {
     pub const NEXT_SEQ: &[u8] = b"next_seq";
     /// When the last write was made, Unix ms, i64 big-endian (format 3).
     pub const LAST_WRITE_AT: &[u8] = b"last_write_at";
+    /// Every subject's facts as one value, as of a sequence number (see
+    /// `snapshot.rs`); written when a store is settled.
+    pub const FACTS_SNAPSHOT: &[u8] = b"facts_snapshot";
 }
 
 #[cfg(test)]

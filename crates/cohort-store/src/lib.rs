@@ -52,6 +52,7 @@ mod migrate;
 mod options;
 mod read;
 mod segments;
+mod snapshot;
 mod state;
 mod store;
 mod view;
@@ -63,6 +64,7 @@ pub use cohort_event::{
 };
 pub use db::{FORMAT_VERSION, OLDEST_FORMAT_VERSION};
 pub use error::{Result, StoreError};
+pub use load::OpenCost;
 pub use options::{Access, Durability, Recovery, StoreOptions};
 pub use read::{CatalogEntry, Cursor, EventRecord, KeyStats, RecentPage, RecentQuery};
 pub use segments::SavedSegment;

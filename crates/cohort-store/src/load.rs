@@ -41,71 +41,141 @@ fn dense(id: u32, next: usize, what: &str) -> Result<()> {
     Ok(())
 }
 
-pub(crate) fn load_state(db: &DB) -> Result<State> {
+/// What an opener needs of the subject dictionary.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SubjectMap {
+    /// Every subject ID in memory (a writer interns new subjects).
+    Load,
+    /// None: a reader looks IDs up one at a time in RocksDB, so that
+    /// opening costs nothing per subject.
+    Lookup,
+}
+
+/// Visits every entry of `cf` whose key starts with `prefix`.
+fn scan_prefix(
+    db: &DB,
+    cf: &rocksdb::ColumnFamily,
+    prefix: &[u8],
+    mut visit: impl FnMut(&[u8], &[u8]) -> Result<()>,
+) -> Result<()> {
+    let mut it = db.raw_iterator_cf(cf);
+    it.seek(prefix);
+    while let (Some(k), Some(v)) = (it.key(), it.value()) {
+        if !k.starts_with(prefix) {
+            break;
+        }
+        visit(k, v)?;
+        it.next();
+    }
+    it.status()?;
+    Ok(())
+}
+
+/// What opening read: the bound "opening costs O(1) per subject on a
+/// settled store" is tested by counting these, not by timing.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OpenCost {
+    /// Subject IDs read into memory (0 for a reader).
+    pub subject_ids: u64,
+    /// Per-subject facts records read one by one (0 when the facts
+    /// snapshot was current).
+    pub facts_records: u64,
+    /// Whether the facts came from the snapshot.
+    pub facts_snapshot: bool,
+}
+
+pub(crate) fn load_state(db: &DB, subject_map: SubjectMap) -> Result<(State, OpenCost)> {
     let mut state = State::default();
+    let mut cost = OpenCost::default();
     let handle = |name| db.cf_handle(name);
     let required =
         |name| handle(name).ok_or_else(|| StoreError::Corrupt(format!("no {name} column family")));
+    let dict = required(cf::DICT)?;
 
-    let mut it = db.raw_iterator_cf(required(cf::DICT)?);
-    it.seek_to_first();
-    while let (Some(k), Some(v)) = (it.key(), it.value()) {
-        match k.first() {
-            Some(&tag::SUBJECT_REV) => {
-                let (kind, sid) = parse_subject_key(&k[1..]).ok_or_else(|| corrupt("subject"))?;
-                let subjects = &mut state.subjects[kind.tag() as usize];
-                dense(sid, subjects.len(), kind.as_str())?;
-                if subjects.insert(utf8(v, "subject")?, sid).is_some() {
+    // Only the reverse ranges are read (the forward ones hold the same
+    // names): types and data keys always, subjects only for a writer.
+    scan_prefix(db, dict, &[tag::TYPE_REV], |k, v| {
+        let id = be_u32(&k[1..], "type")?;
+        dense(id, state.types.len(), "event type")?;
+        state.types.push(utf8(v, "type")?);
+        Ok(())
+    })?;
+    scan_prefix(db, dict, &[tag::KEY_REV], |k, v| {
+        let id = be_u32(&k[1..], "key")?;
+        dense(id, state.keys.len(), "data key")?;
+        state.keys.push(utf8(v, "key")?);
+        Ok(())
+    })?;
+    if subject_map == SubjectMap::Load {
+        scan_prefix(db, dict, &[tag::SUBJECT_REV], |k, v| {
+            let (kind, sid) = parse_subject_key(&k[1..]).ok_or_else(|| corrupt("subject"))?;
+            let subjects = &mut state.subjects[kind.tag() as usize];
+            dense(sid, subjects.len(), kind.as_str())?;
+            cost.subject_ids += 1;
+            if subjects.insert(utf8(v, "subject")?, sid).is_some() {
+                return Err(StoreError::Corrupt(format!(
+                    "two {kind}s have the same ID (#{sid})"
+                )));
+            }
+            Ok(())
+        })?;
+        state.subject_map_loaded = true;
+    }
+
+    let meta_cf = required(cf::META)?;
+    if let Some(v) = db.get_cf(meta_cf, meta::NEXT_SEQ)? {
+        state.next_seq = <[u8; 8]>::try_from(v.as_slice())
+            .map(u64::from_be_bytes)
+            .map_err(|_| corrupt("next_seq"))?;
+    }
+    if let Some(v) = db.get_cf(meta_cf, meta::LAST_WRITE_AT)? {
+        state.last_write_at = Some(
+            <[u8; 8]>::try_from(v.as_slice())
+                .map(i64::from_be_bytes)
+                .map_err(|_| corrupt("last_write_at"))?,
+        );
+    }
+
+    // Facts: the snapshot when it is current (a settled store), else one
+    // record per subject, which must be dense per kind.
+    let snapshot = match db.get_pinned_cf(meta_cf, meta::FACTS_SNAPSHOT)? {
+        Some(v) => crate::snapshot::decode(&v, state.next_seq)?,
+        None => None,
+    };
+    cost.facts_snapshot = snapshot.is_some();
+    let facts = match snapshot {
+        Some(facts) => facts,
+        None => {
+            let mut facts: [Vec<SubjectFacts>; 2] = Default::default();
+            scan_prefix(db, required(cf::FACTS)?, &[], |k, v| {
+                let (kind, sid) = parse_subject_key(k).ok_or_else(|| corrupt("facts"))?;
+                let of_kind = &mut facts[kind.tag() as usize];
+                if sid as usize != of_kind.len() {
                     return Err(StoreError::Corrupt(format!(
-                        "two {kind}s have the same ID (#{sid})"
+                        "facts for {kind} #{sid} where #{} was expected",
+                        of_kind.len()
                     )));
                 }
-            }
-            Some(&tag::TYPE_REV) => {
-                let id = be_u32(&k[1..], "type")?;
-                dense(id, state.types.len(), "event type")?;
-                state.types.push(utf8(v, "type")?);
-            }
-            Some(&tag::KEY_REV) => {
-                let id = be_u32(&k[1..], "key")?;
-                dense(id, state.keys.len(), "data key")?;
-                state.keys.push(utf8(v, "key")?);
-            }
-            _ => {}
-        }
-        it.next();
-    }
-    it.status()?;
-    drop(it);
-
-    let mut facts: [Vec<SubjectFacts>; 2] =
-        SubjectKind::ALL.map(|kind| vec![SubjectFacts::NONE; state.subject_count(kind)]);
-    let mut seen = [0usize; 2];
-    let mut it = db.raw_iterator_cf(required(cf::FACTS)?);
-    it.seek_to_first();
-    while let (Some(k), Some(v)) = (it.key(), it.value()) {
-        let (kind, sid) = parse_subject_key(k).ok_or_else(|| corrupt("facts"))?;
-        let slot = facts[kind.tag() as usize]
-            .get_mut(sid as usize)
-            .ok_or_else(|| {
-                StoreError::Corrupt(format!(
-                    "facts for {kind} #{sid}, but the store has {} {kind}s",
-                    state.subject_count(kind)
-                ))
+                of_kind.push(SubjectFacts::decode(v)?);
+                cost.facts_records += 1;
+                Ok(())
             })?;
-        *slot = SubjectFacts::decode(v)?;
-        seen[kind.tag() as usize] += 1;
-        it.next();
-    }
-    it.status()?;
-    drop(it);
+            facts
+        }
+    };
+    // Every subject has facts, and only subjects do: the dictionary's
+    // last id of each kind (or the map a writer loaded) must agree.
     for kind in SubjectKind::ALL {
         let k = kind.tag() as usize;
-        if seen[k] != state.subject_count(kind) {
+        let in_dictionary = if state.subject_map_loaded {
+            state.subjects[k].len()
+        } else {
+            last_subject_id(db, dict, kind)?.map_or(0, |id| id as usize + 1)
+        };
+        if in_dictionary != facts[k].len() {
             return Err(StoreError::Corrupt(format!(
-                "{} {kind}s but {} facts records",
-                state.subject_count(kind),
-                seen[k]
+                "{in_dictionary} {kind}s but {} facts records",
+                facts[k].len()
             )));
         }
     }
@@ -137,17 +207,26 @@ pub(crate) fn load_state(db: &DB) -> Result<State> {
     }
     it.status()?;
     drop(it);
-    if let Some(v) = db.get_cf(required(cf::META)?, meta::NEXT_SEQ)? {
-        state.next_seq = <[u8; 8]>::try_from(v.as_slice())
-            .map(u64::from_be_bytes)
-            .map_err(|_| corrupt("next_seq"))?;
-    }
-    if let Some(v) = db.get_cf(required(cf::META)?, meta::LAST_WRITE_AT)? {
-        state.last_write_at = Some(
-            <[u8; 8]>::try_from(v.as_slice())
-                .map(i64::from_be_bytes)
-                .map_err(|_| corrupt("last_write_at"))?,
-        );
-    }
-    Ok(state)
+    Ok((state, cost))
+}
+
+/// The highest dense id of `kind` in the dictionary (one seek).
+fn last_subject_id(
+    db: &DB,
+    dict: &rocksdb::ColumnFamily,
+    kind: SubjectKind,
+) -> Result<Option<u32>> {
+    let mut it = db.raw_iterator_cf(dict);
+    it.seek_for_prev([tag::SUBJECT_REV, kind.tag(), 0xff, 0xff, 0xff, 0xff, 0xff]);
+    let found = match it.key() {
+        Some(k) if k.len() == 6 && k[0] == tag::SUBJECT_REV && k[1] == kind.tag() => {
+            Some(be_u32(&k[2..], "subject")?)
+        }
+        Some(k) if k.first() == Some(&tag::SUBJECT_REV) && k.get(1) == Some(&kind.tag()) => {
+            return Err(corrupt("subject"))
+        }
+        _ => None,
+    };
+    it.status()?;
+    Ok(found)
 }

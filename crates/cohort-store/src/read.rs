@@ -241,7 +241,7 @@ impl View<'_> {
         id: &str,
         range: impl RangeBounds<i64>,
     ) -> Result<Vec<EventRecord>> {
-        let Some(sid) = self.subject_dense_id(kind, id) else {
+        let Some(sid) = self.try_subject_dense_id(kind, id)? else {
             return Ok(Vec::new());
         };
         let lower = match range.start_bound() {
@@ -281,7 +281,7 @@ impl View<'_> {
         let store = self.store;
         match &query.subject {
             Some((kind, id)) => {
-                let Some(sid) = self.subject_dense_id(*kind, id) else {
+                let Some(sid) = self.try_subject_dense_id(*kind, id)? else {
                     return Ok(page);
                 };
                 let mut opts = self.read_options();

@@ -53,7 +53,12 @@ impl Interner {
 #[derive(Debug, Default)]
 pub(crate) struct State {
     /// Subject id → dense id, per kind (reverse lookups read RocksDB).
+    /// Loaded for writers only (see `subject_map_loaded`).
     pub subjects: [HashMap<Box<str>, u32>; 2],
+    /// Whether `subjects` holds every subject. A read-only store leaves it
+    /// empty and looks IDs up in RocksDB, so that opening costs nothing
+    /// per subject.
+    pub subject_map_loaded: bool,
     /// Per kind, per dense id. Shared with read views by `Arc` (copied on
     /// write only while a view still holds the previous one).
     pub facts: [Arc<Vec<SubjectFacts>>; 2],
@@ -67,12 +72,16 @@ pub(crate) struct State {
 }
 
 impl State {
+    /// The dense id of a subject, when the map is loaded (`None` for an
+    /// unknown subject; readers without the map ask RocksDB).
     pub fn subject(&self, kind: SubjectKind, id: &str) -> Option<u32> {
         self.subjects[kind.tag() as usize].get(id).copied()
     }
 
+    /// Every subject has facts (checked at open), so this is the number
+    /// of subjects of `kind`, with or without the map.
     pub fn subject_count(&self, kind: SubjectKind) -> usize {
-        self.subjects[kind.tag() as usize].len()
+        self.facts[kind.tag() as usize].len()
     }
 
     pub fn event_count(&self) -> u64 {

@@ -46,6 +46,7 @@ pub struct Store {
     durable_seq: AtomicU64,
     /// A read-only instance's own directory; dropped after `db`.
     _secondary_dir: Option<tempfile::TempDir>,
+    open_cost: crate::load::OpenCost,
 }
 
 impl Drop for Store {
@@ -93,8 +94,13 @@ impl Store {
     pub fn open(path: impl AsRef<Path>, options: StoreOptions) -> Result<Store> {
         let path = path.as_ref().to_path_buf();
         let opened = db::open(&path, &options)?;
-        let state = crate::load::load_state(&opened.db)?;
         let read_only = options.access == Access::ReadOnly;
+        let subject_map = if read_only {
+            crate::load::SubjectMap::Lookup
+        } else {
+            crate::load::SubjectMap::Load
+        };
+        let (state, open_cost) = crate::load::load_state(&opened.db, subject_map)?;
         if !read_only {
             crate::lock::register_writer(&path);
         }
@@ -116,7 +122,13 @@ impl Store {
             written_seq: AtomicU64::new(seq),
             durable_seq: AtomicU64::new(seq),
             _secondary_dir: opened.secondary_dir,
+            open_cost,
         })
+    }
+
+    /// What opening the store read (see [`OpenCost`](crate::OpenCost)).
+    pub fn open_cost(&self) -> crate::OpenCost {
+        self.open_cost
     }
 
     /// Whether the store was opened read-only.
@@ -376,10 +388,20 @@ impl Store {
     /// replay. `cohort ingest` calls it at the end of a load: the next
     /// process — a read-only one especially, which replays the log in
     /// memory every time it opens — starts at once.
+    ///
+    /// It also writes the facts snapshot (`snapshot.rs`): until the next
+    /// write, an opener reads every subject's facts as one value.
     pub fn flush(&self) -> Result<()> {
         if self.read_only {
             return Ok(());
         }
+        let (next_seq, facts) = {
+            let state = self.read_state();
+            (state.next_seq, state.facts.clone())
+        };
+        let snapshot = crate::snapshot::encode(next_seq, [&facts[0], &facts[1]]);
+        self.db
+            .put_cf(self.cf(cf::META), keys::meta::FACTS_SNAPSHOT, snapshot)?;
         let families: Vec<&ColumnFamily> = db::cf::ALL
             .iter()
             .filter_map(|name| self.db.cf_handle(name))
@@ -427,6 +449,25 @@ impl Store {
             self.durable_seq.fetch_max(next, Ordering::AcqRel);
         }
         Ok(())
+    }
+
+    /// The dense id of a subject, read from the dictionary in RocksDB (for
+    /// readers, which do not hold the subject map in memory).
+    pub(crate) fn lookup_subject(
+        &self,
+        kind: SubjectKind,
+        id: &str,
+        options: &rocksdb::ReadOptions,
+    ) -> Result<Option<u32>> {
+        let key = keys::dict_key(tag::SUBJECT, &[&[kind.tag()], id.as_bytes()]);
+        match self.db.get_pinned_cf_opt(self.cf(cf::DICT), key, options)? {
+            None => Ok(None),
+            Some(v) => <[u8; 4]>::try_from(&*v)
+                .map(|b| Some(u32::from_be_bytes(b)))
+                .map_err(|_| {
+                    StoreError::Corrupt(format!("malformed dictionary entry for {kind} {id:?}"))
+                }),
+        }
     }
 
     fn put_subject(&self, batch: &mut WriteBatch, kind: SubjectKind, sid: u32, id: &str) {

@@ -105,12 +105,29 @@ impl<'s> View<'s> {
             .filter(|&id| id < self.keys)
     }
 
-    /// The dense id of a subject, if the view holds it.
+    /// The dense id of a subject, if the view holds it. A reader (which
+    /// keeps no subject map) asks the dictionary in RocksDB; an error
+    /// reading it is `Err`.
+    pub fn try_subject_dense_id(&self, kind: SubjectKind, id: &str) -> crate::Result<Option<u32>> {
+        let found = {
+            let state = self.store.read_state();
+            if state.subject_map_loaded {
+                Some(state.subject(kind, id))
+            } else {
+                None
+            }
+        };
+        let sid = match found {
+            Some(sid) => sid,
+            None => self.store.lookup_subject(kind, id, &self.read_options())?,
+        };
+        Ok(sid.filter(|&sid| sid < self.subject_count(kind)))
+    }
+
+    /// The dense id of a subject, if the view holds it (`None` also when
+    /// the dictionary cannot be read; see [`View::try_subject_dense_id`]).
     pub fn subject_dense_id(&self, kind: SubjectKind, id: &str) -> Option<u32> {
-        self.store
-            .read_state()
-            .subject(kind, id)
-            .filter(|&sid| sid < self.subject_count(kind))
+        self.try_subject_dense_id(kind, id).ok().flatten()
     }
 
     /// The facts of one subject, if the view holds it.

@@ -1,0 +1,119 @@
+//! The facts snapshot: every subject's facts as one flat value, so that
+//! opening a settled store reads one value instead of a record per subject.
+//!
+//! The `facts` column family stays the truth, written with every batch;
+//! the snapshot is a copy made when a store is settled
+//! ([`Store::flush`](crate::Store::flush), at the end of every `cohort
+//! ingest`). It records the sequence number it is a copy at, and is used
+//! only when that equals the store's `next_seq`: any later write moves
+//! `next_seq` on (every write that changes facts stores an event), and a
+//! stale snapshot is ignored, never trusted.
+//!
+//! Layout (a documented hand-laid format, little-endian so that decoding
+//! is a straight copy on the machines we run on):
+//!
+//! ```text
+//! version: u8 = 1 | next_seq: u64 | users: u32 | devices: u32
+//! then per user, then per device, by dense id: first_seen: i64 | last_seen: i64 | count: u64
+//! ```
+
+use crate::codec::SubjectFacts;
+use crate::error::{Result, StoreError};
+
+const VERSION: u8 = 1;
+const HEADER: usize = 1 + 8 + 4 + 4;
+const RECORD: usize = 24;
+
+/// Encodes the facts of both kinds as of `next_seq`.
+pub(crate) fn encode(next_seq: u64, facts: [&[SubjectFacts]; 2]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(HEADER + RECORD * (facts[0].len() + facts[1].len()));
+    out.push(VERSION);
+    out.extend_from_slice(&next_seq.to_le_bytes());
+    for f in facts {
+        out.extend_from_slice(&(f.len() as u32).to_le_bytes());
+    }
+    for f in facts {
+        for s in f {
+            out.extend_from_slice(&s.first_seen.to_le_bytes());
+            out.extend_from_slice(&s.last_seen.to_le_bytes());
+            out.extend_from_slice(&s.count.to_le_bytes());
+        }
+    }
+    out
+}
+
+/// The facts of a snapshot taken at `next_seq`; `None` when it was taken at
+/// another instant (stale). A snapshot whose length disagrees with its
+/// header is corruption.
+pub(crate) fn decode(b: &[u8], next_seq: u64) -> Result<Option<[Vec<SubjectFacts>; 2]>> {
+    let corrupt = |why: &str| StoreError::Corrupt(format!("the facts snapshot {why}"));
+    if b.len() < HEADER || b[0] != VERSION {
+        return Err(corrupt("has an unknown layout"));
+    }
+    let u64_at = |i: usize| u64::from_le_bytes(b[i..i + 8].try_into().expect("8 bytes"));
+    let u32_at = |i: usize| u32::from_le_bytes(b[i..i + 4].try_into().expect("4 bytes"));
+    if u64_at(1) != next_seq {
+        return Ok(None);
+    }
+    let counts = [u32_at(9) as usize, u32_at(13) as usize];
+    // Checked before anything is sized from the header.
+    if b.len() - HEADER != RECORD * (counts[0] + counts[1]) {
+        return Err(corrupt(&format!(
+            "holds {} bytes of records for {} users and {} devices",
+            b.len() - HEADER,
+            counts[0],
+            counts[1]
+        )));
+    }
+    let mut records = b[HEADER..].chunks_exact(RECORD).map(|r| SubjectFacts {
+        first_seen: i64::from_le_bytes(r[..8].try_into().expect("8 bytes")),
+        last_seen: i64::from_le_bytes(r[8..16].try_into().expect("8 bytes")),
+        count: u64::from_le_bytes(r[16..].try_into().expect("8 bytes")),
+    });
+    let users = records.by_ref().take(counts[0]).collect();
+    let devices = records.collect();
+    Ok(Some([users, devices]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn f(first_seen: i64, last_seen: i64, count: u64) -> SubjectFacts {
+        SubjectFacts {
+            first_seen,
+            last_seen,
+            count,
+        }
+    }
+
+    #[test]
+    fn round_trips_and_ignores_a_stale_copy() {
+        let users = [f(-5, 7, 2), f(i64::MIN, i64::MAX, u64::MAX)];
+        let devices = [f(1, 1, 1)];
+        let b = encode(42, [&users, &devices]);
+        assert_eq!(b.len(), HEADER + 3 * RECORD);
+        let [u, d] = decode(&b, 42).unwrap().unwrap();
+        assert_eq!((u.as_slice(), d.as_slice()), (&users[..], &devices[..]));
+        assert!(decode(&b, 43).unwrap().is_none(), "stale");
+        let err = decode(&b[..b.len() - 1], 42).err().unwrap();
+        assert!(err.to_string().contains("holds 71 bytes"), "{err}");
+        let mut lying = b.clone();
+        lying[9..13].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert!(decode(&lying, 42).is_err(), "a header naming 4 G users");
+        assert!(decode(&[2], 42).is_err());
+        // Golden bytes: the layout is a format; it changes only with VERSION.
+        let one = encode(1, [&[f(1, 2, 3)], &[]]);
+        let hex: String = one.iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(
+            hex,
+            "01\
+             0100000000000000\
+             01000000\
+             00000000\
+             0100000000000000\
+             0200000000000000\
+             0300000000000000"
+        );
+    }
+}
