@@ -172,6 +172,15 @@ impl Pred {
         }
     }
 
+    /// Every data key the predicate reads (pushed onto `out`).
+    pub fn keys(&self, out: &mut Vec<u32>) {
+        match self {
+            Pred::Or(items) | Pred::And(items) => items.iter().for_each(|p| p.keys(out)),
+            Pred::Not(inner) => inner.keys(out),
+            leaf => out.extend(leaf.key()),
+        }
+    }
+
     /// The data key a test reads (`None` for and/or/not, and for a key the
     /// store has never seen).
     fn key(&self) -> Option<u32> {

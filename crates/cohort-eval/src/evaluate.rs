@@ -73,9 +73,15 @@ pub fn evaluate_many(
     let resolved = resolve(filters, segments)?;
     let plan = plan(view, filters, &resolved, options.now);
     let kind = options.kind;
+    // Only the data columns some condition reads are decoded.
+    let mut columns = Vec::new();
+    plan.conditions.iter().for_each(|c| c.columns(&mut columns));
+    columns.sort_unstable();
+    columns.dedup();
     let mut blocks = Vec::new();
     for (type_id, lo, hi) in plan.ranges(view.type_ids()) {
-        blocks.extend(view.blocks(kind, type_id, bucket_of(lo)..=bucket_of(hi))?);
+        let buckets = bucket_of(lo)..=bucket_of(hi);
+        blocks.extend(view.blocks_with_columns(kind, type_id, buckets, Some(&columns))?);
     }
     let blocks = BlocksByType::new(blocks);
     let facts = view.facts(kind);

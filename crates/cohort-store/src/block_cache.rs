@@ -89,6 +89,20 @@ impl View<'_> {
         type_id: u32,
         buckets: RangeInclusive<i64>,
     ) -> Result<Vec<Arc<Block>>> {
+        self.blocks_with_columns(kind, type_id, buckets, None)
+    }
+
+    /// Like [`View::blocks`], with only the data columns of `columns` decoded
+    /// (all of them for `None`; others decode on first use): a cold
+    /// command pays for the columns it reads, not for every column of the
+    /// blocks. A requested column that does not decode is an error.
+    pub fn blocks_with_columns(
+        &self,
+        kind: SubjectKind,
+        type_id: u32,
+        buckets: RangeInclusive<i64>,
+        columns: Option<&[u32]>,
+    ) -> Result<Vec<Arc<Block>>> {
         let (lo, hi) = (*buckets.start(), *buckets.end());
         if lo > hi {
             return Ok(Vec::new());
@@ -112,10 +126,14 @@ impl View<'_> {
                 .iter()
                 .zip(store.read_blocks(self.snapshot.as_ref(), &missing)?)
                 .map(|(k, b)| {
+                    // Decoded before it is cached, so that its size counts.
+                    b.decode_columns(columns)?;
                     let b = Arc::new(b);
                     store.block_cache.insert(*k, Arc::clone(&b));
-                    b
-                });
+                    Ok(b)
+                })
+                .collect::<Result<Vec<_>>>()?
+                .into_iter();
             for slot in out.iter_mut().filter(|b| b.is_none()) {
                 *slot = read.next();
             }
@@ -124,6 +142,7 @@ impl View<'_> {
         out.into_iter()
             .map(|b| {
                 let b = b.expect("every block read");
+                b.decode_columns(columns)?;
                 match b.max_subject() {
                     Some(max) if max >= subjects => Err(StoreError::Corrupt(format!(
                         "an event block names {kind} #{max}, but the store has {subjects} {kind}s"

@@ -130,14 +130,19 @@ impl Blocks {
 
     /// Appends every row of a decoded block (for merging), column by
     /// column: the cost is the block's values, not rows × keys.
-    pub fn append_block(&mut self, kind: SubjectKind, seq: u64, block: &Block) {
+    pub fn append_block(&mut self, kind: SubjectKind, seq: u64, block: &Block) -> Result<()> {
+        // Every column is checked before any row is taken.
+        block.decode_columns(None)?;
         let b = self.builder(kind, block.type_id, block.bucket, seq);
         let base = b.subjects.len() as u32;
         b.subjects.extend_from_slice(block.subjects());
         b.times.extend_from_slice(block.times());
-        for (key, column) in &block.columns {
-            column.for_each(|row, value| b.push(*key, base + row, &value));
+        for c in &block.columns {
+            if let Some(column) = block.lazy(c) {
+                column.for_each(|row, value| b.push(c.key, base + row, &value));
+            }
         }
+        Ok(())
     }
 
     /// The (key, value) of every block, for the write batch.
@@ -360,7 +365,14 @@ impl Column {
     }
 }
 
-/// One block of events of one type, kind and week, decoded.
+/// One block of events of one type, kind and week: subjects and times
+/// decoded, data columns decoded on first use.
+///
+/// A cold command reads whole blocks but often needs few of their columns
+/// (`last(purchase) < now - 60d` needs none): decoding a column allocates
+/// and fills memory, so only the columns asked for are decoded
+/// ([`Block::decode_columns`], which `View::blocks_with_columns` calls and
+/// which reports a corrupt column as an error).
 #[derive(Debug)]
 pub struct Block {
     /// The event type's dictionary id.
@@ -369,8 +381,19 @@ pub struct Block {
     pub bucket: i64,
     subjects: Vec<u32>,
     times: Vec<i64>,
-    /// (data key id, column), in key order.
-    columns: Vec<(u32, Column)>,
+    /// The block's bytes, which the columns' bodies point into.
+    raw: Box<[u8]>,
+    /// Per data key, in key order: where its body is, and the column once
+    /// decoded.
+    columns: Vec<LazyColumn>,
+}
+
+#[derive(Debug)]
+struct LazyColumn {
+    key: u32,
+    tag: u8,
+    body: std::ops::Range<usize>,
+    decoded: std::sync::OnceLock<Option<Column>>,
 }
 
 /// Reads little-endian fields off a byte slice, failing on a short one.
@@ -462,6 +485,8 @@ fn corrupt() -> StoreError {
 }
 
 impl Block {
+    /// Decodes a block's rows and checks its column directory; the columns
+    /// themselves are decoded when first used.
     pub(crate) fn parse(key: &[u8], value: &[u8]) -> Result<Block> {
         let parts = parse_block_key(key).ok_or_else(corrupt)?;
         let mut r = Reader(value);
@@ -474,48 +499,30 @@ impl Block {
             return Err(corrupt());
         }
         let count = r.u32()? as usize;
-        let mut columns: Vec<(u32, Column)> = Vec::with_capacity(count.min(1024));
+        let mut columns: Vec<LazyColumn> = Vec::with_capacity(count.min(1024));
         for _ in 0..count {
             let key = r.u32()?;
             let tag = r.u8()?;
             let len = r.u32()? as usize;
-            let mut body = Reader(r.take(len)?);
-            let (rows, values) = match tag {
-                TAG_NUMBERS => (
-                    None,
-                    Values::Numbers(body.u64s(n)?.map(f64::from_bits).collect()),
-                ),
-                TAG_DICT => (None, body.dict(n)?),
-                TAG_SPARSE_NUMBERS => {
-                    let rows = body.rows(n)?;
-                    let xs = body.u64s(rows.len())?.map(f64::from_bits).collect();
-                    (Some(rows), Values::Numbers(xs))
-                }
-                TAG_SPARSE_DICT => {
-                    let rows = body.rows(n)?;
-                    let values = body.dict(rows.len())?;
-                    (Some(rows), values)
-                }
-                other => {
-                    return Err(StoreError::UnsupportedEncoding {
-                        what: format!("an event block column of kind {other}"),
-                    })
-                }
-            };
-            if matches!(values, Values::Numbers(_)) && !body.0.is_empty() {
+            let start = value.len() - r.0.len();
+            r.take(len)?;
+            if !matches!(
+                tag,
+                TAG_NUMBERS | TAG_DICT | TAG_SPARSE_NUMBERS | TAG_SPARSE_DICT
+            ) {
+                return Err(StoreError::UnsupportedEncoding {
+                    what: format!("an event block column of kind {tag}"),
+                });
+            }
+            if columns.last().is_some_and(|c| c.key >= key) {
                 return Err(corrupt());
             }
-            if columns.last().is_some_and(|(k, _)| *k >= key) {
-                return Err(corrupt());
-            }
-            columns.push((
+            columns.push(LazyColumn {
                 key,
-                Column {
-                    len: n,
-                    rows,
-                    values,
-                },
-            ));
+                tag,
+                body: start..start + len,
+                decoded: std::sync::OnceLock::new(),
+            });
         }
         if !r.0.is_empty() {
             return Err(corrupt());
@@ -525,8 +532,64 @@ impl Block {
             bucket: parts.bucket,
             subjects,
             times,
+            raw: value.into(),
             columns,
         })
+    }
+
+    /// Decodes one column's body (checking all of it).
+    fn decode_column(&self, c: &LazyColumn) -> Result<Column> {
+        let n = self.subjects.len();
+        let mut body = Reader(&self.raw[c.body.clone()]);
+        let (rows, values) = match c.tag {
+            TAG_NUMBERS => (
+                None,
+                Values::Numbers(body.u64s(n)?.map(f64::from_bits).collect()),
+            ),
+            TAG_DICT => (None, body.dict(n)?),
+            TAG_SPARSE_NUMBERS => {
+                let rows = body.rows(n)?;
+                let xs = body.u64s(rows.len())?.map(f64::from_bits).collect();
+                (Some(rows), Values::Numbers(xs))
+            }
+            _ => {
+                let rows = body.rows(n)?;
+                let values = body.dict(rows.len())?;
+                (Some(rows), values)
+            }
+        };
+        if matches!(values, Values::Numbers(_)) && !body.0.is_empty() {
+            return Err(corrupt());
+        }
+        Ok(Column {
+            len: n,
+            rows,
+            values,
+        })
+    }
+
+    /// The decoded column of `c`, decoding it now if it was not yet; a
+    /// column that does not decode is `None` here (and an error from
+    /// [`Block::decode_columns`]).
+    fn lazy<'a>(&self, c: &'a LazyColumn) -> Option<&'a Column> {
+        c.decoded
+            .get_or_init(|| self.decode_column(c).ok())
+            .as_ref()
+    }
+
+    /// Decodes the columns of `keys` (all of them when `None`), so that
+    /// [`Block::column`] returns them without decoding; a column that does
+    /// not decode is an error here.
+    pub fn decode_columns(&self, keys: Option<&[u32]>) -> Result<()> {
+        for c in &self.columns {
+            if keys.is_some_and(|k| !k.contains(&c.key)) {
+                continue;
+            }
+            if self.lazy(c).is_none() {
+                return Err(corrupt());
+            }
+        }
+        Ok(())
     }
 
     /// Rows in the block.
@@ -554,12 +617,13 @@ impl Block {
         &self.times
     }
 
-    /// The column of a data key, when some row of the block has the key.
+    /// The column of a data key, when some row of the block has the key
+    /// (decoded on first use; see [`Block::decode_columns`]).
     pub fn column(&self, key: u32) -> Option<&Column> {
         self.columns
-            .binary_search_by_key(&key, |(k, _)| *k)
+            .binary_search_by_key(&key, |c| c.key)
             .ok()
-            .map(|i| &self.columns[i].1)
+            .and_then(|i| self.lazy(&self.columns[i]))
     }
 
     /// Row `i`'s data, rebuilt from the columns: (data key id, value), in
@@ -567,17 +631,25 @@ impl Block {
     pub fn row(&self, i: usize) -> Vec<(u32, Value)> {
         self.columns
             .iter()
-            .filter_map(|(k, c)| c.value(i).map(|v| (*k, v)))
+            .filter_map(|c| self.lazy(c)?.value(i).map(|v| (c.key, v)))
             .collect()
     }
 
-    /// About how many bytes the decoded block holds.
+    /// About how many bytes the block holds: its rows and raw bytes, and
+    /// the columns decoded so far.
     pub fn heap_bytes(&self) -> usize {
         self.len() * 12
+            + self.raw.len()
             + self
                 .columns
                 .iter()
-                .map(|(_, c)| 16 + c.heap_bytes())
+                .map(|c| {
+                    std::mem::size_of::<LazyColumn>()
+                        + c.decoded
+                            .get()
+                            .and_then(Option::as_ref)
+                            .map_or(0, Column::heap_bytes)
+                })
                 .sum::<usize>()
     }
 }
@@ -674,12 +746,17 @@ mod tests {
             value.len()
         );
         let block = Block::parse(&key, &value).unwrap();
-        assert!(block.heap_bytes() < 100_000 * 40, "{}", block.heap_bytes());
+        // Linear in the values: the raw bytes, a column slot each, and
+        // the decoded values once read.
+        let parsed = block.heap_bytes();
+        assert!(parsed < 100_000 * 160, "{parsed}");
         assert_eq!(block.row(999)[99], (99_999, Value::Number(99.0)));
+        let decoded = block.heap_bytes();
+        assert!(decoded > parsed && decoded < 100_000 * 200, "{decoded}");
         // Merging it into another block keeps every value.
         let mut merged = Blocks::default();
-        merged.append_block(SubjectKind::User, 1, &block);
-        merged.append_block(SubjectKind::User, 1, &block);
+        merged.append_block(SubjectKind::User, 1, &block).unwrap();
+        merged.append_block(SubjectKind::User, 1, &block).unwrap();
         let (k2, v2) = merged.encode().next().unwrap();
         let twice = Block::parse(&k2, &v2).unwrap();
         assert_eq!(twice.len(), 2000);
@@ -711,6 +788,40 @@ mod tests {
              020000000000000000180000000000000000000440000000000000f0bf0000000000001c40\
              01000000031b000000010000000000000000000000010000000000000003000000030161"
         );
+    }
+
+    /// Issue 9: a cold command decodes only the columns it reads, and a
+    /// column that does not decode is an error when it is asked for.
+    #[test]
+    fn columns_are_decoded_when_asked_for_and_checked_then() {
+        let s = |x: &str| Value::String(x.into());
+        let (key, mut value) = build(&[
+            vec![(1, Value::Number(1.0)), (2, s("a")), (3, s("b"))],
+            vec![(1, Value::Number(2.0)), (2, s("c")), (3, s("d"))],
+        ]);
+        let decoded = |b: &Block| {
+            b.columns
+                .iter()
+                .filter(|c| c.decoded.get().is_some())
+                .count()
+        };
+        let block = Block::parse(&key, &value).unwrap();
+        assert_eq!(decoded(&block), 0, "parsing decodes no column");
+        block.decode_columns(Some(&[2])).unwrap();
+        assert_eq!(decoded(&block), 1);
+        assert_eq!(block.column(2).unwrap().value(1), Some(s("c")));
+        block.decode_columns(None).unwrap();
+        assert_eq!(decoded(&block), 3);
+        // Break column 3's dictionary: the block parses, column 3 does
+        // not decode, and asking for it is an error.
+        let last = value.len() - 1;
+        value[last] = 0xff;
+        let block = Block::parse(&key, &value).unwrap();
+        block.decode_columns(Some(&[1, 2])).unwrap();
+        assert!(block.decode_columns(Some(&[3])).is_err());
+        assert!(block.decode_columns(None).is_err());
+        let mut merged = Blocks::default();
+        assert!(merged.append_block(SubjectKind::User, 1, &block).is_err());
     }
 
     #[test]

@@ -65,7 +65,7 @@ impl Store {
         // rows stay in arrival order.
         let mut merged = Blocks::default();
         for b in old.iter().chain(std::iter::once(&block)) {
-            merged.append_block(parts.kind, parts.seq, b);
+            merged.append_block(parts.kind, parts.seq, b)?;
         }
         let (merged_key, merged_value) =
             merged.encode().next().expect("one bucket makes one block");

@@ -178,6 +178,23 @@ pub(crate) enum Kind {
 }
 
 impl Planned {
+    /// Every data key the condition reads (pushed onto `out`): the blocks
+    /// it reads need only these columns decoded.
+    pub fn columns(&self, out: &mut Vec<u32>) {
+        if let Some(p) = &self.common.pred {
+            p.keys(out);
+        }
+        match &self.kind {
+            Kind::Aggregate(a) => out.extend(a.key),
+            Kind::Seq(s) => s
+                .steps
+                .iter()
+                .filter_map(|step| step.pred.as_ref())
+                .for_each(|p| p.keys(out)),
+            Kind::Count(_) | Kind::Days(_) | Kind::Moment(_) | Kind::FirstSeen(_) => {}
+        }
+    }
+
     /// Scans the blocks the condition reads and returns its members.
     pub fn evaluate(
         &self,
