@@ -20,8 +20,18 @@ One run, one machine, one dataset:
 5. A table: median warm ms per engine, cohort ÷ the faster peer, the batch
    time of all ten in one cohort pass, cohort's peak memory; and ingest
    events/s. Written as markdown to --report too.
+6. Cold, as a batch job meets it (skip with --cold-runs 0): one fresh
+   process per command, median of --cold-runs — `cohort eval --format
+   count FILTER` against the DuckDB CLI (`duckdb -readonly FILE -c "SELECT
+   count(*) FROM (segment)"`, pip package duckdb-cli) on the same table,
+   which the CLI loads itself from the same file (timed: a whole process,
+   like `cohort ingest`); a trivial command of each (`did(no_such_type)`
+   against `SELECT 1`); and the first cohort command after the load,
+   against a later one. `--cold-only` runs just this step on the store and
+   file an earlier run left in --work.
 """
 import argparse
+import tomllib
 import datetime as dt
 import json
 import os
@@ -235,6 +245,11 @@ def main():
     ap.add_argument("--work", default="/var/tmp/cohort-compare", help="scratch directory (wiped)")
     ap.add_argument("--history", action="store_true",
                     help="also time cohort on twice the days and events (same events per day)")
+    ap.add_argument("--cold-runs", type=int, default=7,
+                    help="fresh processes per command in the cold comparison (0: skip it)")
+    ap.add_argument("--duckdb-cli", default="duckdb", help="the DuckDB CLI (pip install duckdb-cli)")
+    ap.add_argument("--cold-only", action="store_true",
+                    help="only the cold comparison, on the store and file an earlier run left in --work")
     ap.add_argument("--report", help="also write the markdown tables here")
     ap.add_argument("--json", help="also write every figure here as JSON")
     args = ap.parse_args()
@@ -244,10 +259,20 @@ def main():
     now_sql = f"TIMESTAMP '{now.strftime('%Y-%m-%d %H:%M:%S.%f')[:-3]}'"
     ch_now_sql = f"toDateTime64('{now.strftime('%Y-%m-%d %H:%M:%S.%f')[:-3]}', 3, 'UTC')"
 
-    shutil.rmtree(args.work, ignore_errors=True)
-    os.makedirs(args.work)
     data = os.path.join(args.work, "events.ndjson")
     env = dict(os.environ, RAYON_NUM_THREADS=str(args.threads))
+    store = os.path.join(args.work, "cohort-store")
+    trivial = [args.cohort, "eval", "--db", store, "--now", args.end, "--format", "count", "did(no_such_type)"]
+    if args.cold_only:
+        cold = cold_step(args, env, store, now_sql, trivial, None)
+        print(render_cold(cold))
+        if args.json:
+            with open(args.json, "w") as f:
+                json.dump({"cold": cold}, f, indent=2)
+        return
+
+    shutil.rmtree(args.work, ignore_errors=True)
+    os.makedirs(args.work)
 
     _, gen_s = timed(lambda: run([args.cohort, "gen", "--quiet", "--users", str(args.users),
                                   "--events", str(args.events), "--days", str(args.days),
@@ -259,7 +284,6 @@ def main():
     os.sync()
 
     # Ingest: each engine reads the same file from the page cache.
-    store = os.path.join(args.work, "cohort-store")
     ingest = {}
     os.sync()
     _, ingest["cohort"] = timed(lambda: run([args.cohort, "ingest", "--system", "--quiet", "--db", store, data],
@@ -272,6 +296,8 @@ def main():
     _, ingest["chDB"] = timed(lambda: ch.ingest(data))
     for name, secs in ingest.items():
         log(f"ingest {name}: {secs:.1f} s, {args.events / secs:,.0f} events/s")
+    # The first command after the load pays whatever the load left to do.
+    _, first_after_load = timed(lambda: subprocess.run(trivial, check=True, env=env, stdout=subprocess.DEVNULL))
     duck.prepare()
     ch.prepare()
 
@@ -303,7 +329,11 @@ def main():
         rows.append(row)
 
     history = history_step(args, env, store) if args.history else None
-    report = render(args, rows, cohort, ingest, size, duck, ch, history)
+    cold = None
+    if args.cold_runs > 0:
+        duck.con.close()  # the CLI opens the file read-only, alone
+        cold = cold_step(args, env, store, now_sql, trivial, first_after_load)
+    report = render(args, rows, cohort, ingest, size, duck, ch, history, cold)
     print(report)
     if args.report:
         with open(args.report, "w") as f:
@@ -311,11 +341,86 @@ def main():
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"rows": rows, "cohort": cohort, "ingestSeconds": ingest, "bytes": size,
-                       "history": history, "mismatches": mismatches}, f, indent=2)
+                       "history": history, "cold": cold, "mismatches": mismatches}, f, indent=2)
     if mismatches:
         print("\nMEMBERS DIFFER:\n" + "\n".join(mismatches), file=sys.stderr)
         sys.exit(1)
     print("\nAll three engines returned the same members for every segment.")
+
+
+def render_cold(cold, ingest=None, events=None):
+    t = cold["trivial"]
+    lines = [f"Cold: one fresh process per command, median of {cold['runs']}; DuckDB CLI {cold['duckdbCli']} "
+             "on its own copy of the same table, read-only.", "",
+             "| command | cohort ms | DuckDB CLI ms | cohort ÷ DuckDB |", "|---|---:|---:|---:|",
+             f"| trivial (`did(no_such_type)` / `SELECT 1`) | {t['cohort']:.0f} | {t['DuckDB']:.0f} | "
+             f"{t['cohort'] / t['DuckDB']:.2f} |"]
+    for r in cold["segments"]:
+        lines.append(f"| {r['segment']} | {r['cohort']:.0f} | {r['DuckDB']:.0f} | {r['cohort'] / r['DuckDB']:.2f} |")
+    lines.append("")
+    if cold.get("firstAfterLoadMs") is not None:
+        lines.append(f"The first cohort command after the load: {cold['firstAfterLoadMs']:.0f} ms "
+                     f"({cold['firstAfterLoadMs'] / t['cohort']:.2f}× a later one).")
+    load = cold["duckdbCliLoadSeconds"]
+    line = f"The DuckDB CLI's load of the file into its sorted table, one process: {load:.1f} s"
+    if ingest and events:
+        line += (f" ({events / load:,.0f} events/s); `cohort ingest`, one process: {ingest['cohort']:.1f} s "
+                 f"({events / ingest['cohort']:,.0f} events/s): cohort {load / ingest['cohort']:.2f}× DuckDB's rate")
+    lines.append(line + ".")
+    return "\n".join(lines)
+
+
+def process_median(cmd, runs, env=None):
+    """Median wall time (ms) of `runs` fresh processes, and the last output."""
+    times, out = [], None
+    for _ in range(runs):
+        t = time.perf_counter()
+        out = subprocess.run(cmd, check=True, env=env, stdout=subprocess.PIPE).stdout.decode().strip()
+        times.append((time.perf_counter() - t) * 1000)
+    return statistics.median(times), out
+
+
+def cold_step(args, env, store, now_sql, trivial, first_after_load):
+    """One fresh process per command: cohort's CLI against DuckDB's, on the
+    same segments; counts must agree."""
+    with open(os.path.join(HERE, "segments.toml"), "rb") as f:
+        filters = {k: v["filter"] for k, v in tomllib.load(f)["segments"].items()}
+    # The CLI reads only files of its own storage version, so it loads its
+    # own copy of the table from the same NDJSON, as the Python peer did.
+    duck_file = os.path.join(args.work, "duck-cli.db")
+    setup = f"SET threads = {args.threads}; SET TimeZone = 'UTC'; "
+    for suffix in ("", ".wal"):
+        if os.path.exists(duck_file + suffix):
+            os.remove(duck_file + suffix)
+    data = os.path.join(args.work, "events.ndjson")
+    os.sync()
+    _, load_s = timed(lambda: run([args.duckdb_cli, duck_file, "-c", setup + f"""
+        CREATE TABLE events AS
+        SELECT subjectType AS kind, subjectId AS subject, type, CAST(createdAt AS TIMESTAMP) AS ts,
+               data.amount AS amount, data.category AS category, data.tags AS tags
+        FROM read_json('{data}', format = 'newline_delimited', columns = {DUCK_COLUMNS})
+        ORDER BY type, ts; CHECKPOINT;"""]))
+    log(f"DuckDB CLI load (one process, sorted table): {load_s:.1f} s")
+    duck = [args.duckdb_cli, "-readonly", "-csv", "-noheader", duck_file, "-c"]
+    version = subprocess.run([args.duckdb_cli, "--version"], check=True, stdout=subprocess.PIPE).stdout.decode().strip()
+    out = {"duckdbCli": version, "runs": args.cold_runs, "duckdbCliLoadSeconds": load_s,
+           "firstAfterLoadMs": first_after_load * 1000 if first_after_load is not None else None,
+           "segments": []}
+    out["trivial"] = {
+        "cohort": process_median(trivial, args.cold_runs, env)[0],
+        "DuckDB": process_median(duck + ["SELECT 1"], args.cold_runs)[0],
+    }
+    log(f"cold trivial: cohort {out['trivial']['cohort']:.0f} ms, DuckDB CLI {out['trivial']['DuckDB']:.0f} ms")
+    for name, sql in DUCKDB.items():
+        c_ms, c_out = process_median([args.cohort, "eval", "--db", store, "--now", args.end, "--format", "count",
+                                      filters[name]], args.cold_runs, env)
+        d_ms, d_out = process_median(duck + [setup + f"SELECT count(*) FROM ({sql.format(now=now_sql)})"],
+                                     args.cold_runs)
+        if int(c_out.split()[0].replace(",", "")) != int(d_out):
+            raise SystemExit(f"cold {name}: cohort counts {c_out!r}, DuckDB {d_out!r}")
+        out["segments"].append({"segment": name, "cohort": c_ms, "DuckDB": d_ms})
+        log(f"cold {name}: cohort {c_ms:.0f} ms, DuckDB CLI {d_ms:.0f} ms")
+    return out
 
 
 def cohort_bench(args, env, store):
@@ -337,7 +442,7 @@ def history_step(args, env, store):
     return {"days": args.days, "one": cohort_bench(args, env, store), "two": cohort_bench(args, env, store2)}
 
 
-def render(args, rows, cohort, ingest, size, duck, ch, history=None):
+def render(args, rows, cohort, ingest, size, duck, ch, history=None, cold=None):
     lines = [
         f"Dataset: `cohort gen --users {args.users} --events {args.events} --days {args.days} "
         f"--seed {args.seed}` ({size / 1e6:.0f} MB NDJSON); now = {args.end}; users only; "
@@ -365,6 +470,8 @@ def render(args, rows, cohort, ingest, size, duck, ch, history=None):
     lines += ["", "| ingest of the same NDJSON | seconds | events/s | ÷ cohort |", "|---|---:|---:|---:|"]
     for name, secs in ingest.items():
         lines.append(f"| {name} | {secs:.1f} | {args.events / secs:,.0f} | {secs / ingest['cohort']:.2f} |")
+    if cold:
+        lines += ["", render_cold(cold, ingest, args.events)]
     if history:
         d = history["days"]
         lines += ["", f"History: the same segments on {d} and {2 * d} days (twice the events, same events per day), "

@@ -57,7 +57,19 @@ pub(crate) struct Opened {
     pub secondary_dir: Option<tempfile::TempDir>,
 }
 
+/// Whether a family is read by point lookups that may miss (a bloom filter
+/// saves a block read per miss). The others are iterated (`log`, `time`,
+/// `block_index`) or read by keys known to exist (`blocks`): their filters
+/// would only cost memory, disk, and time at every open.
+fn wants_filter(family: &str) -> bool {
+    !matches!(family, cf::LOG | cf::TIME | cf::BLOCKS | cf::BLOCK_INDEX)
+}
+
 fn db_options(opts: &StoreOptions, cache: &Cache) -> Options {
+    family_options(opts, cache, "default")
+}
+
+fn family_options(opts: &StoreOptions, cache: &Cache, family: &str) -> Options {
     let mut o = Options::default();
     o.create_if_missing(true);
     o.create_missing_column_families(true);
@@ -82,7 +94,15 @@ fn db_options(opts: &StoreOptions, cache: &Cache) -> Options {
     o.set_bottommost_compression_type(DBCompressionType::Lz4);
     let mut table = BlockBasedOptions::default();
     table.set_block_cache(cache);
-    table.set_bloom_filter(10.0, false);
+    if wants_filter(family) {
+        table.set_bloom_filter(10.0, false);
+    }
+    if opts.access == Access::ReadOnly {
+        // A reader (a batch command, usually) opens every table file: the
+        // index and filter blocks are read when first needed, through the
+        // block cache, not all of them at open.
+        table.set_cache_index_and_filter_blocks(true);
+    }
     table.set_block_size(16 << 10);
     o.set_block_based_table_factory(&table);
     o
@@ -145,7 +165,7 @@ pub(crate) fn open(path: &Path, opts: &StoreOptions) -> Result<Opened> {
     };
     let descriptors: Vec<ColumnFamilyDescriptor> = names
         .iter()
-        .map(|n| ColumnFamilyDescriptor::new(n, db_options(opts, &cache)))
+        .map(|n| ColumnFamilyDescriptor::new(n, family_options(opts, &cache, n)))
         .collect();
     let db = match &secondary_dir {
         Some(dir) => DB::open_cf_descriptors_as_secondary(&db_opts, path, dir.path(), descriptors),
