@@ -399,7 +399,7 @@ def cold_step(args, env, store, now_sql, trivial, first_after_load):
         SELECT subjectType AS kind, subjectId AS subject, type, CAST(createdAt AS TIMESTAMP) AS ts,
                data.amount AS amount, data.category AS category, data.tags AS tags
         FROM read_json('{data}', format = 'newline_delimited', columns = {DUCK_COLUMNS})
-        ORDER BY type, ts; CHECKPOINT;"""]))
+        ORDER BY type, ts; CHECKPOINT;"""], stdout=subprocess.DEVNULL))
     log(f"DuckDB CLI load (one process, sorted table): {load_s:.1f} s")
     duck = [args.duckdb_cli, "-readonly", "-csv", "-noheader", duck_file, "-c"]
     version = subprocess.run([args.duckdb_cli, "--version"], check=True, stdout=subprocess.PIPE).stdout.decode().strip()
