@@ -86,8 +86,18 @@ fn family_options(opts: &StoreOptions, cache: &Cache, family: &str) -> Options {
         // stays readable.
         o.set_max_open_files(-1);
     }
-    if opts.bulk_load {
+    // A vector memtable is sorted whenever it is read, so it suits only
+    // the families a load writes and does not read back while loading; the
+    // catalog's key counts, read by every batch, keep the skip list.
+    if opts.bulk_load
+        && matches!(
+            family,
+            cf::LOG | cf::TIME | cf::BLOCKS | cf::BLOCK_INDEX | cf::FACTS | cf::DICT
+        )
+    {
         o.set_memtable_factory(rocksdb::MemtableFactory::Vector);
+    }
+    if opts.bulk_load {
         o.set_allow_concurrent_memtable_write(false);
     }
     o.set_compression_type(DBCompressionType::Lz4);
