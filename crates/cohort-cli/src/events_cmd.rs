@@ -63,10 +63,12 @@ pub(crate) fn run(args: Args) -> anyhow::Result<u8> {
         }
         Format::Text => {
             if page.events.is_empty() {
+                let unknown = match &subject {
+                    Some((kind, id)) => view.try_subject_facts(*kind, id)?.is_none(),
+                    None => false,
+                };
                 match &subject {
-                    Some((kind, id)) if view.subject_facts(*kind, id).is_none() => {
-                        writeln!(out, "no {kind} {id:?} in this store")?
-                    }
+                    Some((kind, id)) if unknown => writeln!(out, "no {kind} {id:?} in this store")?,
                     _ => writeln!(out, "no events")?,
                 }
             }

@@ -50,7 +50,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<u8> {
     };
     let store = open_read(&args.db.db)?;
     let view = store.view();
-    if view.subject_facts(kind, &id).is_none() {
+    if view.try_subject_facts(kind, &id)?.is_none() {
         bail!("no {kind} {id:?} in this store");
     }
     let events = view.events(kind, &id, ..)?;

@@ -355,14 +355,6 @@ impl Column {
                 .for_each(|(i, v)| f(row(i), v.clone())),
         }
     }
-
-    fn heap_bytes(&self) -> usize {
-        let rows = self.rows.as_ref().map_or(0, |r| r.len() * 4);
-        rows + match &self.values {
-            Values::Numbers(x) => x.len() * 8,
-            Values::Dict { codes, dict } => codes.len() * 4 + dict.len() * 48,
-        }
-    }
 }
 
 /// One block of events of one type, kind and week: subjects and times
@@ -635,22 +627,44 @@ impl Block {
             .collect()
     }
 
-    /// About how many bytes the block holds: its rows and raw bytes, and
-    /// the columns decoded so far.
+    /// About how many bytes the block holds with every column decoded (an
+    /// upper estimate, known without decoding): the block cache counts a
+    /// block at this size from the start, so columns decoded later never
+    /// take it past its budget.
     pub fn heap_bytes(&self) -> usize {
         self.len() * 12
             + self.raw.len()
             + self
                 .columns
                 .iter()
-                .map(|c| {
-                    std::mem::size_of::<LazyColumn>()
-                        + c.decoded
-                            .get()
-                            .and_then(Option::as_ref)
-                            .map_or(0, Column::heap_bytes)
-                })
+                .map(|c| std::mem::size_of::<LazyColumn>() + self.decoded_bound(c))
                 .sum::<usize>()
+    }
+
+    /// An upper estimate of one column's decoded size, read off its body's
+    /// header: the body's bytes (codes, rows, numbers and the strings'
+    /// bytes decode to no more than they encode to) plus an in-memory value
+    /// per dictionary entry and a `Column` header.
+    fn decoded_bound(&self, c: &LazyColumn) -> usize {
+        let n = self.subjects.len();
+        let body = &self.raw[c.body.clone()];
+        let u32_at = |at: usize| {
+            body.get(at..at + 4).map_or(0, |b| {
+                u32::from_le_bytes(b.try_into().expect("4 bytes")) as usize
+            })
+        };
+        let entries = match c.tag {
+            TAG_DICT => u32_at(n.saturating_mul(4)),
+            TAG_SPARSE_DICT => {
+                let m = u32_at(0).min(n);
+                u32_at(4 + m * 8)
+            }
+            _ => 0,
+        };
+        // A corrupt count cannot inflate the estimate past the body: each
+        // entry takes at least one byte of it.
+        let entries = entries.min(body.len());
+        std::mem::size_of::<Column>() + body.len() + entries * std::mem::size_of::<Value>()
     }
 }
 
@@ -748,11 +762,10 @@ mod tests {
         let block = Block::parse(&key, &value).unwrap();
         // Linear in the values: the raw bytes, a column slot each, and
         // the decoded values once read.
-        let parsed = block.heap_bytes();
-        assert!(parsed < 100_000 * 160, "{parsed}");
+        let bound = block.heap_bytes();
+        assert!(bound < 100_000 * 300, "{bound}");
         assert_eq!(block.row(999)[99], (99_999, Value::Number(99.0)));
-        let decoded = block.heap_bytes();
-        assert!(decoded > parsed && decoded < 100_000 * 200, "{decoded}");
+        assert_eq!(block.heap_bytes(), bound, "known before decoding");
         // Merging it into another block keeps every value.
         let mut merged = Blocks::default();
         merged.append_block(SubjectKind::User, 1, &block).unwrap();

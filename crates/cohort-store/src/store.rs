@@ -399,9 +399,11 @@ impl Store {
             let state = self.read_state();
             (state.next_seq, state.facts.clone())
         };
-        let snapshot = crate::snapshot::encode(next_seq, [&facts[0], &facts[1]]);
-        self.db
-            .put_cf(self.cf(cf::META), keys::meta::FACTS_SNAPSHOT, snapshot)?;
+        if facts[0].len() + facts[1].len() <= crate::snapshot::MAX_SUBJECTS {
+            let snapshot = crate::snapshot::encode(next_seq, [&facts[0], &facts[1]]);
+            self.db
+                .put_cf(self.cf(cf::META), keys::meta::FACTS_SNAPSHOT, snapshot)?;
+        }
         let families: Vec<&ColumnFamily> = db::cf::ALL
             .iter()
             .filter_map(|name| self.db.cf_handle(name))

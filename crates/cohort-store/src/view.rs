@@ -130,6 +130,18 @@ impl<'s> View<'s> {
         self.try_subject_dense_id(kind, id).ok().flatten()
     }
 
+    /// The facts of one subject, if the view holds it; an error reading
+    /// the dictionary is `Err`, not "no such subject".
+    pub fn try_subject_facts(
+        &self,
+        kind: SubjectKind,
+        id: &str,
+    ) -> crate::Result<Option<SubjectFacts>> {
+        Ok(self
+            .try_subject_dense_id(kind, id)?
+            .and_then(|sid| self.facts(kind).get(sid as usize).copied()))
+    }
+
     /// The facts of one subject, if the view holds it.
     pub fn subject_facts(&self, kind: SubjectKind, id: &str) -> Option<SubjectFacts> {
         let sid = self.subject_dense_id(kind, id)?;

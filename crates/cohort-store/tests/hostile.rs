@@ -430,3 +430,92 @@ fn raw_put(dir: &std::path::Path, family: &str, key: &[u8], value: &[u8]) {
     db.put_cf(db.cf_handle(family).unwrap(), key, value)
         .unwrap();
 }
+
+/// Found in review (issue 9): blocks decode their columns lazily, and the
+/// decoded-block cache counted a block at insert; columns decoded later
+/// grew it past that. A block is now counted at its size with every column
+/// decoded, known before decoding: decoding them all allocates no more.
+#[test]
+fn a_cached_block_never_outgrows_what_the_cache_counted() {
+    let _only = cohort_testkit::exclusive();
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let s = |x: String| Value::String(x);
+    let events: Vec<_> = (0..5_000)
+        .map(|i| {
+            event(
+                SubjectKind::User,
+                &format!("u{}", i % 300),
+                "view",
+                T0 + i,
+                &[
+                    ("n", Value::Number(i as f64)),
+                    ("label", s(format!("item-{}", i % 700))),
+                    ("tag", s(format!("t{}", i % 3))),
+                ],
+            )
+        })
+        .collect();
+    store.append(&events, AppendOptions::default()).unwrap();
+    let view = store.view();
+    let bucket = cohort_store::bucket_of(T0);
+    // Cached with no column decoded ...
+    let blocks = view
+        .blocks_with_columns(SubjectKind::User, 0, bucket..=bucket, Some(&[]))
+        .unwrap();
+    assert!(!blocks.is_empty());
+    let counted: usize = blocks.iter().map(|b| b.heap_bytes()).sum();
+    // ... then every column decoded: the growth stays within the count.
+    let live_before = cohort_testkit::live_bytes();
+    let ((), peak) = cohort_testkit::peak_of(|| {
+        for b in &blocks {
+            b.decode_columns(None).unwrap();
+        }
+    });
+    let grown = cohort_testkit::live_bytes() - live_before;
+    assert!(grown > 0, "columns were decoded");
+    assert!(
+        peak <= counted,
+        "decoding took {peak} bytes (kept {grown}); the cache counted {counted} for these blocks"
+    );
+    assert_eq!(
+        blocks.iter().map(|b| b.heap_bytes()).sum::<usize>(),
+        counted
+    );
+}
+
+/// Found in review (issue 9): a current facts snapshot that holds fewer
+/// subjects than the dictionary is corruption, refused at open, never a
+/// store whose last subjects silently have no facts.
+#[test]
+fn a_snapshot_that_disagrees_with_the_dictionary_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = open(dir.path());
+        let events: Vec<_> = (0..10)
+            .map(|i| user(&format!("u{i}"), "view", T0 + i))
+            .collect();
+        store.append(&events, AppendOptions::default()).unwrap();
+        store.flush().unwrap();
+    }
+    let snapshot = {
+        let opts = rocksdb::Options::default();
+        let cfs = rocksdb::DB::list_cf(&opts, dir.path()).unwrap();
+        let db = rocksdb::DB::open_cf(&opts, dir.path(), &cfs).unwrap();
+        db.get_cf(db.cf_handle("meta").unwrap(), b"facts_snapshot")
+            .unwrap()
+            .expect("a settled store has a snapshot")
+    };
+    // Same instant, one user fewer: header says 9 users, 9 records.
+    let mut short = snapshot[..snapshot.len() - 24].to_vec();
+    short[9..13].copy_from_slice(&9u32.to_le_bytes());
+    raw_put(dir.path(), "meta", b"facts_snapshot", &short);
+    for options in [StoreOptions::read_only(), StoreOptions::default()] {
+        let err = Store::open(dir.path(), options).err().expect("refused");
+        assert!(matches!(err, StoreError::Corrupt(_)), "{err}");
+        assert!(
+            err.to_string().contains("10 users but 9 facts records"),
+            "{err}"
+        );
+    }
+}
