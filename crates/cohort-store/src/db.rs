@@ -100,8 +100,16 @@ fn family_options(opts: &StoreOptions, cache: &Cache, family: &str) -> Options {
     if opts.bulk_load {
         o.set_allow_concurrent_memtable_write(false);
     }
-    o.set_compression_type(DBCompressionType::Lz4);
-    o.set_bottommost_compression_type(DBCompressionType::Lz4);
+    // `meta` holds a few small values and the facts snapshot, which every
+    // opener reads whole: stored plain, it is a copy from the page cache,
+    // not a decompression (a few MB per million subjects).
+    let compression = if family == cf::META {
+        DBCompressionType::None
+    } else {
+        DBCompressionType::Lz4
+    };
+    o.set_compression_type(compression);
+    o.set_bottommost_compression_type(compression);
     let mut table = BlockBasedOptions::default();
     table.set_block_cache(cache);
     if wants_filter(family) {
