@@ -141,7 +141,7 @@ pub(crate) fn open(path: &Path, opts: &StoreOptions) -> Result<Opened> {
     let exists = path.join("CURRENT").exists();
     if !exists {
         let has_files = std::fs::read_dir(path).is_ok_and(|mut e| e.next().is_some());
-        if has_files {
+        if has_files && !interrupted_creation(path) {
             return Err(StoreError::NotAStore {
                 path: path.to_path_buf(),
                 reason: "the directory holds files but no database (no CURRENT file)".into(),
@@ -213,6 +213,15 @@ pub(crate) fn open(path: &Path, opts: &StoreOptions) -> Result<Opened> {
 /// The store's format version, written now for a new store.
 fn check_version(db: &DB, path: &Path, exists: bool, read_only: bool) -> Result<u32> {
     let Some(meta_cf) = db.cf_handle(cf::META) else {
+        // Only RocksDB's default family, and nothing in it: a first write
+        // killed after RocksDB made the database and before cohort made
+        // its families. A writer goes on to make them; to a reader there
+        // is no store yet.
+        let mut it = db.raw_iterator();
+        it.seek_to_first();
+        if read_only && !it.valid() && it.status().is_ok() {
+            return Err(StoreError::NotFound(path.to_path_buf()));
+        }
         return Err(StoreError::NotAStore {
             path: path.to_path_buf(),
             reason: "it is a RocksDB database without cohort's column families".into(),
@@ -241,8 +250,9 @@ fn check_version(db: &DB, path: &Path, exists: bool, read_only: bool) -> Result<
             reason: "it is a RocksDB database without a cohort format version".into(),
         }),
         // A database created by a process killed before it wrote its
-        // format version is simply new.
-        None if read_only => Ok(FORMAT_VERSION),
+        // format version is simply new: a writer finishes creating it, and
+        // to a reader there is no store yet.
+        None if read_only => Err(StoreError::NotFound(path.to_path_buf())),
         None => {
             let mut w = rocksdb::WriteOptions::default();
             w.set_sync(true);
@@ -255,6 +265,33 @@ fn check_version(db: &DB, path: &Path, exists: bool, read_only: bool) -> Result<
             Ok(FORMAT_VERSION)
         }
     }
+}
+
+/// Whether a directory without `CURRENT` holds only what RocksDB writes
+/// while it creates a database, before `CURRENT` — a process killed at
+/// that moment (the first `cohort ingest` into a new directory, say). No
+/// data can be there: nothing is written before creation ends. Such a
+/// directory is an empty store to a writer (RocksDB creates it afresh) and
+/// no store to a reader. Anything else (a table file, a write-ahead log,
+/// a file of the user's) keeps it "not a store".
+fn interrupted_creation(path: &Path) -> bool {
+    let Ok(entries) = std::fs::read_dir(path) else {
+        return false;
+    };
+    entries.into_iter().all(|entry| {
+        let Ok(entry) = entry else { return false };
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else {
+            return false;
+        };
+        // (A write-ahead log is created only after CURRENT, and RocksDB
+        // refuses to create a database beside one.)
+        matches!(name, "LOCK" | "LOG" | "IDENTITY")
+            || name.starts_with("LOG.old.")
+            || name.starts_with("MANIFEST-")
+            || name.starts_with("OPTIONS-")
+            || name.ends_with(".dbtmp")
+    })
 }
 
 fn log_is_empty(db: &DB) -> bool {

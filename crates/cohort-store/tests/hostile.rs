@@ -94,6 +94,8 @@ fn many_distinct_data_keys_cost_what_their_values_cost() {
 /// in the batch, and they all arrive.
 #[test]
 fn forty_thousand_new_types_in_one_write() {
+    // Other tests of this binary count allocations (see `exclusive`).
+    let _only = cohort_testkit::exclusive();
     let dir = tempfile::tempdir().unwrap();
     let store = open(dir.path());
     let events: Vec<_> = (0..40_000)
@@ -190,6 +192,8 @@ fn killed_writer(dir: &std::path::Path, batches: u32) {
 
 #[test]
 fn wal_child() {
+    // Other tests of this binary count allocations (see `exclusive`).
+    let _only = cohort_testkit::exclusive();
     let Ok(dir) = std::env::var("COHORT_WAL_DIR") else {
         return;
     };
@@ -232,6 +236,8 @@ fn wal_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
 /// left), and the next command made the loss permanent.
 #[test]
 fn a_damaged_write_ahead_log_is_refused_and_salvage_is_explicit() {
+    // Other tests of this binary count allocations (see `exclusive`).
+    let _only = cohort_testkit::exclusive();
     let dir = tempfile::tempdir().unwrap();
     killed_writer(dir.path(), 40);
     let log = wal_files(dir.path()).pop().expect("a write-ahead log");
@@ -281,6 +287,8 @@ fn a_damaged_write_ahead_log_is_refused_and_salvage_is_explicit() {
 /// acknowledged) is not damage: the store opens with every whole batch.
 #[test]
 fn a_torn_last_record_is_not_damage() {
+    // Other tests of this binary count allocations (see `exclusive`).
+    let _only = cohort_testkit::exclusive();
     let dir = tempfile::tempdir().unwrap();
     killed_writer(dir.path(), 10);
     let log = wal_files(dir.path()).pop().expect("a write-ahead log");
@@ -332,6 +340,8 @@ fn a_crafted_subject_id_is_corruption_not_an_allocation() {
 /// its arrays. Reading it is now an error.
 #[test]
 fn a_block_naming_an_unknown_subject_is_corruption() {
+    // Other tests of this binary count allocations (see `exclusive`).
+    let _only = cohort_testkit::exclusive();
     let dir = tempfile::tempdir().unwrap();
     {
         let store = open(dir.path());
@@ -367,6 +377,8 @@ fn a_block_naming_an_unknown_subject_is_corruption() {
 /// read-only store is a view as of its opening, and says who writes.
 #[test]
 fn a_reader_opens_a_store_that_a_writer_has_open() {
+    // Other tests of this binary count allocations (see `exclusive`).
+    let _only = cohort_testkit::exclusive();
     let dir = tempfile::tempdir().unwrap();
     let writer = open(dir.path());
     writer
@@ -395,6 +407,8 @@ fn a_reader_opens_a_store_that_a_writer_has_open() {
 /// a `Buffered` one after [`Store::sync`].
 #[test]
 fn durable_sequence_follows_the_syncs() {
+    // Other tests of this binary count allocations (see `exclusive`).
+    let _only = cohort_testkit::exclusive();
     let dir = tempfile::tempdir().unwrap();
     let store = open(dir.path());
     let synced = store
@@ -489,6 +503,8 @@ fn a_cached_block_never_outgrows_what_the_cache_counted() {
 /// store whose last subjects silently have no facts.
 #[test]
 fn a_snapshot_that_disagrees_with_the_dictionary_is_refused() {
+    // Other tests of this binary count allocations (see `exclusive`).
+    let _only = cohort_testkit::exclusive();
     let dir = tempfile::tempdir().unwrap();
     {
         let store = open(dir.path());

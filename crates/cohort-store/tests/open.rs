@@ -127,3 +127,87 @@ fn a_store_in_use_is_reported_as_such() {
         .expect("locked");
     assert!(matches!(err, StoreError::Locked(_)), "{err}");
 }
+
+/// Found by the CLI crash test under load: a first `cohort ingest` killed
+/// while RocksDB created the store left LOCK, LOG, IDENTITY and a MANIFEST
+/// but no CURRENT, and every later command called the directory "not a
+/// store". Nothing can be stored before creation ends, so a writer creates
+/// the store afresh and a reader finds none; any other file still makes
+/// the directory not a store.
+#[test]
+fn a_creation_killed_before_current_is_an_empty_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("db");
+    std::fs::create_dir(&db).unwrap();
+    for (name, content) in [
+        ("LOCK", ""),
+        ("LOG", "RocksDB log text"),
+        ("IDENTITY", "3f1c"),
+        ("MANIFEST-000001", "half a manifest"),
+        ("000001.dbtmp", ""),
+    ] {
+        std::fs::write(db.join(name), content).unwrap();
+    }
+    let err = Store::open(&db, StoreOptions::read_only()).err().unwrap();
+    assert!(matches!(err, StoreError::NotFound(_)), "{err}");
+    let store = Store::open(&db, StoreOptions::default()).unwrap();
+    assert_eq!(store.stats().events, 0);
+    drop(store);
+    assert!(Store::open(&db, StoreOptions::read_only()).is_ok());
+
+    // A table file (or any file of the user's) keeps it "not a store".
+    let other = dir.path().join("other");
+    std::fs::create_dir(&other).unwrap();
+    std::fs::write(other.join("LOCK"), "").unwrap();
+    std::fs::write(other.join("000009.sst"), "data").unwrap();
+    let err = Store::open(&other, StoreOptions::default()).err().unwrap();
+    assert!(matches!(err, StoreError::NotAStore { .. }), "{err}");
+    // So does a write-ahead log (made only after CURRENT).
+    std::fs::remove_file(other.join("000009.sst")).unwrap();
+    std::fs::write(other.join("000004.log"), "").unwrap();
+    let err = Store::open(&other, StoreOptions::default()).err().unwrap();
+    assert!(matches!(err, StoreError::NotAStore { .. }), "{err}");
+}
+
+/// The moment after: RocksDB made the database (CURRENT, only its default
+/// family) and the process died before cohort made its families. A reader
+/// finds no store yet; a writer finishes creating it.
+#[test]
+fn a_creation_killed_before_the_families_is_no_store_yet() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let mut opts = rocksdb::Options::default();
+        opts.create_if_missing(true);
+        rocksdb::DB::open(&opts, dir.path()).unwrap();
+    }
+    let err = Store::open(dir.path(), StoreOptions::read_only())
+        .err()
+        .unwrap();
+    assert!(matches!(err, StoreError::NotFound(_)), "{err}");
+    let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
+    assert_eq!(store.stats().events, 0);
+    drop(store);
+    assert!(Store::open(dir.path(), StoreOptions::read_only()).is_ok());
+}
+
+/// And the moment after that: some of cohort's families made, no format
+/// version written. Still no store to a reader (it said "corrupt: the
+/// column families … are missing"); a writer finishes it.
+#[test]
+fn a_creation_killed_among_the_families_is_no_store_yet() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let mut opts = rocksdb::Options::default();
+        opts.create_if_missing(true);
+        opts.create_missing_column_families(true);
+        rocksdb::DB::open_cf(&opts, dir.path(), ["meta", "log", "time"]).unwrap();
+    }
+    let err = Store::open(dir.path(), StoreOptions::read_only())
+        .err()
+        .unwrap();
+    assert!(matches!(err, StoreError::NotFound(_)), "{err}");
+    let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
+    assert_eq!(store.stats().events, 0);
+    drop(store);
+    assert!(Store::open(dir.path(), StoreOptions::read_only()).is_ok());
+}

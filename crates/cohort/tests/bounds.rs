@@ -56,6 +56,8 @@ fn save(store: &Store, name: &str, filter: &str) -> Result<SavedSegment, Error> 
 /// depth limit with an error naming it.
 #[test]
 fn a_chain_of_segments_stops_at_the_depth_limit() {
+    // Other tests of this binary count allocations (see `exclusive`).
+    let _only = cohort_testkit::exclusive();
     let dir = tempfile::tempdir().unwrap();
     let store = store(dir.path(), 10);
     save(&store, "c0", "did(t)").unwrap();
@@ -87,6 +89,8 @@ fn a_chain_of_segments_stops_at_the_depth_limit() {
 /// A save that would break a saved segment is refused, naming it.
 #[test]
 fn re_saving_a_link_cannot_push_a_chain_past_the_limit() {
+    // Other tests of this binary count allocations (see `exclusive`).
+    let _only = cohort_testkit::exclusive();
     let dir = tempfile::tempdir().unwrap();
     let store = store(dir.path(), 10);
     for chain in ["a", "b"] {
@@ -178,6 +182,8 @@ fn doubling_references_are_evaluated_once_each() {
 /// and bounded.
 #[test]
 fn a_filter_reaching_too_many_conditions_is_refused() {
+    // Other tests of this binary count allocations (see `exclusive`).
+    let _only = cohort_testkit::exclusive();
     let dir = tempfile::tempdir().unwrap();
     let store = store(dir.path(), 10);
     // 3 × 3,000 conditions in segments (one filter of them would pass the
@@ -244,6 +250,8 @@ fn thousands_of_conditions_use_memory_for_one_at_a_time() {
 /// respected, and then failed every evaluation. It is refused at save.
 #[test]
 fn a_canonical_form_over_the_limit_is_refused_at_save() {
+    // Other tests of this binary count allocations (see `exclusive`).
+    let _only = cohort_testkit::exclusive();
     let dir = tempfile::tempdir().unwrap();
     let store = store(dir.path(), 10);
     // `did(a)or did(a)…` has no spaces; its canonical form has two more
@@ -259,6 +267,8 @@ fn a_canonical_form_over_the_limit_is_refused_at_save() {
 /// Deleting a segment that others refer to would break them.
 #[test]
 fn a_segment_in_use_is_not_deleted() {
+    // Other tests of this binary count allocations (see `exclusive`).
+    let _only = cohort_testkit::exclusive();
     let dir = tempfile::tempdir().unwrap();
     let store = store(dir.path(), 10);
     save(&store, "base", "did(t)").unwrap();
