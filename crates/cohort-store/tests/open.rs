@@ -180,14 +180,7 @@ fn a_creation_killed_before_the_families_is_no_store_yet() {
         opts.create_if_missing(true);
         rocksdb::DB::open(&opts, dir.path()).unwrap();
     }
-    let err = Store::open(dir.path(), StoreOptions::read_only())
-        .err()
-        .unwrap();
-    assert!(matches!(err, StoreError::NotFound(_)), "{err}");
-    let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
-    assert_eq!(store.stats().events, 0);
-    drop(store);
-    assert!(Store::open(dir.path(), StoreOptions::read_only()).is_ok());
+    no_store_yet_until_a_writer_creates_it(dir.path());
 }
 
 /// And the moment after that: some of cohort's families made, no format
@@ -202,12 +195,16 @@ fn a_creation_killed_among_the_families_is_no_store_yet() {
         opts.create_missing_column_families(true);
         rocksdb::DB::open_cf(&opts, dir.path(), ["meta", "log", "time"]).unwrap();
     }
-    let err = Store::open(dir.path(), StoreOptions::read_only())
-        .err()
-        .unwrap();
+    no_store_yet_until_a_writer_creates_it(dir.path());
+}
+
+/// A reader finds no store in `path`; a writer creates an empty one, which
+/// readers then open.
+fn no_store_yet_until_a_writer_creates_it(path: &std::path::Path) {
+    let err = Store::open(path, StoreOptions::read_only()).err().unwrap();
     assert!(matches!(err, StoreError::NotFound(_)), "{err}");
-    let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
+    let store = Store::open(path, StoreOptions::default()).unwrap();
     assert_eq!(store.stats().events, 0);
     drop(store);
-    assert!(Store::open(dir.path(), StoreOptions::read_only()).is_ok());
+    assert!(Store::open(path, StoreOptions::read_only()).is_ok());
 }
