@@ -126,14 +126,12 @@ impl View<'_> {
                 .iter()
                 .zip(store.read_blocks(self.snapshot.as_ref(), &missing)?)
                 .map(|(k, b)| {
-                    // Decoded before it is cached, so that its size counts.
-                    b.decode_columns(columns)?;
+                    // Counted at its fully decoded size (`Block::heap_bytes`),
+                    // so it is cached before its columns are decoded below.
                     let b = Arc::new(b);
                     store.block_cache.insert(*k, Arc::clone(&b));
-                    Ok(b)
-                })
-                .collect::<Result<Vec<_>>>()?
-                .into_iter();
+                    b
+                });
             for slot in out.iter_mut().filter(|b| b.is_none()) {
                 *slot = read.next();
             }

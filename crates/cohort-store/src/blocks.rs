@@ -573,15 +573,23 @@ impl Block {
     /// [`Block::column`] returns them without decoding; a column that does
     /// not decode is an error here.
     pub fn decode_columns(&self, keys: Option<&[u32]>) -> Result<()> {
-        for c in &self.columns {
-            if keys.is_some_and(|k| !k.contains(&c.key)) {
-                continue;
-            }
-            if self.lazy(c).is_none() {
-                return Err(corrupt());
-            }
+        let decodes = |c: &LazyColumn| self.lazy(c).is_some();
+        let all = match keys {
+            None => self.columns.iter().all(decodes),
+            // Every evaluation asks again of a cached block: look up the
+            // few keys asked for (columns are in key order) rather than
+            // scan a block's columns, which may be many thousands.
+            Some(keys) => keys.iter().all(|k| {
+                self.columns
+                    .binary_search_by_key(k, |c| c.key)
+                    .map_or(true, |i| decodes(&self.columns[i]))
+            }),
+        };
+        if all {
+            Ok(())
+        } else {
+            Err(corrupt())
         }
-        Ok(())
     }
 
     /// Rows in the block.

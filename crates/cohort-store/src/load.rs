@@ -192,9 +192,7 @@ pub(crate) fn load_state(db: &DB, subject_map: SubjectMap) -> Result<(State, Ope
         Ok(())
     };
     state.catalog = vec![TypeStats::default(); types];
-    let mut it = db.raw_iterator_cf(required(cf::CATALOG)?);
-    it.seek_to_first();
-    while let (Some(k), Some(v)) = (it.key(), it.value()) {
+    scan_prefix(db, required(cf::CATALOG)?, &[], |k, v| {
         let type_id = be_u32(k, "catalog")?;
         check(type_id, types, "event type")?;
         let record: CatalogRecord = codec::decode(v, "a catalog record")?;
@@ -203,10 +201,8 @@ pub(crate) fn load_state(db: &DB, subject_map: SubjectMap) -> Result<(State, Ope
             check(*key_id, keys, "data key")?;
         }
         state.catalog[type_id as usize].record = record;
-        it.next();
-    }
-    it.status()?;
-    drop(it);
+        Ok(())
+    })?;
     Ok((state, cost))
 }
 
