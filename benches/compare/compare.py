@@ -288,6 +288,10 @@ def main():
     os.sync()
     _, ingest["cohort"] = timed(lambda: run([args.cohort, "ingest", "--system", "--quiet", "--db", store, data],
                                             env=env, stdout=subprocess.DEVNULL))
+    # The first command after the load pays whatever the load left to do;
+    # measured before the peers load, so that their background work (chDB
+    # merges its parts after an insert) does not share its cores.
+    _, first_after_load = timed(lambda: subprocess.run(trivial, check=True, env=env, stdout=subprocess.DEVNULL))
     duck = Duck(args.work, args.threads)
     os.sync()
     _, ingest["DuckDB"] = timed(lambda: duck.ingest(data))
@@ -296,8 +300,6 @@ def main():
     _, ingest["chDB"] = timed(lambda: ch.ingest(data))
     for name, secs in ingest.items():
         log(f"ingest {name}: {secs:.1f} s, {args.events / secs:,.0f} events/s")
-    # The first command after the load pays whatever the load left to do.
-    _, first_after_load = timed(lambda: subprocess.run(trivial, check=True, env=env, stdout=subprocess.DEVNULL))
     duck.prepare()
     ch.prepare()
 
@@ -333,7 +335,13 @@ def main():
     if args.cold_runs > 0:
         duck.con.close()  # the CLI opens the file read-only, alone
         cold = cold_step(args, env, store, now_sql, trivial, first_after_load)
+    append = append_step(args, env, store)
     report = render(args, rows, cohort, ingest, size, duck, ch, history, cold)
+    report += (f"\n\nAppending one more day ({append['events']:,} events) to the populated stores: "
+               f"`cohort ingest` {append['cohort']:.2f} s ({append['events'] / append['cohort']:,.0f} events/s), "
+               f"DuckDB `INSERT ... FROM read_json` {append['DuckDB']:.2f} s "
+               f"({append['events'] / append['DuckDB']:,.0f} events/s): cohort "
+               f"{append['DuckDB'] / append['cohort']:.2f}× DuckDB's rate.")
     print(report)
     if args.report:
         with open(args.report, "w") as f:
@@ -341,7 +349,8 @@ def main():
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"rows": rows, "cohort": cohort, "ingestSeconds": ingest, "bytes": size,
-                       "history": history, "cold": cold, "mismatches": mismatches}, f, indent=2)
+                       "history": history, "cold": cold, "append": append, "mismatches": mismatches},
+                      f, indent=2)
     if mismatches:
         print("\nMEMBERS DIFFER:\n" + "\n".join(mismatches), file=sys.stderr)
         sys.exit(1)
@@ -421,6 +430,34 @@ def cold_step(args, env, store, now_sql, trivial, first_after_load):
         out["segments"].append({"segment": name, "cohort": c_ms, "DuckDB": d_ms})
         log(f"cold {name}: cohort {c_ms:.0f} ms, DuckDB CLI {d_ms:.0f} ms")
     return out
+
+
+def append_step(args, env, store):
+    """Append one more day (a tenth of the events, after the history ends)
+    to the populated stores: `cohort ingest` (one process) against DuckDB's
+    `INSERT ... FROM read_json` into its sorted table. Runs last: the day
+    is past `--end`, and nothing is measured on the stores after it."""
+    end = dt.datetime.fromisoformat(args.end.replace("Z", "+00:00"))
+    day_end = (end + dt.timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    events = max(args.events // 10, 1)
+    day = os.path.join(args.work, "day.ndjson")
+    run([args.cohort, "gen", "--quiet", "--users", str(args.users), "--events", str(events), "--days", "1",
+         "--seed", str(args.seed + 1), "--end", day_end, "--out", day], env=env)
+    os.sync()
+    _, cohort_s = timed(lambda: run([args.cohort, "ingest", "--system", "--quiet", "--db", store, day],
+                                    env=env, stdout=subprocess.DEVNULL))
+    import duckdb
+    con = duckdb.connect(os.path.join(args.work, "duck.db"))
+    con.execute(f"SET threads = {args.threads}")
+    con.execute("SET TimeZone = 'UTC'")
+    os.sync()
+    _, duck_s = timed(lambda: con.execute(f"""
+        INSERT INTO events
+        SELECT subjectType, subjectId, type, CAST(createdAt AS TIMESTAMP), data.amount, data.category, data.tags
+        FROM read_json(?, format = 'newline_delimited', columns = {DUCK_COLUMNS})""", [day]))
+    con.close()
+    log(f"append a day ({events:,} events): cohort {cohort_s:.1f} s, DuckDB {duck_s:.1f} s")
+    return {"events": events, "cohort": cohort_s, "DuckDB": duck_s}
 
 
 def cohort_bench(args, env, store):

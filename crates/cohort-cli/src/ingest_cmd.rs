@@ -27,10 +27,14 @@ const PRINTED_REJECTS: u64 = 10;
 /// skipped; valid ones are stored. Events are durable once the summary is
 /// printed.
 ///
-/// A load can be run again safely: each batch records how far into its
+/// Events are staged in memory and committed as sorted table files, all
+/// or nothing, every --commit-bytes of staged data, every 10 seconds, and
+/// at the end.
+///
+/// A load can be run again safely: each commit records how far into its
 /// file it got, in the same atomic write as its events, so after a crash,
-/// a kill or an error the same command resumes where the last stored
-/// batch ended, and a file loaded in full is not stored twice (a file that
+/// a kill or an error the same command resumes where the last commit
+/// ended, and a file loaded in full is not stored twice (a file that
 /// has grown since loads only what is new). --again loads it all again.
 ///
 /// Exit status: 0 when every event was stored, 1 when some were rejected,
@@ -56,12 +60,18 @@ pub(crate) struct Args {
     /// (their events are then stored twice).
     #[arg(long)]
     again: bool,
-    /// Input bytes per atomic batch (each batch and its progress mark are
-    /// stored together). Larger batches load faster; smaller ones lose
-    /// less work to a crash.
+    /// Input bytes per chunk: the unit that is read, validated in
+    /// parallel and staged, all or nothing.
     #[arg(long, value_name = "BYTES", default_value_t = 4 << 20,
           value_parser = clap::value_parser!(u32).range(4096..=(1 << 30)))]
     chunk_bytes: u32,
+    /// Memory of staged events at which they are committed (stored
+    /// durably, with how far the load got). Larger commits load faster
+    /// (fewer, larger table files); a crash loses the work since the last
+    /// one, which the same command then loads again.
+    #[arg(long, value_name = "BYTES", default_value_t = 512 << 20,
+          value_parser = clap::value_parser!(u64).range(4096..=(16 << 30)))]
+    commit_bytes: u64,
     /// Input files (NDJSON or track requests, optionally gzip); - for stdin.
     #[arg(value_name = "FILE", required = true)]
     files: Vec<PathBuf>,
@@ -128,6 +138,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<u8> {
             Source::Client
         },
         chunk_bytes: args.chunk_bytes as usize,
+        commit_bytes: usize::try_from(args.commit_bytes).unwrap_or(usize::MAX),
         resume: if args.again {
             Resume::Never
         } else {
@@ -162,11 +173,12 @@ pub(crate) fn run(args: Args) -> anyhow::Result<u8> {
         };
         let mut on_progress = |p: &ingest::Progress| {
             bar.set_position(base.bytes + p.bytes);
-            let stored = base.stored + p.stored;
+            let read = base.stored + p.stored + p.staged;
             bar.set_message(format!(
-                "{} events, {}/s",
-                thousands(stored),
-                per_second(stored, started.elapsed().as_secs_f64())
+                "{} events ({} stored), {}/s",
+                thousands(read),
+                thousands(base.stored + p.stored),
+                per_second(read, started.elapsed().as_secs_f64())
             ));
         };
         let mut observer = Observer {

@@ -20,7 +20,7 @@ use rocksdb::ReadOptions;
 use crate::blocks::Block;
 use crate::db::cf;
 use crate::error::{Result, StoreError};
-use crate::keys::{block_key, BlockKey};
+use crate::keys::{self, block_key, BlockKey};
 use crate::store::Store;
 use crate::view::View;
 
@@ -109,7 +109,14 @@ impl View<'_> {
         }
         let store = self.store;
         let keys: Vec<BlockKey> = store
-            .block_index(self.snapshot.as_ref(), kind, type_id, lo, hi)?
+            .block_index(
+                self.snapshot.as_ref(),
+                kind,
+                type_id,
+                lo,
+                hi,
+                self.next_seq(),
+            )?
             .into_iter()
             .map(|(k, _)| k)
             .collect();
@@ -177,7 +184,8 @@ impl Store {
     }
 
     /// (key, row count) of the blocks of one kind and type in buckets
-    /// `lo..=hi`, as of `snapshot`.
+    /// `lo..=hi`, as of `snapshot`, leaving out blocks whose first sequence
+    /// number is `below` or later (a bulk commit's, not yet visible).
     pub(crate) fn block_index(
         &self,
         snapshot: Option<&rocksdb::Snapshot<'_>>,
@@ -185,6 +193,7 @@ impl Store {
         type_id: u32,
         lo: i64,
         hi: i64,
+        below: u64,
     ) -> Result<Vec<(BlockKey, u32)>> {
         let mut opts = ReadOptions::default();
         if let Some(snapshot) = snapshot {
@@ -206,7 +215,9 @@ impl Store {
         let mut out = Vec::new();
         while let (Some(k), Some(v)) = (it.key(), it.value()) {
             let rows = u32::from_le_bytes(v.try_into().map_err(|_| bad())?);
-            out.push((k.try_into().map_err(|_| bad())?, rows));
+            if keys::seq_of(k).is_some_and(|s| s < below) {
+                out.push((k.try_into().map_err(|_| bad())?, rows));
+            }
             it.next();
         }
         it.status()?;

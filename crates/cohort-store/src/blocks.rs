@@ -85,10 +85,18 @@ struct BlockBuilder {
     arena: Vec<u8>,
 }
 
+/// The most rows one block holds: a bulk load that puts millions of
+/// events of one type into one week writes several blocks, so that no
+/// read decodes more than this at once.
+pub(crate) const MAX_BLOCK_ROWS: usize = 1 << 16;
+
 /// The blocks one write builds, by (kind, type, bucket).
 #[derive(Default)]
 pub(crate) struct Blocks {
     open: HashMap<(u8, u32, i64), BlockBuilder>,
+    /// Blocks that reached [`MAX_BLOCK_ROWS`], encoded.
+    sealed: Vec<(BlockKey, Vec<u8>)>,
+    sealed_bytes: usize,
 }
 
 impl Blocks {
@@ -119,13 +127,42 @@ impl Blocks {
         sid: u32,
         data: &[(u32, &Value)],
     ) {
-        let b = self.builder(kind, type_id, bucket_of(millis), seq);
+        let bucket = bucket_of(millis);
+        let b = self.builder(kind, type_id, bucket, seq);
         let row = b.subjects.len() as u32;
         b.subjects.push(sid);
         b.times.push(millis);
         for (key, value) in data {
             b.push(*key, row, value);
         }
+        if b.subjects.len() >= MAX_BLOCK_ROWS {
+            let b = self
+                .open
+                .remove(&(kind.tag(), type_id, bucket))
+                .expect("the builder just used");
+            let key = block_key(kind, type_id, bucket, b.first_seq);
+            let value = b.encode_block();
+            self.sealed_bytes += value.len();
+            self.sealed.push((key, value));
+        }
+    }
+
+    /// Roughly the memory the blocks being built hold, in bytes.
+    pub fn heap_bytes(&self) -> usize {
+        self.sealed_bytes
+            + self
+                .open
+                .values()
+                .map(|b| {
+                    b.subjects.capacity() * 4
+                        + b.times.capacity() * 8
+                        + b.arena.capacity()
+                        + b.values
+                            .values()
+                            .map(|v| v.capacity() * std::mem::size_of::<(u32, Cell)>() + 32)
+                            .sum::<usize>()
+                })
+                .sum::<usize>()
     }
 
     /// Appends every row of a decoded block (for merging), column by
@@ -147,13 +184,15 @@ impl Blocks {
 
     /// The (key, value) of every block, for the write batch.
     pub fn encode(self) -> impl Iterator<Item = (BlockKey, Vec<u8>)> {
-        self.open.into_iter().map(|((kind, type_id, bucket), b)| {
-            let kind = SubjectKind::from_tag(kind).expect("a valid kind");
-            (
-                block_key(kind, type_id, bucket, b.first_seq),
-                b.encode_block(),
-            )
-        })
+        self.sealed
+            .into_iter()
+            .chain(self.open.into_iter().map(|((kind, type_id, bucket), b)| {
+                let kind = SubjectKind::from_tag(kind).expect("a valid kind");
+                (
+                    block_key(kind, type_id, bucket, b.first_seq),
+                    b.encode_block(),
+                )
+            }))
     }
 }
 

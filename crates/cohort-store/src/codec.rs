@@ -23,7 +23,7 @@ pub(crate) struct StoredEvent {
 #[derive(Serialize)]
 pub(crate) struct StoredEventRef<'a> {
     pub type_id: u32,
-    pub data: Vec<(u32, &'a Value)>,
+    pub data: &'a [(u32, &'a Value)],
 }
 
 /// One event type's catalog entry (its name is in the dictionary).
@@ -149,11 +149,11 @@ mod tests {
         ];
         let bytes = encode(&StoredEventRef {
             type_id: 3,
-            data: values
+            data: &values
                 .iter()
                 .enumerate()
                 .map(|(i, v)| (i as u32, v))
-                .collect(),
+                .collect::<Vec<_>>(),
         });
         let back: StoredEvent = decode(&bytes, "event").unwrap();
         assert_eq!(back.type_id, 3);

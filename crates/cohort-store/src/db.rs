@@ -126,6 +126,18 @@ fn family_options(opts: &StoreOptions, cache: &Cache, family: &str) -> Options {
     o
 }
 
+/// The options of the table files a bulk load writes (`bulk.rs`): the
+/// compression and block size of the families they go into.
+pub(crate) fn table_file_options() -> Options {
+    let mut o = Options::default();
+    o.set_compression_type(DBCompressionType::Lz4);
+    o.set_bottommost_compression_type(DBCompressionType::Lz4);
+    let mut table = BlockBasedOptions::default();
+    table.set_block_size(16 << 10);
+    o.set_block_based_table_factory(&table);
+    o
+}
+
 /// Opens (or creates) the database and checks its format version.
 pub(crate) fn open(path: &Path, opts: &StoreOptions) -> Result<Opened> {
     let read_only = opts.access == Access::ReadOnly;

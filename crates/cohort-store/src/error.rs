@@ -104,6 +104,20 @@ pub enum StoreError {
         /// The new name that did not fit.
         name: String,
     },
+    /// A file of the store's own (a bulk load's table files) could not be
+    /// written or removed.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// What the operating system said.
+        source: std::io::Error,
+    },
+    /// A bulk load failed after adding its table files, and taking them back
+    /// failed too: this handle refuses further writes. Opening the store
+    /// again for writing takes them back.
+    #[error("a bulk load into {0} failed part way and could not be taken back; open the store again to finish taking it back")]
+    Poisoned(PathBuf),
     /// RocksDB reported an error.
     #[error("RocksDB: {0}")]
     Rocks(#[from] rocksdb::Error),

@@ -8,6 +8,7 @@
 //! | column family | key | value |
 //! |---|---|---|
 //! | `meta`  | `format_version`, `next_seq`, `last_write_at` | u32, u64, i64 (big-endian) |
+//! |         | `bulk_intent` (only while a bulk commit is under way) | from u64 · to u64 |
 //! | `log`   | kind u8 · subject u32 · time i64 · seq u64 (21 bytes) | postcard [`crate::codec::StoredEvent`] |
 //! | `time`  | time i64 · seq u64 (16 bytes) | kind u8 · subject u32 |
 //! | `dict`  | `s` · kind u8 · subject id bytes | subject u32 |
@@ -218,6 +219,17 @@ pub(crate) mod meta {
     /// Every subject's facts as one value, as of a sequence number (see
     /// `snapshot.rs`); written when a store is settled.
     pub const FACTS_SNAPSHOT: &[u8] = b"facts_snapshot";
+    /// A bulk commit under way: the sequence numbers `from` and `to`
+    /// (u64 big-endian each) its table files hold (see `bulk.rs`).
+    pub const BULK_INTENT: &[u8] = b"bulk_intent";
+}
+
+/// The sequence number a `log`, `time`, `blocks` or `block_index` key
+/// ends with (for a block, its first row's): reads skip keys at or past
+/// the view's `next_seq`, which a bulk commit has not yet made visible.
+pub(crate) fn seq_of(k: &[u8]) -> Option<u64> {
+    let tail = k.len().checked_sub(8).map(|at| &k[at..])?;
+    Some(u64::from_be_bytes(tail.try_into().ok()?))
 }
 
 #[cfg(test)]

@@ -40,6 +40,7 @@
 
 mod block_cache;
 mod blocks;
+mod bulk;
 mod catalog;
 mod codec;
 mod db;
@@ -58,6 +59,7 @@ mod store;
 mod view;
 
 pub use blocks::{bucket_of, Block, Column, BUCKET_MILLIS, NO_VALUE};
+pub use bulk::BulkLoad;
 pub use codec::{LoadMark, SubjectFacts};
 pub use cohort_event::{
     format_millis, parse_rfc3339, Event, Source, SubjectKind, Value, ValueKind,

@@ -51,6 +51,9 @@ impl Store {
                 parts.type_id,
                 parts.bucket,
                 parts.bucket,
+                // The writer sees no table file of an unfinished bulk
+                // commit: it cleared them when it opened.
+                u64::MAX,
             )?
             .into_iter()
             .filter(|&(_, n)| n < SMALL_ROWS)

@@ -265,8 +265,10 @@ impl View<'_> {
             .raw_iterator_cf_opt(self.store.cf(cf::LOG), opts);
         it.seek_to_first();
         let mut out = Vec::new();
-        while it.valid() {
-            out.push(self.record_at(&it, Some(id))?);
+        while let Some(k) = it.key() {
+            if self.visible(k) {
+                out.push(self.record_at(&it, Some(id))?);
+            }
             it.next();
         }
         it.status()?;
@@ -293,7 +295,9 @@ impl View<'_> {
                 let mut it = store.db.raw_iterator_cf_opt(store.cf(cf::LOG), opts);
                 it.seek_to_last();
                 while it.valid() && page.events.len() < limit {
-                    page.events.push(self.record_at(&it, Some(id))?);
+                    if self.visible(it.key().unwrap_or_default()) {
+                        page.events.push(self.record_at(&it, Some(id))?);
+                    }
                     it.prev();
                 }
                 it.status()?;
@@ -311,6 +315,10 @@ impl View<'_> {
                     let (k, v) = (it.key().unwrap_or_default(), it.value().unwrap_or_default());
                     let (time, seq) = keys::parse_time_key(k)
                         .ok_or_else(|| StoreError::Corrupt("malformed time key".into()))?;
+                    if seq >= self.next_seq() {
+                        it.prev();
+                        continue;
+                    }
                     let (kind, sid) = keys::parse_subject_key(v)
                         .ok_or_else(|| StoreError::Corrupt("malformed time index value".into()))?;
                     let log_key = keys::log_key(kind, sid, time, seq);
@@ -331,6 +339,13 @@ impl View<'_> {
             }
         }
         Ok(page)
+    }
+
+    /// Whether an entry of `log` or `time` is part of this view: a bulk
+    /// commit's table files are in place a moment before its `next_seq`
+    /// is (`bulk.rs`).
+    fn visible(&self, key: &[u8]) -> bool {
+        keys::seq_of(key).is_some_and(|s| s < self.next_seq())
     }
 
     /// A subject's ID from its dense id.

@@ -102,6 +102,13 @@ impl NewNames {
         self.index.get(name).copied()
     }
 
+    /// Keeps the first `len` names only.
+    fn truncate(&mut self, len: usize) {
+        for name in self.names.drain(len.min(self.names.len())..) {
+            self.index.remove(&name);
+        }
+    }
+
     /// Adds a name under `id` (the next id after the base's and this
     /// write's earlier names).
     fn push(&mut self, name: &str, id: u32) {
@@ -124,11 +131,84 @@ pub(crate) struct Pending<'s> {
     pub next_seq: u64,
     /// Event blocks this write files its events into.
     pub blocks: Blocks,
-    /// The `log` entries of this write, put into the batch in key order
-    /// (see `Store::put_derived`).
-    pub log: Vec<([u8; crate::keys::LOG_KEY_LEN], Vec<u8>)>,
+    /// The `log` entries of this write: keys with the range of their value
+    /// in `log_values` (one arena, not an allocation per event), put in key
+    /// order when the write commits (see `Store::put_derived`).
+    pub log: Vec<LogEntry>,
+    pub log_values: Vec<u8>,
+    /// The `time` index entries of this write: key, and the subject key.
+    pub time: Vec<([u8; crate::keys::TIME_KEY_LEN], [u8; 5])>,
     pub last_write_at: Option<i64>,
 }
+
+/// One `log` entry of a write: its key and where its value lies in
+/// [`Pending::log_values`].
+#[derive(Clone, Copy)]
+pub(crate) struct LogEntry {
+    pub key: [u8; crate::keys::LOG_KEY_LEN],
+    pub start: u64,
+    pub len: u32,
+}
+
+/// A [`Pending`] overlay set aside between the chunks of a bulk load
+/// (`bulk.rs`): the same changes, without the borrow of the state, which
+/// does not change meanwhile because the bulk load holds the writer lock.
+pub(crate) struct Parked {
+    limits: Limits,
+    new_subjects: [NewNames; 2],
+    new_types: NewNames,
+    new_keys: NewNames,
+    facts: HashMap<(u8, u32), SubjectFacts>,
+    catalog: CatalogDelta,
+    next_seq: u64,
+    blocks: Blocks,
+    log: Vec<LogEntry>,
+    log_values: Vec<u8>,
+    time: Vec<([u8; crate::keys::TIME_KEY_LEN], [u8; 5])>,
+    last_write_at: Option<i64>,
+}
+
+impl Parked {
+    /// Roughly the memory a parked overlay holds, in bytes: what a bulk load
+    /// weighs to decide when to commit.
+    pub fn heap_bytes(&self) -> usize {
+        use std::mem::size_of;
+        let names = |n: &NewNames| n.names.iter().map(|s| 2 * s.len() + 48).sum::<usize>();
+        self.log.capacity() * size_of::<LogEntry>()
+            + self.log_values.capacity()
+            + self.time.capacity() * (crate::keys::TIME_KEY_LEN + 5)
+            + self.facts.capacity() * (size_of::<(u8, u32)>() + size_of::<SubjectFacts>() + 8)
+            + self.blocks.heap_bytes()
+            + names(&self.new_subjects[0])
+            + names(&self.new_subjects[1])
+            + names(&self.new_types)
+            + names(&self.new_keys)
+    }
+
+    /// Takes the overlay up again over `base`, the state it was built on.
+    pub fn resume(self, base: &State) -> Pending<'_> {
+        Pending {
+            base,
+            limits: self.limits,
+            new_subjects: self.new_subjects,
+            new_types: self.new_types,
+            new_keys: self.new_keys,
+            facts: self.facts,
+            catalog: self.catalog,
+            next_seq: self.next_seq,
+            blocks: self.blocks,
+            log: self.log,
+            log_values: self.log_values,
+            time: self.time,
+            last_write_at: self.last_write_at,
+        }
+    }
+}
+
+/// How many names each dictionary of a [`Pending`] holds, to go back to
+/// when a chunk of a bulk load fails part way (see [`Pending::truncate`]).
+#[derive(Clone, Copy)]
+pub(crate) struct NameCounts([usize; 4]);
 
 /// A name that was looked up in a dictionary, and whether this write made it.
 #[derive(Clone, Copy)]
@@ -150,7 +230,27 @@ impl<'s> Pending<'s> {
             next_seq: base.next_seq,
             blocks: Blocks::default(),
             log: Vec::new(),
+            log_values: Vec::new(),
+            time: Vec::new(),
             last_write_at: base.last_write_at,
+        }
+    }
+
+    /// Sets the overlay aside (see [`Parked`]).
+    pub fn park(self) -> Parked {
+        Parked {
+            limits: self.limits,
+            new_subjects: self.new_subjects,
+            new_types: self.new_types,
+            new_keys: self.new_keys,
+            facts: self.facts,
+            catalog: self.catalog,
+            next_seq: self.next_seq,
+            blocks: self.blocks,
+            log: self.log,
+            log_values: self.log_values,
+            time: self.time,
+            last_write_at: self.last_write_at,
         }
     }
 
@@ -233,6 +333,31 @@ impl<'s> Pending<'s> {
                 })
         });
         *facts = facts.with_event(millis);
+    }
+
+    /// How many names this write has added to each dictionary so far.
+    pub fn name_counts(&self) -> NameCounts {
+        NameCounts([
+            self.new_subjects[0].names.len(),
+            self.new_subjects[1].names.len(),
+            self.new_types.names.len(),
+            self.new_keys.names.len(),
+        ])
+    }
+
+    /// Forgets the names added since `counts` was taken: a chunk that
+    /// fails while its names are interned leaves no trace.
+    pub fn truncate(&mut self, counts: NameCounts) {
+        let [u, d, t, k] = counts.0;
+        self.new_subjects[0].truncate(u);
+        self.new_subjects[1].truncate(d);
+        self.new_types.truncate(t);
+        self.new_keys.truncate(k);
+    }
+
+    /// The value of one of this write's log entries.
+    pub fn log_value(&self, e: &LogEntry) -> &[u8] {
+        &self.log_values[e.start as usize..e.start as usize + e.len as usize]
     }
 
     pub fn take_seq(&mut self) -> u64 {

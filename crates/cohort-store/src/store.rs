@@ -17,7 +17,7 @@ use crate::db::{self, cf};
 use crate::error::{Result, StoreError};
 use crate::keys::{self, meta, tag};
 use crate::options::{Access, Durability, StoreOptions};
-use crate::state::{Changes, Interned, Pending, State};
+use crate::state::{Changes, LogEntry, Pending, State};
 
 /// An append-only event store in one directory (one RocksDB database).
 ///
@@ -26,8 +26,8 @@ use crate::state::{Changes, Interned, Pending, State};
 pub struct Store {
     pub(crate) db: DB,
     path: PathBuf,
-    /// Serialises writers; held for the whole of a write.
-    writer: Mutex<()>,
+    /// Serialises writers; held for the whole of a write (and of a bulk load).
+    pub(crate) writer: Mutex<()>,
     /// See [`Store::segment_change_lock`].
     pub(crate) segment_changes: Mutex<()>,
     /// The in-memory state. Its write lock is held across a batch's commit
@@ -38,8 +38,10 @@ pub struct Store {
     /// Opened for a bulk load (see [`StoreOptions::bulk_load`]).
     pub(crate) bulk_load: bool,
     read_only: bool,
+    /// Set when a failed bulk commit could not be taken back (`bulk.rs`).
+    poisoned: std::sync::atomic::AtomicBool,
     version: u32,
-    limits: crate::state::Limits,
+    pub(crate) limits: crate::state::Limits,
     /// The sequence number through which writes have reached the
     /// write-ahead log (`written`) and been synced to disk (`durable`).
     written_seq: AtomicU64,
@@ -95,6 +97,12 @@ impl Store {
         let path = path.as_ref().to_path_buf();
         let opened = db::open(&path, &options)?;
         let read_only = options.access == Access::ReadOnly;
+        if !read_only {
+            // Before anything reads or writes: take back what a bulk commit
+            // cut short left (`bulk.rs`).
+            crate::bulk::clear_unfinished(&opened.db)?;
+            let _ = std::fs::remove_dir_all(path.join(crate::bulk::BULK_DIR));
+        }
         let subject_map = if read_only {
             crate::load::SubjectMap::Lookup
         } else {
@@ -114,6 +122,7 @@ impl Store {
             block_cache: crate::block_cache::BlockCache::new(options.decoded_block_cache_bytes),
             bulk_load: options.bulk_load,
             read_only,
+            poisoned: std::sync::atomic::AtomicBool::new(false),
             version: opened.version,
             limits: crate::state::Limits {
                 types: options.max_event_types,
@@ -165,7 +174,16 @@ impl Store {
         if self.read_only {
             return Err(StoreError::ReadOnly(self.path.clone()));
         }
+        if self.poisoned.load(Ordering::Acquire) {
+            return Err(StoreError::Poisoned(self.path.clone()));
+        }
         Ok(())
+    }
+
+    /// Refuses every later write through this handle (see
+    /// [`StoreError::Poisoned`]).
+    pub(crate) fn poison(&self) {
+        self.poisoned.store(true, Ordering::Release);
     }
 
     /// Every load mark, by fingerprint: one per input ever bulk-loaded.
@@ -248,93 +266,80 @@ impl Store {
         let _writer = self.writer.lock().unwrap_or_else(|e| e.into_inner());
         let state = self.read_state();
         let mut pending = Pending::new(&state, self.limits);
+        let mut receipt = self.stage(&mut pending, events, received_at)?;
         let mut batch = WriteBatch::default();
-        let mut receipt = AppendReceipt {
-            stored: 0,
-            first_sessions: 0,
-            new_subjects: 0,
-            seq_end: 0,
-            batch_bytes: 0,
-        };
-        // First pass: the devices this batch introduces, with their earliest
-        // time and whether the batch already holds their @first_session.
-        // Their @first_session is written first, so that among events at
-        // the same instant it comes before the device's other events.
-        let mut new_devices: HashMap<u32, (i64, bool)> = HashMap::new();
-        for event in events
-            .iter()
-            .filter(|e| e.subject_kind == SubjectKind::Device)
-        {
-            let millis = event.time.unwrap_or(received_at);
-            let subject = pending.subject(SubjectKind::Device, &event.subject_id)?;
-            if subject.is_new {
-                receipt.new_subjects += 1;
-                self.put_subject(
-                    &mut batch,
-                    SubjectKind::Device,
-                    subject.id,
-                    &event.subject_id,
-                );
-                new_devices.insert(subject.id, (millis, false));
-            }
-            if let Some(d) = new_devices.get_mut(&subject.id) {
-                d.0 = d.0.min(millis);
-                d.1 |= event.event_type == FIRST_SESSION;
-            }
-        }
-        let mut new_devices: Vec<_> = new_devices.into_iter().collect();
-        new_devices.sort_unstable();
-        for (sid, (millis, has_first_session)) in new_devices {
-            if !has_first_session {
-                self.put_event(
-                    &mut pending,
-                    &mut batch,
-                    SubjectKind::Device,
-                    sid,
-                    FIRST_SESSION,
-                    millis,
-                    Vec::new(),
-                )?;
-                receipt.first_sessions += 1;
-            }
-        }
-        for event in events {
-            let millis = event.time.unwrap_or(received_at);
-            let subject = pending.subject(event.subject_kind, &event.subject_id)?;
-            if subject.is_new {
-                receipt.new_subjects += 1;
-                self.put_subject(
-                    &mut batch,
-                    event.subject_kind,
-                    subject.id,
-                    &event.subject_id,
-                );
-            }
-            let data = event
-                .data
-                .iter()
-                .map(|(k, v)| Ok((self.intern_key(&mut pending, &mut batch, k)?, v)))
-                .collect::<Result<Vec<(u32, &Value)>>>()?;
-            self.put_event(
-                &mut pending,
-                &mut batch,
-                event.subject_kind,
-                subject.id,
-                &event.event_type,
-                millis,
-                data,
-            )?;
-            receipt.stored += 1;
-        }
         if let Some((fingerprint, mark)) = mark {
             batch.put_cf(self.cf(cf::LOADS), fingerprint, codec::encode(mark));
         }
+        self.put_log_and_blocks(&mut pending, &mut batch)?;
         self.put_derived(&mut pending, &mut batch, received_at)?;
         receipt.seq_end = pending.next_seq;
         receipt.batch_bytes = batch.size_in_bytes();
         let changes = pending.into_changes();
         drop(state);
         self.commit(batch, options.durability, changes)?;
+        Ok(receipt)
+    }
+
+    /// Adds `events` to the overlay `pending`: all of them, or — on an
+    /// error — none (the names they introduced are forgotten again, so a
+    /// bulk load can go on from the overlay as it was).
+    ///
+    /// Records `@first_session` for each device the overlay introduces, at
+    /// the time of that device's earliest event here, unless the events
+    /// carry one for it already; it is written first, so that among events
+    /// at the same instant it comes before the device's other events.
+    pub(crate) fn stage(
+        &self,
+        pending: &mut Pending<'_>,
+        events: &[Event],
+        received_at: i64,
+    ) -> Result<AppendReceipt> {
+        let before = pending.name_counts();
+        let resolved = match resolve(pending, events, received_at) {
+            Ok(r) => r,
+            Err(e) => {
+                pending.truncate(before);
+                return Err(e);
+            }
+        };
+        // Nothing below can fail: the overlay takes the whole chunk.
+        let mut receipt = AppendReceipt {
+            stored: events.len(),
+            first_sessions: resolved.first_sessions.len(),
+            new_subjects: resolved.new_subjects,
+            seq_end: 0,
+            batch_bytes: 0,
+        };
+        for &(sid, millis) in &resolved.first_sessions {
+            put_event(
+                pending,
+                SubjectKind::Device,
+                sid,
+                resolved.first_session_type,
+                millis,
+                &[],
+            );
+        }
+        let mut data: Vec<(u32, &Value)> = Vec::new();
+        for (event, r) in events.iter().zip(&resolved.events) {
+            data.clear();
+            data.extend(
+                resolved.key_ids[r.keys.clone()]
+                    .iter()
+                    .zip(&event.data)
+                    .map(|(&k, (_, v))| (k, v)),
+            );
+            put_event(
+                pending,
+                event.subject_kind,
+                r.sid,
+                r.type_id,
+                r.millis,
+                &data,
+            );
+        }
+        receipt.seq_end = pending.next_seq;
         Ok(receipt)
     }
 
@@ -363,7 +368,7 @@ impl Store {
         let state = self.read_state();
         let mut pending = Pending::new(&state, self.limits);
         let mut batch = WriteBatch::default();
-        let type_id = self.intern_type(&mut pending, &mut batch, name)?;
+        let type_id = pending.event_type(name)?.id;
         pending.describe(type_id, description.map(str::to_owned));
         self.put_derived(&mut pending, &mut batch, now_millis())?;
         let changes = pending.into_changes();
@@ -438,7 +443,12 @@ impl Store {
     /// section of the state lock: a view sees both or neither. The one
     /// place a write reaches RocksDB, and so the one place that knows
     /// whether it was synced.
-    fn commit(&self, batch: WriteBatch, durability: Durability, changes: Changes) -> Result<()> {
+    pub(crate) fn commit(
+        &self,
+        batch: WriteBatch,
+        durability: Durability,
+        changes: Changes,
+    ) -> Result<()> {
         let mut w = rocksdb::WriteOptions::default();
         let sync = durability == Durability::Sync;
         w.set_sync(sync);
@@ -472,106 +482,41 @@ impl Store {
         }
     }
 
-    fn put_subject(&self, batch: &mut WriteBatch, kind: SubjectKind, sid: u32, id: &str) {
-        let dict = self.cf(cf::DICT);
-        batch.put_cf(
-            dict,
-            keys::dict_key(tag::SUBJECT, &[&[kind.tag()], id.as_bytes()]),
-            sid.to_be_bytes(),
-        );
-        batch.put_cf(dict, keys::subject_rev_key(kind, sid), id.as_bytes());
-    }
-
-    fn intern_type(
-        &self,
-        pending: &mut Pending<'_>,
-        batch: &mut WriteBatch,
-        name: &str,
-    ) -> Result<u32> {
-        let t = pending.event_type(name)?;
-        self.put_name(batch, t, (tag::TYPE, tag::TYPE_REV), name);
-        Ok(t.id)
-    }
-
-    fn intern_key(
-        &self,
-        pending: &mut Pending<'_>,
-        batch: &mut WriteBatch,
-        name: &str,
-    ) -> Result<u32> {
-        let k = pending.key(name)?;
-        self.put_name(batch, k, (tag::KEY, tag::KEY_REV), name);
-        Ok(k.id)
-    }
-
-    /// Writes both directions of a dictionary entry this write created.
-    fn put_name(
-        &self,
-        batch: &mut WriteBatch,
-        interned: Interned,
-        (forward, reverse): (u8, u8),
-        name: &str,
-    ) {
-        if interned.is_new {
-            let dict = self.cf(cf::DICT);
-            batch.put_cf(
-                dict,
-                keys::dict_key(forward, &[name.as_bytes()]),
-                interned.id.to_be_bytes(),
-            );
-            batch.put_cf(
-                dict,
-                keys::dict_key(reverse, &[&interned.id.to_be_bytes()]),
-                name.as_bytes(),
-            );
+    /// Puts the log entries, time index entries and blocks of a write
+    /// into its batch (a bulk load writes them as table files instead,
+    /// `bulk.rs`). Log entries go in key order: RocksDB's memtable (a skip
+    /// list) inserts a key next to the previous one almost for free, while
+    /// keys in arrival order (random subjects) each cost a full search.
+    fn put_log_and_blocks(&self, pending: &mut Pending<'_>, batch: &mut WriteBatch) -> Result<()> {
+        let mut log = std::mem::take(&mut pending.log);
+        log.sort_unstable_by_key(|e| e.key);
+        let log_cf = self.cf(cf::LOG);
+        for e in log {
+            batch.put_cf(log_cf, e.key, pending.log_value(&e));
         }
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn put_event(
-        &self,
-        pending: &mut Pending<'_>,
-        batch: &mut WriteBatch,
-        kind: SubjectKind,
-        sid: u32,
-        event_type: &str,
-        millis: i64,
-        data: Vec<(u32, &Value)>,
-    ) -> Result<()> {
-        let type_id = self.intern_type(pending, batch, event_type)?;
-        let seq = pending.take_seq();
-        pending.count_event(type_id, millis, &data);
-        pending.touch_subject(kind, sid, millis);
-        pending.blocks.add(kind, type_id, millis, seq, sid, &data);
-        let value = codec::encode(&StoredEventRef { type_id, data });
-        pending
-            .log
-            .push((keys::log_key(kind, sid, millis, seq), value));
-        batch.put_cf(
-            self.cf(cf::TIME),
-            keys::time_key(millis, seq),
-            keys::subject_key(kind, sid),
-        );
+        let time_cf = self.cf(cf::TIME);
+        for (key, subject) in std::mem::take(&mut pending.time) {
+            batch.put_cf(time_cf, key, subject);
+        }
+        let blocks_cf = self.cf(cf::BLOCKS);
+        let index_cf = self.cf(cf::BLOCK_INDEX);
+        for (key, value) in std::mem::take(&mut pending.blocks).encode() {
+            let (key, value) = self.merge_small_blocks(batch, key, value)?;
+            batch.put_cf(index_cf, key, &value[..4]);
+            batch.put_cf(blocks_cf, key, value);
+        }
         Ok(())
     }
 
-    /// Puts the log entries, facts, catalog records and counters a write
-    /// touched. Log entries and facts go in key order: RocksDB's memtable
-    /// (a skip list) inserts a key next to the previous one almost for
-    /// free, while keys in arrival order (random subjects) each cost a
-    /// full search — most of a bulk load's time before this was done.
-    fn put_derived(
+    /// Puts the dictionary entries, facts, catalog records and counters a
+    /// write made.
+    pub(crate) fn put_derived(
         &self,
         pending: &mut Pending<'_>,
         batch: &mut WriteBatch,
         written_at: i64,
     ) -> Result<()> {
-        let mut log = std::mem::take(&mut pending.log);
-        log.sort_unstable_by_key(|e| e.0);
-        let log_cf = self.cf(cf::LOG);
-        for (key, value) in log {
-            batch.put_cf(log_cf, key, value);
-        }
+        self.put_names(pending, batch);
         let facts_cf = self.cf(cf::FACTS);
         let mut facts: Vec<_> = pending.facts.iter().collect();
         facts.sort_unstable_by_key(|(&(k, sid), _)| (k, sid));
@@ -607,13 +552,6 @@ impl Store {
             let total = catalog::add_counts(before, delta);
             batch.put_cf(catalog_keys_cf, key, codec::encode(&total));
         }
-        let blocks_cf = self.cf(cf::BLOCKS);
-        let index_cf = self.cf(cf::BLOCK_INDEX);
-        for (key, value) in std::mem::take(&mut pending.blocks).encode() {
-            let (key, value) = self.merge_small_blocks(batch, key, value)?;
-            batch.put_cf(index_cf, key, &value[..4]);
-            batch.put_cf(blocks_cf, key, value);
-        }
         batch.put_cf(
             self.cf(cf::META),
             meta::NEXT_SEQ,
@@ -626,6 +564,53 @@ impl Store {
         );
         pending.last_write_at = Some(written_at);
         Ok(())
+    }
+
+    /// Writes both directions of every dictionary entry the write created.
+    fn put_names(&self, pending: &Pending<'_>, batch: &mut WriteBatch) {
+        let dict = self.cf(cf::DICT);
+        for kind in [SubjectKind::User, SubjectKind::Device] {
+            let k = kind.tag() as usize;
+            let base = pending.base.subjects[k].len();
+            for (i, id) in pending.new_subjects[k].names.iter().enumerate() {
+                let sid = (base + i) as u32;
+                batch.put_cf(
+                    dict,
+                    keys::dict_key(tag::SUBJECT, &[&[kind.tag()], id.as_bytes()]),
+                    sid.to_be_bytes(),
+                );
+                batch.put_cf(dict, keys::subject_rev_key(kind, sid), id.as_bytes());
+            }
+        }
+        let names = [
+            (
+                &pending.new_types,
+                pending.base.types.len(),
+                tag::TYPE,
+                tag::TYPE_REV,
+            ),
+            (
+                &pending.new_keys,
+                pending.base.keys.len(),
+                tag::KEY,
+                tag::KEY_REV,
+            ),
+        ];
+        for (new, base, forward, reverse) in names {
+            for (i, name) in new.names.iter().enumerate() {
+                let id = (base + i) as u32;
+                batch.put_cf(
+                    dict,
+                    keys::dict_key(forward, &[name.as_bytes()]),
+                    id.to_be_bytes(),
+                );
+                batch.put_cf(
+                    dict,
+                    keys::dict_key(reverse, &[&id.to_be_bytes()]),
+                    name.as_bytes(),
+                );
+            }
+        }
     }
 
     /// The facts kept for one subject, if the store has seen it.
@@ -644,6 +629,109 @@ impl Store {
             next_seq: state.next_seq,
         }
     }
+}
+
+/// The ids of one batch's events, found (and new names interned) before
+/// anything is written, so that staging fails before it changes anything.
+struct Resolved {
+    events: Vec<ResolvedEvent>,
+    /// Every event's data key ids, one after the other.
+    key_ids: Vec<u32>,
+    /// New devices without `@first_session` in the batch: (id, earliest time).
+    first_sessions: Vec<(u32, i64)>,
+    first_session_type: u32,
+    new_subjects: usize,
+}
+
+struct ResolvedEvent {
+    sid: u32,
+    type_id: u32,
+    millis: i64,
+    keys: std::ops::Range<usize>,
+}
+
+fn resolve(pending: &mut Pending<'_>, events: &[Event], received_at: i64) -> Result<Resolved> {
+    let mut out = Resolved {
+        events: Vec::with_capacity(events.len()),
+        key_ids: Vec::new(),
+        first_sessions: Vec::new(),
+        first_session_type: 0,
+        new_subjects: 0,
+    };
+    // First the devices this batch introduces, with their earliest time
+    // and whether the batch already holds their @first_session (their
+    // @first_session takes the first sequence numbers, and its type is
+    // interned before the batch's other types).
+    let mut new_devices: HashMap<u32, (i64, bool)> = HashMap::new();
+    for event in events
+        .iter()
+        .filter(|e| e.subject_kind == SubjectKind::Device)
+    {
+        let millis = event.time.unwrap_or(received_at);
+        let subject = pending.subject(SubjectKind::Device, &event.subject_id)?;
+        if subject.is_new {
+            out.new_subjects += 1;
+            new_devices.insert(subject.id, (millis, false));
+        }
+        if let Some(d) = new_devices.get_mut(&subject.id) {
+            d.0 = d.0.min(millis);
+            d.1 |= event.event_type == FIRST_SESSION;
+        }
+    }
+    out.first_sessions = new_devices
+        .into_iter()
+        .filter(|(_, (_, has))| !has)
+        .map(|(sid, (millis, _))| (sid, millis))
+        .collect();
+    out.first_sessions.sort_unstable();
+    if !out.first_sessions.is_empty() {
+        out.first_session_type = pending.event_type(FIRST_SESSION)?.id;
+    }
+    for event in events {
+        let subject = pending.subject(event.subject_kind, &event.subject_id)?;
+        out.new_subjects += usize::from(subject.is_new);
+        let type_id = pending.event_type(&event.event_type)?.id;
+        let start = out.key_ids.len();
+        for (k, _) in &event.data {
+            let id = pending.key(k)?.id;
+            out.key_ids.push(id);
+        }
+        out.events.push(ResolvedEvent {
+            sid: subject.id,
+            type_id,
+            millis: event.time.unwrap_or(received_at),
+            keys: start..out.key_ids.len(),
+        });
+    }
+    Ok(out)
+}
+
+/// Adds one event to a write's overlay: its sequence number, catalog
+/// counts, facts, block row, log entry and time index entry.
+fn put_event(
+    pending: &mut Pending<'_>,
+    kind: SubjectKind,
+    sid: u32,
+    type_id: u32,
+    millis: i64,
+    data: &[(u32, &Value)],
+) {
+    let seq = pending.take_seq();
+    pending.count_event(type_id, millis, data);
+    pending.touch_subject(kind, sid, millis);
+    pending.blocks.add(kind, type_id, millis, seq, sid, data);
+    let start = pending.log_values.len();
+    let values = std::mem::take(&mut pending.log_values);
+    pending.log_values = postcard::to_extend(&StoredEventRef { type_id, data }, values)
+        .expect("a Vec grows as needed");
+    pending.log.push(LogEntry {
+        key: keys::log_key(kind, sid, millis, seq),
+        start: start as u64,
+        len: (pending.log_values.len() - start) as u32,
+    });
+    pending
+        .time
+        .push((keys::time_key(millis, seq), keys::subject_key(kind, sid)));
 }
 
 /// Counts of what a store holds.

@@ -3,8 +3,12 @@
 //! open, hold every batch that was acknowledged, whole, and show no part of
 //! any batch that is not whole.
 //!
-//! Odd rounds run the child with `StoreOptions::bulk_load` (vector
-//! memtables), the way `cohort ingest` writes.
+//! Rounds take turns: appends; appends with `StoreOptions::bulk_load`
+//! (vector memtables); and a `BulkLoad`, the way `cohort ingest` writes,
+//! which stages batches and commits a random number of them at a time as
+//! table files — each batch is acknowledged once its commit returns. After
+//! each kill the store is first opened read-only (which must not see any
+//! part of an unfinished commit), then for writing (which takes it back).
 //!
 //! The child is this same test binary, re-run with `--exact crash_child`
 //! and `COHORT_CRASH_DIR` set; it prints `acked ROUND BATCH SIZE SEQ_END
@@ -56,12 +60,13 @@ fn crash_child() {
         .unwrap()
         .parse()
         .unwrap();
-    // Odd rounds write as `cohort ingest` does, with bulk-load memtables.
     let options = StoreOptions {
-        bulk_load: round % 2 == 1,
+        bulk_load: round % 3 == 1,
         ..Default::default()
     };
     let store = Store::open(&dir, options).unwrap();
+    let mut bulk = (round % 3 == 2).then(|| store.bulk_load().unwrap());
+    let mut staged: Vec<(u64, u64)> = Vec::new();
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ (round + 1).wrapping_mul(0x2545_F491_4F6C_DD1D));
     for batch in 0.. {
         let size = 1 + rng.below(40);
@@ -89,20 +94,34 @@ fn crash_child() {
                 )
             })
             .collect();
-        let receipt = store
-            .append(
-                &events,
-                AppendOptions {
-                    durability: Durability::Sync,
-                    received_at: None,
-                },
-            )
-            .unwrap();
-        println!(
-            "acked {round} {batch} {size} {} {}",
-            receipt.seq_end,
-            store.durable_seq()
-        );
+        if let Some(bulk) = bulk.as_mut() {
+            bulk.append(&events, None, None).unwrap();
+            staged.push((batch, size));
+            if rng.below(5) == 0 {
+                let seq_end = bulk.commit().unwrap();
+                for (batch, size) in staged.drain(..) {
+                    println!(
+                        "acked {round} {batch} {size} {seq_end} {}",
+                        store.durable_seq()
+                    );
+                }
+            }
+        } else {
+            let receipt = store
+                .append(
+                    &events,
+                    AppendOptions {
+                        durability: Durability::Sync,
+                        received_at: None,
+                    },
+                )
+                .unwrap();
+            println!(
+                "acked {round} {batch} {size} {} {}",
+                receipt.seq_end,
+                store.durable_seq()
+            );
+        }
         // Paced, so that the store (and the checks after each kill) stays
         // small enough for the default test run.
         std::thread::sleep(std::time::Duration::from_millis(2));
@@ -160,54 +179,65 @@ fn killed_writer_loses_nothing_acknowledged_and_shows_no_partial_batch() {
             "round {round}: the writer failed before it was killed:\n{child_errors}"
         );
 
-        let store = Store::open(dir.path(), StoreOptions::default()).unwrap_or_else(|e| {
-            panic!("round {round}: the store does not open after SIGKILL: {e}")
-        });
-        let mut found: HashMap<(u64, u64), (u64, u64)> = HashMap::new();
-        let mut total = 0u64;
-        let subjects = (0..USERS)
-            .map(|i| (SubjectKind::User, format!("u{i}")))
-            .chain((0..DEVICES).map(|i| (SubjectKind::Device, format!("d{i}"))));
-        for (kind, id) in subjects {
-            for e in store.events(kind, &id, ..).unwrap() {
-                total += 1;
-                if e.event_type != "tick" {
-                    continue; // @first_session
-                }
-                let num = |k: &str| match e.data.iter().find(|(key, _)| key == k) {
-                    Some((_, Value::Number(x))) => *x as u64,
-                    other => panic!("event without {k}: {other:?}"),
-                };
-                let entry = found
-                    .entry((num("round"), num("batch")))
-                    .or_insert((0, num("size")));
-                entry.0 += 1;
-            }
+        // A reader first: it must see whole batches only, even if the
+        // child died inside a bulk commit; then the writer, which clears
+        // what such a commit left.
+        for options in [StoreOptions::read_only(), StoreOptions::default()] {
+            let store = Store::open(dir.path(), options).unwrap_or_else(|e| {
+                panic!("round {round}: the store does not open after SIGKILL: {e}")
+            });
+            check_batches(&store, &acked, round);
         }
-        for (&(r, b), &size) in &acked {
-            let (count, _) = found.get(&(r, b)).copied().unwrap_or((0, size));
-            assert_eq!(
-                count, size,
-                "round {round}: acknowledged batch {r}/{b} has {count} of {size} events"
-            );
-        }
-        for (&(r, b), &(count, size)) in &found {
-            assert_eq!(
-                count, size,
-                "round {round}: batch {r}/{b} is partial: {count} of {size} events"
-            );
-        }
-        let stats = store.stats();
-        assert_eq!(
-            stats.events, total,
-            "round {round}: the catalog's counts match the log"
-        );
-        let checked = check_derived(&store).unwrap_or_else(|e| panic!("round {round}: {e}"));
-        assert_eq!(checked, total);
     }
     assert!(
         acked.len() as u64 >= ROUNDS * 8,
         "the children acknowledged too little to test anything: {}",
         acked.len()
     );
+}
+
+/// Every acknowledged batch is in the store whole, every batch in it is
+/// whole, and every derived structure agrees with the log.
+fn check_batches(store: &Store, acked: &BTreeMap<(u64, u64), u64>, round: u64) {
+    let mut found: HashMap<(u64, u64), (u64, u64)> = HashMap::new();
+    let mut total = 0u64;
+    let subjects = (0..USERS)
+        .map(|i| (SubjectKind::User, format!("u{i}")))
+        .chain((0..DEVICES).map(|i| (SubjectKind::Device, format!("d{i}"))));
+    for (kind, id) in subjects {
+        for e in store.events(kind, &id, ..).unwrap() {
+            total += 1;
+            if e.event_type != "tick" {
+                continue; // @first_session
+            }
+            let num = |k: &str| match e.data.iter().find(|(key, _)| key == k) {
+                Some((_, Value::Number(x))) => *x as u64,
+                other => panic!("event without {k}: {other:?}"),
+            };
+            let entry = found
+                .entry((num("round"), num("batch")))
+                .or_insert((0, num("size")));
+            entry.0 += 1;
+        }
+    }
+    for (&(r, b), &size) in acked {
+        let (count, _) = found.get(&(r, b)).copied().unwrap_or((0, size));
+        assert_eq!(
+            count, size,
+            "round {round}: acknowledged batch {r}/{b} has {count} of {size} events"
+        );
+    }
+    for (&(r, b), &(count, size)) in &found {
+        assert_eq!(
+            count, size,
+            "round {round}: batch {r}/{b} is partial: {count} of {size} events"
+        );
+    }
+    let stats = store.stats();
+    assert_eq!(
+        stats.events, total,
+        "round {round}: the catalog's counts match the log"
+    );
+    let checked = check_derived(store).unwrap_or_else(|e| panic!("round {round}: {e}"));
+    assert_eq!(checked, total);
 }

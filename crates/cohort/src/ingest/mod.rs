@@ -8,16 +8,21 @@
 //!    buffering more than [`IngestOptions::max_line_bytes`] of one line or
 //!    request (`frame.rs`);
 //! 2. a parser thread validates each chunk's lines in parallel with rayon;
-//! 3. the calling thread appends each chunk's valid events as one atomic
-//!    batch ([`Durability::Buffered`]) and reports progress and rejects.
+//! 3. the calling thread stages each chunk's valid events into one
+//!    [`cohort_store::BulkLoad`] and reports progress and rejects; it
+//!    commits — one atomic, synced write of sorted table files, with the
+//!    load mark — whenever the staged events reach
+//!    [`IngestOptions::commit_bytes`] or [`IngestOptions::commit_interval`]
+//!    has passed, and at the end.
 //!
 //! Bounded channels between the stages keep at most a few chunks in
-//! flight. When [`ingest_reader`] returns `Ok`, the write-ahead log has
-//! been synced: everything it reports as stored is durable. When it stops
-//! on an error, it syncs what it stored before returning, and the error
-//! says how much that was.
+//! flight, and the staged events at most `commit_bytes`. When
+//! [`ingest_reader`] returns `Ok`, everything it reports as stored is
+//! durable. When it stops on an error, it first commits what was staged
+//! before the error (a chunk that failed in the store leaves no trace),
+//! and the error says how much was stored.
 //!
-//! **Resuming.** Each batch also records, atomically with its events, how
+//! **Resuming.** Each commit also records, atomically with its events, how
 //! far into the input it got ([`LoadMark`], keyed by a fingerprint of the
 //! input's first 64 KiB). A load of an input that starts with the same
 //! bytes as a recorded one skips what is already stored — after a crash, an
@@ -42,8 +47,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use cohort_event::{FieldError, Source};
-use cohort_store::{now_millis, AppendOptions, Durability, LoadMark, Store, StoreError};
-use crossbeam_channel::bounded;
+use cohort_store::{now_millis, LoadMark, Store, StoreError};
+use crossbeam_channel::{bounded, RecvTimeoutError};
 use flate2::bufread::MultiGzDecoder;
 
 use frame::{Chunk, Hashing};
@@ -66,6 +71,14 @@ pub struct IngestOptions {
     /// Whether to skip what an earlier load of the same input stored.
     /// Default [`Resume::Auto`].
     pub resume: Resume,
+    /// Staged memory at which the chunks read so far are committed (one
+    /// atomic, durable write of table files with their load mark). Larger
+    /// loads faster; a crash loses the work since the last commit (the
+    /// same command then resumes after it). Default 512 MiB.
+    pub commit_bytes: usize,
+    /// The longest time staged chunks wait for a commit, so that a slow
+    /// input (a pipe) is stored as it arrives. Default 10 s.
+    pub commit_interval: Duration,
 }
 
 impl Default for IngestOptions {
@@ -76,6 +89,8 @@ impl Default for IngestOptions {
             max_line_bytes: 16 << 20,
             received_at: None,
             resume: Resume::Auto,
+            commit_bytes: 512 << 20,
+            commit_interval: Duration::from_secs(10),
         }
     }
 }
@@ -135,8 +150,10 @@ impl fmt::Display for Reject {
 pub struct Progress {
     /// Input bytes consumed (compressed bytes for gzip input).
     pub bytes: u64,
-    /// Events stored so far by this load.
+    /// Events stored, durably, so far by this load.
     pub stored: u64,
+    /// Events read and valid, to be stored by the next commit.
+    pub staged: u64,
     /// Events rejected so far by this load.
     pub rejected: u64,
 }
@@ -371,66 +388,112 @@ pub fn ingest_reader<'r, R: Read + Send + 'r>(
                     }
                 }
             });
-            for parsed in parsed_rx {
-                let parsed = parsed.map_err(|e| io_err(e, report))?;
-                mark.offset = parsed.mark_end.offset;
-                mark.prefix_hash = parsed.mark_end.prefix_hash;
-                mark.items = parsed.mark_end.item;
-                mark.stored += parsed.events.len() as u64;
-                mark.rejected += parsed.mark_rejected;
-                mark.updated_at = now_millis();
-                let receipt = store
-                    .append_marked(
-                        &parsed.events,
-                        AppendOptions {
-                            durability: Durability::Buffered,
-                            received_at: options.received_at,
-                        },
-                        Some((&key, &mark)),
-                    )
-                    .map_err(|source| IngestError::Store {
-                        source,
-                        partial: Box::new(report),
-                    })?;
-                report.stored += receipt.stored as u64;
-                report.first_sessions += receipt.first_sessions as u64;
-                report.rejected += parsed.rejected_events;
+            // Chunks are staged into one bulk load and committed together
+            // (`cohort_store::BulkLoad`): as table files, with the load mark
+            // of the last chunk, when the staged events reach
+            // `commit_bytes`, every `commit_interval`, at the end, and
+            // before any error is returned.
+            let mut bulk = store.bulk_load().map_err(store_err(report))?;
+            let mut staged = IngestReport::default();
+            let mut last_commit = Instant::now();
+            let commit = |bulk: &mut cohort_store::BulkLoad<'_>,
+                          report: &mut IngestReport,
+                          staged: &mut IngestReport|
+             -> Result<(), IngestError> {
+                bulk.commit().map_err(store_err(*report))?;
+                report.stored += staged.stored;
+                report.first_sessions += staged.first_sessions;
+                report.rejected += staged.rejected;
+                *staged = IngestReport::default();
+                Ok(())
+            };
+            loop {
+                // Wait for the next chunk no longer than the commit interval:
+                // a slow input's staged events are stored as time passes.
+                let wait = options
+                    .commit_interval
+                    .saturating_sub(last_commit.elapsed());
+                let parsed = match parsed_rx.recv_timeout(wait) {
+                    Ok(parsed) => parsed,
+                    Err(RecvTimeoutError::Disconnected) => break,
+                    Err(RecvTimeoutError::Timeout) => {
+                        if bulk.staged_events() > 0 {
+                            commit(&mut bulk, &mut report, &mut staged)?;
+                            (observer.on_progress)(&Progress {
+                                bytes: report.bytes,
+                                stored: report.stored,
+                                staged: 0,
+                                rejected: report.rejected,
+                            });
+                        }
+                        last_commit = Instant::now();
+                        continue;
+                    }
+                };
+                let parsed = match parsed {
+                    Ok(p) => p,
+                    Err(e) => {
+                        commit(&mut bulk, &mut report, &mut staged)?;
+                        return Err(io_err(e, report));
+                    }
+                };
+                let mut next = mark.clone();
+                next.offset = parsed.mark_end.offset;
+                next.prefix_hash = parsed.mark_end.prefix_hash;
+                next.items = parsed.mark_end.item;
+                next.stored += parsed.events.len() as u64;
+                next.rejected += parsed.mark_rejected;
+                next.updated_at = now_millis();
+                let receipt =
+                    match bulk.append(&parsed.events, options.received_at, Some((&key, &next))) {
+                        Ok(r) => r,
+                        Err(source) => {
+                            // The chunk left no trace; what came before it is kept.
+                            commit(&mut bulk, &mut report, &mut staged)?;
+                            return Err(IngestError::Store {
+                                source,
+                                partial: Box::new(report),
+                            });
+                        }
+                    };
+                mark = next;
+                staged.stored += receipt.stored as u64;
+                staged.first_sessions += receipt.first_sessions as u64;
+                staged.rejected += parsed.rejected_events;
                 report.bytes = parsed.bytes;
                 for r in parsed.rejects {
                     (observer.on_reject)(r);
                 }
+                if bulk.staged_bytes() >= options.commit_bytes
+                    || last_commit.elapsed() >= options.commit_interval
+                {
+                    commit(&mut bulk, &mut report, &mut staged)?;
+                    last_commit = Instant::now();
+                }
                 (observer.on_progress)(&Progress {
                     bytes: parsed.bytes,
                     stored: report.stored,
-                    rejected: report.rejected,
+                    staged: staged.stored,
+                    rejected: report.rejected + staged.rejected,
                 });
             }
+            commit(&mut bulk, &mut report, &mut staged)?;
             Ok(())
         })
     };
+    // Every commit is synced: what `report` counts is durable, and an
+    // error's partial report counts what was committed before it.
     let outcome = stage();
-    // Whatever happened, what was stored is made durable before reporting.
-    let synced = store.sync();
     report.bytes = counter.load(Ordering::Relaxed);
     report.elapsed = started.elapsed();
-    match (outcome, synced) {
-        (Ok(()), Ok(())) => Ok(report),
-        (Ok(()), Err(source)) => {
-            report.durable = false;
-            Err(IngestError::Store {
-                source,
-                partial: Box::new(report),
-            })
-        }
-        (Err(mut e), synced) => {
-            if let IngestError::Io { partial, .. } | IngestError::Store { partial, .. } = &mut e {
-                **partial = IngestReport {
-                    durable: synced.is_ok(),
-                    ..report
-                };
-            }
-            Err(e)
-        }
+    outcome.map(|()| report)
+}
+
+/// Wraps a store error with what was stored before it.
+fn store_err(partial: IngestReport) -> impl FnOnce(StoreError) -> IngestError {
+    move |source| IngestError::Store {
+        source,
+        partial: Box::new(partial),
     }
 }
 

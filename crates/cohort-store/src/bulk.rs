@@ -1,0 +1,318 @@
+//! Bulk loads: many chunks staged in memory, committed as table files.
+//!
+//! A write through [`Store::append`] goes through RocksDB's write-ahead
+//! log and memtables, and later a flush sorts the memtable into a table
+//! file: every event is written three times and sorted twice. A bulk load
+//! builds the table files itself. Chunks are staged into one overlay (the
+//! same [`Pending`] a single write builds, with the same validation,
+//! dictionaries, facts, catalog and blocks); [`BulkLoad::commit`] then
+//!
+//! 1. sorts the staged `log` and `time` entries and the blocks and writes
+//!    them as table files (`SstFileWriter`, two threads), in `DIR/bulk/`;
+//! 2. records an **intent** (`meta` `bulk_intent`: the sequence numbers
+//!    `from..to` the files hold), synced;
+//! 3. adds the files to their column families (`ingest_external_file`,
+//!    which moves them in, syncs and records them in the MANIFEST);
+//! 4. writes one synced `WriteBatch` with everything else — dictionaries,
+//!    facts, catalog, the load mark, `next_seq` — and removes the intent.
+//!
+//! Step 4 is the commit point. Until it, nothing of the load is visible:
+//! every read of `log`, `time` and `blocks` skips entries whose sequence
+//! number is at or past the view's `next_seq` (`keys::seq_of`), and the
+//! ingested files hold only such entries. If the process dies between 2
+//! and 4, the next writer to open the store finds the intent and deletes
+//! every entry in `from..to` before it writes anything
+//! ([`clear_unfinished`]); a reader meanwhile sees the store as it was.
+//! So a commit is all or nothing, like a `WriteBatch`, and a load mark
+//! never counts events that are not there.
+
+use std::path::{Path, PathBuf};
+use std::sync::MutexGuard;
+
+use cohort_event::Event;
+use rayon::slice::ParallelSliceMut;
+use rocksdb::{IngestExternalFileOptions, SstFileWriter, WriteBatch, DB};
+
+use crate::codec::{self, LoadMark};
+use crate::db::cf;
+use crate::error::{Result, StoreError};
+use crate::keys::{self, meta};
+use crate::options::Durability;
+use crate::state::{Parked, Pending};
+use crate::store::{now_millis, AppendReceipt, Store};
+
+/// The directory inside a store where a commit builds its table files.
+pub(crate) const BULK_DIR: &str = "bulk";
+
+/// A bulk load in progress: holds the store's writer lock until dropped.
+///
+/// [`BulkLoad::append`] stages chunks; nothing is visible or durable until
+/// [`BulkLoad::commit`] returns. Dropping a `BulkLoad` with staged chunks
+/// discards them (they were never reported stored).
+pub struct BulkLoad<'s> {
+    store: &'s Store,
+    _writer: MutexGuard<'s, ()>,
+    parked: Option<Parked>,
+    mark: Option<([u8; 16], LoadMark)>,
+    written_at: i64,
+    staged_events: u64,
+}
+
+impl Store {
+    /// Starts a bulk load (see the module docs of `bulk.rs` in
+    /// ARCHITECTURE.md): chunks are staged in memory and written as table
+    /// files at each [`BulkLoad::commit`], without the write-ahead log,
+    /// memtables or flushes. Other writes wait until it is dropped.
+    pub fn bulk_load(&self) -> Result<BulkLoad<'_>> {
+        self.check_writable()?;
+        let writer = self.writer.lock().unwrap_or_else(|e| e.into_inner());
+        Ok(BulkLoad {
+            store: self,
+            _writer: writer,
+            parked: None,
+            mark: None,
+            written_at: now_millis(),
+            staged_events: 0,
+        })
+    }
+}
+
+impl BulkLoad<'_> {
+    /// Stages one chunk of events, all or nothing, with the rules of
+    /// [`Store::append_marked`] (`received_at` for events without a time,
+    /// default the clock now; `mark`, the load mark to record with the
+    /// next commit). The receipt's `seq_end` is where the staged events
+    /// end; they are durable once a commit has returned.
+    pub fn append(
+        &mut self,
+        events: &[Event],
+        received_at: Option<i64>,
+        mark: Option<(&[u8; 16], &LoadMark)>,
+    ) -> Result<AppendReceipt> {
+        let received_at = received_at.unwrap_or_else(now_millis);
+        let state = self.store.read_state();
+        let mut pending = match self.parked.take() {
+            Some(parked) => parked.resume(&state),
+            None => Pending::new(&state, self.store.limits),
+        };
+        let staged = self.store.stage(&mut pending, events, received_at);
+        self.parked = Some(pending.park());
+        let receipt = staged?;
+        self.staged_events += (receipt.stored + receipt.first_sessions) as u64;
+        self.written_at = received_at;
+        if let Some((fingerprint, mark)) = mark {
+            self.mark = Some((*fingerprint, mark.clone()));
+        }
+        Ok(receipt)
+    }
+
+    /// Roughly the memory the staged chunks hold, in bytes: commit before
+    /// it grows past what the machine should spend.
+    pub fn staged_bytes(&self) -> usize {
+        self.parked.as_ref().map_or(0, Parked::heap_bytes)
+    }
+
+    /// Events staged since the last commit.
+    pub fn staged_events(&self) -> u64 {
+        self.staged_events
+    }
+
+    /// Makes every staged chunk stored and durable, all or nothing (see
+    /// the module docs). Returns the store's sequence number after it.
+    pub fn commit(&mut self) -> Result<u64> {
+        let store = self.store;
+        let Some(parked) = self.parked.take() else {
+            return Ok(store.read_state().next_seq);
+        };
+        self.staged_events = 0;
+        let mark = self.mark.take();
+        let state = store.read_state();
+        let mut pending = parked.resume(&state);
+        let (from, to) = (state.next_seq, pending.next_seq);
+        if from == to && mark.is_none() {
+            return Ok(to);
+        }
+        let dir = store.path().join(BULK_DIR);
+        remove_dir(&dir)?;
+        std::fs::create_dir(&dir).map_err(|e| io_error(&dir, e))?;
+        let files = write_tables(&dir, &mut pending)?;
+        let mut batch = WriteBatch::default();
+        if let Some((fingerprint, mark)) = &mark {
+            batch.put_cf(store.cf(cf::LOADS), fingerprint, codec::encode(mark));
+        }
+        store.put_derived(&mut pending, &mut batch, self.written_at)?;
+        batch.delete_cf(store.cf(cf::META), meta::BULK_INTENT);
+        let changes = pending.into_changes();
+        drop(state);
+
+        let mut sync = rocksdb::WriteOptions::default();
+        sync.set_sync(true);
+        let mut intent = [0u8; 16];
+        intent[..8].copy_from_slice(&from.to_be_bytes());
+        intent[8..].copy_from_slice(&to.to_be_bytes());
+        store
+            .db
+            .put_cf_opt(store.cf(cf::META), meta::BULK_INTENT, intent, &sync)?;
+        let ingested = (|| -> Result<()> {
+            let mut opts = IngestExternalFileOptions::default();
+            opts.set_move_files(true);
+            for (family, path) in &files {
+                store
+                    .db
+                    .ingest_external_file_cf_opts(store.cf(family), &opts, vec![path])?;
+            }
+            store.commit(batch, Durability::Sync, changes)
+        })();
+        if let Err(e) = ingested {
+            // Take back what was ingested, so that the sequence numbers the
+            // next write takes name nothing already there; if even that
+            // fails, refuse further writes (the next writer to open the
+            // store clears it).
+            if clear_unfinished(&store.db).is_err() {
+                store.poison();
+            }
+            let _ = remove_dir(&dir);
+            return Err(e);
+        }
+        remove_dir(&dir)?;
+        Ok(to)
+    }
+}
+
+/// Writes the staged `log`, `time` and block entries as sorted table files
+/// in `dir`: (column family, file), empty families left out. The log, the
+/// largest, is written on a second thread while this one writes the rest.
+fn write_tables(dir: &Path, pending: &mut Pending<'_>) -> Result<Vec<(&'static str, PathBuf)>> {
+    let mut log = std::mem::take(&mut pending.log);
+    let log_values = std::mem::take(&mut pending.log_values);
+    let mut time = std::mem::take(&mut pending.time);
+    let mut blocks: Vec<_> = std::mem::take(&mut pending.blocks).encode().collect();
+    let (log_file, rest) = rayon::join(
+        || -> Result<Option<PathBuf>> {
+            // Keys compared as integers, not byte slices: the same order
+            // (big-endian), without a `memcmp` call per comparison.
+            log.par_sort_unstable_by_key(|e| {
+                let (head, tail) = e.key.split_at(16);
+                let mut t = [0u8; 8];
+                t[3..].copy_from_slice(&tail[..5]);
+                (
+                    u128::from_be_bytes(head.try_into().expect("16 bytes")),
+                    u64::from_be_bytes(t),
+                )
+            });
+            let path = dir.join("log.sst");
+            write_file(
+                &path,
+                log.iter().map(|e| {
+                    let start = e.start as usize;
+                    (&e.key[..], &log_values[start..start + e.len as usize])
+                }),
+            )
+        },
+        || -> Result<Vec<(&'static str, PathBuf)>> {
+            time.par_sort_unstable_by_key(|e| u128::from_be_bytes(e.0));
+            blocks.sort_unstable_by_key(|b| b.0);
+            let mut out = Vec::new();
+            let time_path = dir.join("time.sst");
+            if let Some(p) = write_file(&time_path, time.iter().map(|(k, v)| (&k[..], &v[..])))? {
+                out.push((cf::TIME, p));
+            }
+            let blocks_path = dir.join("blocks.sst");
+            if let Some(p) = write_file(&blocks_path, blocks.iter().map(|(k, v)| (&k[..], &v[..])))?
+            {
+                out.push((cf::BLOCKS, p));
+            }
+            let index_path = dir.join("block_index.sst");
+            if let Some(p) = write_file(&index_path, blocks.iter().map(|(k, v)| (&k[..], &v[..4])))?
+            {
+                out.push((cf::BLOCK_INDEX, p));
+            }
+            Ok(out)
+        },
+    );
+    let mut files = rest?;
+    if let Some(p) = log_file? {
+        files.push((cf::LOG, p));
+    }
+    Ok(files)
+}
+
+/// Writes sorted, distinct keys as one table file; `None` if there are none.
+fn write_file<'a>(
+    path: &Path,
+    entries: impl Iterator<Item = (&'a [u8], &'a [u8])>,
+) -> Result<Option<PathBuf>> {
+    let mut entries = entries.peekable();
+    if entries.peek().is_none() {
+        return Ok(None);
+    }
+    let opts = crate::db::table_file_options();
+    let mut writer = SstFileWriter::create(&opts);
+    writer.open(path)?;
+    for (k, v) in entries {
+        writer.put(k, v)?;
+    }
+    writer.finish()?;
+    Ok(Some(path.to_path_buf()))
+}
+
+fn remove_dir(dir: &Path) -> Result<()> {
+    match std::fs::remove_dir_all(dir) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(io_error(dir, e)),
+    }
+}
+
+fn io_error(path: &Path, source: std::io::Error) -> StoreError {
+    StoreError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Deletes what an unfinished bulk commit left (see the module docs): the
+/// entries of `log`, `time`, `blocks` and `block_index` whose sequence
+/// numbers the intent names, then the intent, and the build directory.
+/// Called by every writer as it opens, before anything is written (a
+/// no-op without an intent), and by a commit that fails part way. Deleting is idempotent, so a crash during it
+/// is finished by the next opener.
+pub(crate) fn clear_unfinished(db: &DB) -> Result<()> {
+    let meta_cf = db
+        .cf_handle(cf::META)
+        .ok_or_else(|| StoreError::Corrupt("the meta column family is missing".into()))?;
+    let Some(intent) = db.get_cf(meta_cf, meta::BULK_INTENT)? else {
+        return Ok(());
+    };
+    let intent: [u8; 16] = intent
+        .as_slice()
+        .try_into()
+        .map_err(|_| StoreError::Corrupt("malformed bulk load intent".into()))?;
+    let from = u64::from_be_bytes(intent[..8].try_into().expect("8 bytes"));
+    let to = u64::from_be_bytes(intent[8..].try_into().expect("8 bytes"));
+    for family in [cf::LOG, cf::TIME, cf::BLOCKS, cf::BLOCK_INDEX] {
+        let handle = db
+            .cf_handle(family)
+            .ok_or_else(|| StoreError::Corrupt(format!("the {family} column family is missing")))?;
+        let mut it = db.raw_iterator_cf(handle);
+        it.seek_to_first();
+        let mut batch = WriteBatch::default();
+        while let Some(k) = it.key() {
+            if keys::seq_of(k).is_some_and(|s| (from..to).contains(&s)) {
+                batch.delete_cf(handle, k);
+                if batch.len() >= 100_000 {
+                    db.write(std::mem::take(&mut batch))?;
+                }
+            }
+            it.next();
+        }
+        it.status()?;
+        db.write(batch)?;
+    }
+    let mut sync = rocksdb::WriteOptions::default();
+    sync.set_sync(true);
+    let mut batch = WriteBatch::default();
+    batch.delete_cf(meta_cf, meta::BULK_INTENT);
+    db.write_opt(batch, &sync)?;
+    Ok(())
+}
