@@ -64,8 +64,8 @@ impl Store {
     /// files at each [`BulkLoad::commit`], without the write-ahead log,
     /// memtables or flushes. Other writes wait until it is dropped.
     pub fn bulk_load(&self) -> Result<BulkLoad<'_>> {
-        self.check_writable()?;
         let writer = self.writer.lock().unwrap_or_else(|e| e.into_inner());
+        self.check_writable()?;
         Ok(BulkLoad {
             store: self,
             _writer: writer,
@@ -89,6 +89,7 @@ impl BulkLoad<'_> {
         received_at: Option<i64>,
         mark: Option<(&[u8; 16], &LoadMark)>,
     ) -> Result<AppendReceipt> {
+        self.store.check_writable()?;
         let received_at = received_at.unwrap_or_else(now_millis);
         let state = self.store.read_state();
         let mut pending = match self.parked.take() {
@@ -121,6 +122,7 @@ impl BulkLoad<'_> {
     /// the module docs). Returns the store's sequence number after it.
     pub fn commit(&mut self) -> Result<u64> {
         let store = self.store;
+        store.check_writable()?;
         let Some(parked) = self.parked.take() else {
             return Ok(store.read_state().next_seq);
         };
@@ -153,6 +155,10 @@ impl BulkLoad<'_> {
         store
             .db
             .put_cf_opt(store.cf(cf::META), meta::BULK_INTENT, intent, &sync)?;
+        // From here until the commit point, table files may be in place that
+        // the store's `next_seq` does not cover: leaving abnormally (a panic)
+        // must not let a later write take their sequence numbers.
+        let guard = PoisonOnUnwind(store);
         let ingested = (|| -> Result<()> {
             let mut opts = IngestExternalFileOptions::default();
             opts.set_move_files(true);
@@ -171,11 +177,26 @@ impl BulkLoad<'_> {
             if clear_unfinished(&store.db).is_err() {
                 store.poison();
             }
+            drop(guard);
             let _ = remove_dir(&dir);
             return Err(e);
         }
-        remove_dir(&dir)?;
+        drop(guard);
+        // Committed: a directory left behind is only litter, removed by
+        // the next writer to open the store, not a failed commit.
+        let _ = remove_dir(&dir);
         Ok(to)
+    }
+}
+
+/// Poisons the store if dropped while unwinding (see `BulkLoad::commit`).
+struct PoisonOnUnwind<'s>(&'s Store);
+
+impl Drop for PoisonOnUnwind<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0.poison();
+        }
     }
 }
 

@@ -13,10 +13,10 @@ use crate::keys::meta;
 use crate::options::{Access, Recovery, StoreOptions};
 
 /// The format version this build writes.
-pub const FORMAT_VERSION: u32 = 3;
+pub const FORMAT_VERSION: u32 = 4;
 
-/// The oldest format version this build reads. A version-2 store is
-/// migrated when it is opened for writing, and read as it is otherwise.
+/// The oldest format version this build reads. An older store is migrated
+/// when it is opened for writing, and read as it is otherwise.
 pub const OLDEST_FORMAT_VERSION: u32 = 2;
 
 /// Column family names, in one place.

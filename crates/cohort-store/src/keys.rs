@@ -3,7 +3,7 @@
 //! Every integer in a key is big-endian, so RocksDB's bytewise order is
 //! numeric order. Timestamps are signed; their sign bit is flipped before
 //! encoding so that times before 1970 still sort first. The layouts (format
-//! version 3; `tests/format.rs` pins their bytes):
+//! version 4; `tests/format.rs` pins their bytes):
 //!
 //! | column family | key | value |
 //! |---|---|---|
@@ -24,8 +24,10 @@
 //! | `loads` | 16-byte fingerprint of an input's first bytes | postcard [`crate::LoadMark`] |
 //!
 //! Format 2 kept each type's key counts inside its `catalog` record and had
-//! no `catalog_keys` or `loads`; `migrate.rs` moves a version-2 store
-//! forward when it is opened for writing.
+//! no `catalog_keys` or `loads`; format 3 had the same keys as format 4,
+//! without bulk commits (`bulk.rs`): no `bulk_intent`, and no key at or
+//! past `next_seq`. `migrate.rs` moves an older store forward when it is
+//! opened for writing.
 
 use cohort_event::SubjectKind;
 

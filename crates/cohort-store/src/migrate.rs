@@ -5,6 +5,12 @@
 //! into `catalog_keys` (one entry per type and key), so that a write puts
 //! only the counts it changed. Blocks need nothing: format 3 only adds
 //! sparse column kinds, and reads format 2's as they are.
+//!
+//! 3 → 4: nothing to move. Format 4 adds bulk commits (`bulk.rs`): keys at
+//! or past `next_seq` may exist and must be skipped, and a `bulk_intent`
+//! may be waiting for the next writer. The version changes so that an
+//! older cohort, which knows neither, refuses the store instead of showing
+//! or reusing what an unfinished commit left.
 
 use rocksdb::{WriteBatch, WriteOptions, DB};
 
@@ -14,16 +20,32 @@ use crate::error::{Result, StoreError};
 use crate::keys::{catalog_key_key, meta};
 
 pub(crate) fn migrate(db: &DB, from: u32) -> Result<()> {
-    if from != 2 {
-        return Err(StoreError::Corrupt(format!(
-            "no migration from format version {from}"
-        )));
+    let mut batch = WriteBatch::default();
+    match from {
+        2 => catalog_keys_apart(db, &mut batch)?,
+        3 => {}
+        _ => {
+            return Err(StoreError::Corrupt(format!(
+                "no migration from format version {from}"
+            )))
+        }
     }
+    let meta_cf = db
+        .cf_handle(cf::META)
+        .expect("every column family is opened for writing");
+    batch.put_cf(meta_cf, meta::FORMAT_VERSION, FORMAT_VERSION.to_be_bytes());
+    let mut w = WriteOptions::default();
+    w.set_sync(true);
+    db.write_opt(batch, &w)?;
+    Ok(())
+}
+
+/// 2 → 3 (see the module docs).
+fn catalog_keys_apart(db: &DB, batch: &mut WriteBatch) -> Result<()> {
     let handle = |name| {
         db.cf_handle(name)
             .expect("every column family is opened for writing")
     };
-    let mut batch = WriteBatch::default();
     let mut it = db.raw_iterator_cf(handle(cf::CATALOG));
     it.seek_to_first();
     while let (Some(k), Some(v)) = (it.key(), it.value()) {
@@ -42,14 +64,5 @@ pub(crate) fn migrate(db: &DB, from: u32) -> Result<()> {
         it.next();
     }
     it.status()?;
-    drop(it);
-    batch.put_cf(
-        handle(cf::META),
-        meta::FORMAT_VERSION,
-        FORMAT_VERSION.to_be_bytes(),
-    );
-    let mut w = WriteOptions::default();
-    w.set_sync(true);
-    db.write_opt(batch, &w)?;
     Ok(())
 }

@@ -95,6 +95,8 @@ impl State {
 pub(crate) struct NewNames {
     pub names: Vec<Box<str>>,
     index: HashMap<Box<str>, u32>,
+    /// Bytes of the names, kept as they come and go (for `heap_bytes`).
+    bytes: usize,
 }
 
 impl NewNames {
@@ -105,6 +107,7 @@ impl NewNames {
     /// Keeps the first `len` names only.
     fn truncate(&mut self, len: usize) {
         for name in self.names.drain(len.min(self.names.len())..) {
+            self.bytes -= name.len();
             self.index.remove(&name);
         }
     }
@@ -113,6 +116,7 @@ impl NewNames {
     /// write's earlier names).
     fn push(&mut self, name: &str, id: u32) {
         let name: Box<str> = name.into();
+        self.bytes += name.len();
         self.names.push(name.clone());
         self.index.insert(name, id);
     }
@@ -173,7 +177,8 @@ impl Parked {
     /// weighs to decide when to commit.
     pub fn heap_bytes(&self) -> usize {
         use std::mem::size_of;
-        let names = |n: &NewNames| n.names.iter().map(|s| 2 * s.len() + 48).sum::<usize>();
+        // Each name twice (list and index), with their headers.
+        let names = |n: &NewNames| 2 * n.bytes + 48 * n.names.len();
         self.log.capacity() * size_of::<LogEntry>()
             + self.log_values.capacity()
             + self.time.capacity() * (crate::keys::TIME_KEY_LEN + 5)

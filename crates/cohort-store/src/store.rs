@@ -261,9 +261,11 @@ impl Store {
         options: AppendOptions,
         mark: Option<(&[u8; 16], &LoadMark)>,
     ) -> Result<AppendReceipt> {
-        self.check_writable()?;
         let received_at = options.received_at.unwrap_or_else(now_millis);
         let _writer = self.writer.lock().unwrap_or_else(|e| e.into_inner());
+        // Checked under the writer lock: a bulk commit that failed while
+        // this write waited may have poisoned the store.
+        self.check_writable()?;
         let state = self.read_state();
         let mut pending = Pending::new(&state, self.limits);
         let mut receipt = self.stage(&mut pending, events, received_at)?;
@@ -363,8 +365,8 @@ impl Store {
                 AUTOMATIC_EVENT_TYPES.join(", ")
             )));
         }
-        self.check_writable()?;
         let _writer = self.writer.lock().unwrap_or_else(|e| e.into_inner());
+        self.check_writable()?;
         let state = self.read_state();
         let mut pending = Pending::new(&state, self.limits);
         let mut batch = WriteBatch::default();

@@ -99,7 +99,7 @@ fn assert_holds_the_fixture(store: &Store) {
 
 #[test]
 fn every_committed_format_reads_the_same_read_only() {
-    for version in [2, FORMAT_VERSION] {
+    for version in [2, 3, FORMAT_VERSION] {
         let dir = committed(version);
         let store = Store::open(dir.path(), StoreOptions::read_only()).unwrap();
         assert_eq!(store.format_version(), version);
@@ -108,38 +108,40 @@ fn every_committed_format_reads_the_same_read_only() {
 }
 
 #[test]
-fn a_version_2_store_is_migrated_when_opened_for_writing() {
-    let dir = committed(2);
-    {
-        let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
-        assert_eq!(store.format_version(), FORMAT_VERSION);
-        assert_holds_the_fixture(&store);
-        // And keeps working: a write counts on top of the migrated catalog.
-        store
-            .append(
-                &[user("u9", "purchase", 1_780_000_000_000)],
-                AppendOptions::default(),
-            )
-            .unwrap();
-        let purchase = store
-            .catalog()
-            .unwrap()
-            .into_iter()
-            .find(|c| c.name == "purchase")
-            .unwrap();
-        assert_eq!(purchase.count, 4);
-        assert_eq!(
-            purchase
-                .keys
-                .iter()
-                .find(|k| k.key == "amount")
+fn older_stores_are_migrated_when_opened_for_writing() {
+    for version in [2, 3] {
+        let dir = committed(version);
+        {
+            let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
+            assert_eq!(store.format_version(), FORMAT_VERSION);
+            assert_holds_the_fixture(&store);
+            // And keeps working: a write counts on top of the migrated catalog.
+            store
+                .append(
+                    &[user("u9", "purchase", 1_780_000_000_000)],
+                    AppendOptions::default(),
+                )
+                .unwrap();
+            let purchase = store
+                .catalog()
                 .unwrap()
-                .kinds
-                .len(),
-            2
-        );
+                .into_iter()
+                .find(|c| c.name == "purchase")
+                .unwrap();
+            assert_eq!(purchase.count, 4);
+            assert_eq!(
+                purchase
+                    .keys
+                    .iter()
+                    .find(|k| k.key == "amount")
+                    .unwrap()
+                    .kinds
+                    .len(),
+                2
+            );
+        }
+        let store = Store::open(dir.path(), StoreOptions::read_only()).unwrap();
+        assert_eq!(store.format_version(), FORMAT_VERSION);
+        assert_eq!(check_derived(&store).unwrap(), 9);
     }
-    let store = Store::open(dir.path(), StoreOptions::read_only()).unwrap();
-    assert_eq!(store.format_version(), FORMAT_VERSION);
-    assert_eq!(check_derived(&store).unwrap(), 9);
 }

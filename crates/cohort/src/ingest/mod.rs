@@ -433,7 +433,10 @@ pub fn ingest_reader<'r, R: Read + Send + 'r>(
                 let parsed = match parsed {
                     Ok(p) => p,
                     Err(e) => {
-                        commit(&mut bulk, &mut report, &mut staged)?;
+                        // What was staged before the error is stored; if even
+                        // that fails, the read error is still the one to
+                        // report, with what was stored before.
+                        let _ = commit(&mut bulk, &mut report, &mut staged);
                         return Err(io_err(e, report));
                     }
                 };
@@ -448,8 +451,10 @@ pub fn ingest_reader<'r, R: Read + Send + 'r>(
                     match bulk.append(&parsed.events, options.received_at, Some((&key, &next))) {
                         Ok(r) => r,
                         Err(source) => {
-                            // The chunk left no trace; what came before it is kept.
-                            commit(&mut bulk, &mut report, &mut staged)?;
+                            // The chunk left no trace; what came before it is
+                            // kept (and this error reported, whatever happens
+                            // to that commit).
+                            let _ = commit(&mut bulk, &mut report, &mut staged);
                             return Err(IngestError::Store {
                                 source,
                                 partial: Box::new(report),
@@ -486,7 +491,13 @@ pub fn ingest_reader<'r, R: Read + Send + 'r>(
     let outcome = stage();
     report.bytes = counter.load(Ordering::Relaxed);
     report.elapsed = started.elapsed();
-    outcome.map(|()| report)
+    outcome.map(|()| report).map_err(|mut e| {
+        if let IngestError::Io { partial, .. } | IngestError::Store { partial, .. } = &mut e {
+            partial.bytes = report.bytes;
+            partial.elapsed = report.elapsed;
+        }
+        e
+    })
 }
 
 /// Wraps a store error with what was stored before it.

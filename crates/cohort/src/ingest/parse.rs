@@ -22,6 +22,8 @@ pub(crate) struct Parsed {
 /// What one line or request turned into.
 enum Outcome {
     Blank,
+    /// A line's event (not a one-element `Vec`: no allocation per line).
+    Event(Event),
     Events(Vec<Event>),
     Rejected(Reject, u64),
 }
@@ -61,6 +63,7 @@ pub(crate) fn parse_chunk(
     for outcome in outcomes {
         match outcome {
             Outcome::Blank => {}
+            Outcome::Event(event) => parsed.events.push(event),
             Outcome::Events(events) => parsed.events.extend(events),
             Outcome::Rejected(reject, n) => {
                 parsed.rejects.push(reject);
@@ -133,7 +136,7 @@ fn parse_item(
                 return Outcome::Blank;
             }
             match parse_event(bytes, source) {
-                Ok(event) => Outcome::Events(vec![event]),
+                Ok(event) => Outcome::Event(event),
                 Err(errors) => reject(position, errors, 1),
             }
         }
