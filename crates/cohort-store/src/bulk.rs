@@ -8,7 +8,7 @@
 //! dictionaries, facts, catalog and blocks); [`BulkLoad::commit`] then
 //!
 //! 1. sorts the staged `log` and `time` entries and the blocks and writes
-//!    them as table files (`SstFileWriter`, two threads), in `DIR/bulk/`;
+//!    them as table files (`SstFileWriter`, in parallel), in `DIR/bulk/`;
 //! 2. records an **intent** (`meta` `bulk_intent`: the sequence numbers
 //!    `from..to` the files hold), synced;
 //! 3. adds the files to their column families (`ingest_external_file`,
@@ -30,7 +30,7 @@ use std::path::{Path, PathBuf};
 use std::sync::MutexGuard;
 
 use cohort_event::Event;
-use rayon::slice::ParallelSliceMut;
+use rayon::prelude::*;
 use rocksdb::{IngestExternalFileOptions, SstFileWriter, WriteBatch, DB};
 
 use crate::codec::{self, LoadMark};
@@ -38,7 +38,7 @@ use crate::db::cf;
 use crate::error::{Result, StoreError};
 use crate::keys::{self, meta};
 use crate::options::Durability;
-use crate::state::{Parked, Pending};
+use crate::state::{LogEntry, Parked, Pending};
 use crate::store::{now_millis, AppendReceipt, Store};
 
 /// The directory inside a store where a commit builds its table files.
@@ -162,10 +162,10 @@ impl BulkLoad<'_> {
         let ingested = (|| -> Result<()> {
             let mut opts = IngestExternalFileOptions::default();
             opts.set_move_files(true);
-            for (family, path) in &files {
+            for (family, paths) in &files {
                 store
                     .db
-                    .ingest_external_file_cf_opts(store.cf(family), &opts, vec![path])?;
+                    .ingest_external_file_cf_opts(store.cf(family), &opts, paths.clone())?;
             }
             store.commit(batch, Durability::Sync, changes)
         })();
@@ -201,59 +201,73 @@ impl Drop for PoisonOnUnwind<'_> {
 }
 
 /// Writes the staged `log`, `time` and block entries as sorted table files
-/// in `dir`: (column family, file), empty families left out. The log, the
-/// largest, is written on a second thread while this one writes the rest.
-fn write_tables(dir: &Path, pending: &mut Pending<'_>) -> Result<Vec<(&'static str, PathBuf)>> {
+/// in `dir`: per column family, its files (families without entries left
+/// out). The keys are sorted first (in parallel); then the files are
+/// written in parallel — the log, the largest, as two files of disjoint key
+/// ranges, so that neither core waits for one long file at the end.
+fn write_tables(
+    dir: &Path,
+    pending: &mut Pending<'_>,
+) -> Result<Vec<(&'static str, Vec<PathBuf>)>> {
     let mut log = std::mem::take(&mut pending.log);
     let log_values = std::mem::take(&mut pending.log_values);
     let mut time = std::mem::take(&mut pending.time);
     let mut blocks: Vec<_> = std::mem::take(&mut pending.blocks).encode().collect();
-    let (log_file, rest) = rayon::join(
-        || -> Result<Option<PathBuf>> {
-            // Keys compared as integers, not byte slices: the same order
-            // (big-endian), without a `memcmp` call per comparison.
-            log.par_sort_unstable_by_key(|e| {
-                let (head, tail) = e.key.split_at(16);
-                let mut t = [0u8; 8];
-                t[3..].copy_from_slice(&tail[..5]);
-                (
-                    u128::from_be_bytes(head.try_into().expect("16 bytes")),
-                    u64::from_be_bytes(t),
-                )
-            });
-            let path = dir.join("log.sst");
-            write_file(
-                &path,
-                log.iter().map(|e| {
-                    let start = e.start as usize;
-                    (&e.key[..], &log_values[start..start + e.len as usize])
-                }),
-            )
-        },
-        || -> Result<Vec<(&'static str, PathBuf)>> {
-            time.par_sort_unstable_by_key(|e| u128::from_be_bytes(e.0));
-            blocks.sort_unstable_by_key(|b| b.0);
-            let mut out = Vec::new();
-            let time_path = dir.join("time.sst");
-            if let Some(p) = write_file(&time_path, time.iter().map(|(k, v)| (&k[..], &v[..])))? {
-                out.push((cf::TIME, p));
+    // Keys compared as integers, not byte slices: the same order
+    // (big-endian), without a `memcmp` call per comparison.
+    log.par_sort_unstable_by_key(|e| {
+        let (head, tail) = e.key.split_at(16);
+        let mut t = [0u8; 8];
+        t[3..].copy_from_slice(&tail[..5]);
+        (
+            u128::from_be_bytes(head.try_into().expect("16 bytes")),
+            u64::from_be_bytes(t),
+        )
+    });
+    time.par_sort_unstable_by_key(|e| u128::from_be_bytes(e.0));
+    blocks.sort_unstable_by_key(|b| b.0);
+
+    enum Part<'a> {
+        Log(&'a [LogEntry]),
+        Time,
+        Blocks,
+        Index,
+    }
+    let mut parts: Vec<(&'static str, String, Part<'_>)> = log
+        .chunks(log.len().div_ceil(2).max(1))
+        .enumerate()
+        .map(|(i, c)| (cf::LOG, format!("log-{i}.sst"), Part::Log(c)))
+        .collect();
+    parts.push((cf::TIME, "time.sst".into(), Part::Time));
+    parts.push((cf::BLOCKS, "blocks.sst".into(), Part::Blocks));
+    parts.push((cf::BLOCK_INDEX, "block_index.sst".into(), Part::Index));
+    let written: Vec<Result<Option<(&'static str, PathBuf)>>> = parts
+        .into_par_iter()
+        .map(|(family, name, part)| {
+            let path = dir.join(name);
+            let file = match part {
+                Part::Log(entries) => write_file(
+                    &path,
+                    entries.iter().map(|e| {
+                        let start = e.start as usize;
+                        (&e.key[..], &log_values[start..start + e.len as usize])
+                    }),
+                )?,
+                Part::Time => write_file(&path, time.iter().map(|(k, v)| (&k[..], &v[..])))?,
+                Part::Blocks => write_file(&path, blocks.iter().map(|(k, v)| (&k[..], &v[..])))?,
+                Part::Index => write_file(&path, blocks.iter().map(|(k, v)| (&k[..], &v[..4])))?,
+            };
+            Ok(file.map(|f| (family, f)))
+        })
+        .collect();
+    let mut files: Vec<(&'static str, Vec<PathBuf>)> = Vec::new();
+    for w in written {
+        if let Some((family, path)) = w? {
+            match files.iter_mut().find(|(f, _)| *f == family) {
+                Some((_, paths)) => paths.push(path),
+                None => files.push((family, vec![path])),
             }
-            let blocks_path = dir.join("blocks.sst");
-            if let Some(p) = write_file(&blocks_path, blocks.iter().map(|(k, v)| (&k[..], &v[..])))?
-            {
-                out.push((cf::BLOCKS, p));
-            }
-            let index_path = dir.join("block_index.sst");
-            if let Some(p) = write_file(&index_path, blocks.iter().map(|(k, v)| (&k[..], &v[..4])))?
-            {
-                out.push((cf::BLOCK_INDEX, p));
-            }
-            Ok(out)
-        },
-    );
-    let mut files = rest?;
-    if let Some(p) = log_file? {
-        files.push((cf::LOG, p));
+        }
     }
     Ok(files)
 }
