@@ -179,9 +179,11 @@ impl Parked {
         use std::mem::size_of;
         // Each name twice (list and index), with their headers.
         let names = |n: &NewNames| 2 * n.bytes + 48 * n.names.len();
-        self.log.capacity() * size_of::<LogEntry>()
-            + self.log_values.capacity()
-            + self.time.capacity() * (crate::keys::TIME_KEY_LEN + 5)
+        // Lengths, not capacities: a bulk load reuses one commit's buffers
+        // for the next (`bulk.rs`), and weighs what is staged in them.
+        self.log.len() * size_of::<LogEntry>()
+            + self.log_values.len()
+            + self.time.len() * (crate::keys::TIME_KEY_LEN + 5)
             + self.facts.capacity() * (size_of::<(u8, u32)>() + size_of::<SubjectFacts>() + 8)
             + self.blocks.heap_bytes()
             + names(&self.new_subjects[0])

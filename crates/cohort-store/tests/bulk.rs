@@ -367,3 +367,32 @@ fn a_week_of_one_type_beyond_a_block_is_split_into_blocks() {
     assert!(blocks.iter().all(|b| b.len() <= 1 << 16));
     assert_eq!(check_derived(&store).unwrap(), n as u64);
 }
+
+/// A commit's buffers are kept for the next; what is staged is weighed by
+/// what it holds, not by the capacity left from before (or every chunk
+/// after the first commit would look full and be committed alone).
+#[test]
+fn staged_bytes_count_what_is_staged_not_the_buffers_kept() {
+    let big = chunks(21, 5_000, 5_000).remove(0);
+    let small = chunks(22, 100, 100).remove(0);
+    let fresh = {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
+        let mut bulk = store.bulk_load().unwrap();
+        bulk.append(&small, Some(T0), None).unwrap();
+        bulk.staged_bytes()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
+    let mut bulk = store.bulk_load().unwrap();
+    bulk.append(&big, Some(T0), None).unwrap();
+    let big_bytes = bulk.staged_bytes();
+    bulk.commit().unwrap();
+    assert_eq!(bulk.staged_bytes(), 0);
+    bulk.append(&small, Some(T0), None).unwrap();
+    let after = bulk.staged_bytes();
+    assert!(
+        after <= 2 * fresh && after * 10 < big_bytes,
+        "{after} bytes staged for a chunk that alone stages {fresh} (the big one: {big_bytes})"
+    );
+}

@@ -466,6 +466,10 @@ pub fn ingest_reader<'r, R: Read + Send + 'r>(
                 staged.first_sessions += receipt.first_sessions as u64;
                 staged.rejected += parsed.rejected_events;
                 report.bytes = parsed.bytes;
+                // The chunk's events are freed on the parsers' pool, not on
+                // this thread, whose staging is the pipeline's serial part.
+                let events = parsed.events;
+                rayon::spawn(move || drop(events));
                 for r in parsed.rejects {
                     (observer.on_reject)(r);
                 }
