@@ -69,6 +69,8 @@ fn a_killed_ingest_leaves_whole_chunks_and_resumes_exactly() {
     let mut rng = 0x2545_F491_4F6C_DD1Du64;
     let mut kills = 0;
     let mut created = false;
+    // Kills that left some commits of the load and not others.
+    let mut partial = 0;
     for round in 0..12 {
         let mut child = Command::new(env!("CARGO_BIN_EXE_cohort"))
             .args([
@@ -76,6 +78,10 @@ fn a_killed_ingest_leaves_whole_chunks_and_resumes_exactly() {
                 "--quiet",
                 "--chunk-bytes",
                 "65536",
+                // Commits of a few chunks each, so that kills land between
+                // and inside commits, not only before the first.
+                "--commit-bytes",
+                "400000",
                 "--db",
                 db.to_str().unwrap(),
                 file.to_str().unwrap(),
@@ -115,6 +121,9 @@ fn a_killed_ingest_leaves_whole_chunks_and_resumes_exactly() {
         };
         let mark = store.load_mark(&fingerprint).unwrap();
         let events = store.stats().events;
+        if !finished && events > 0 && events < LINES {
+            partial += 1;
+        }
         // The mark and the events it counts were written together.
         assert_eq!(
             mark.as_ref().map_or(0, |m| m.stored),
@@ -151,4 +160,8 @@ fn a_killed_ingest_leaves_whole_chunks_and_resumes_exactly() {
     assert_eq!(store.stats().events, LINES);
     assert_eq!(stored(&store), expected(&lines, LINES as usize));
     assert!(kills >= 3, "only {kills} kills landed mid-load");
+    assert!(
+        partial >= 1,
+        "no kill left part of the load ({kills} kills): nothing tested resuming after a commit"
+    );
 }
