@@ -103,9 +103,9 @@ impl BulkLoad<'_> {
             None => {
                 let mut pending = Pending::new(&state, self.store.limits);
                 let spare = std::mem::take(&mut self.spare);
-                pending.log = spare.log;
-                pending.log_values = spare.log_values;
-                pending.time = spare.time;
+                pending.o.log = spare.log;
+                pending.o.log_values = spare.log_values;
+                pending.o.time = spare.time;
                 pending
             }
         };
@@ -143,7 +143,7 @@ impl BulkLoad<'_> {
         let mark = self.mark.take();
         let state = store.read_state();
         let mut pending = parked.resume(&state);
-        let (from, to) = (state.next_seq, pending.next_seq);
+        let (from, to) = (state.next_seq, pending.o.next_seq);
         if from == to && mark.is_none() {
             return Ok(to);
         }
@@ -220,10 +220,10 @@ impl Drop for PoisonOnUnwind<'_> {
 /// written in parallel — the log, the largest, as two files of disjoint key
 /// ranges, so that neither core waits for one long file at the end.
 fn write_tables(dir: &Path, pending: &mut Pending<'_>) -> Result<(TableFiles, Buffers)> {
-    let mut log = std::mem::take(&mut pending.log);
-    let mut log_values = std::mem::take(&mut pending.log_values);
-    let mut time = std::mem::take(&mut pending.time);
-    let mut blocks: Vec<_> = std::mem::take(&mut pending.blocks).encode().collect();
+    let mut log = std::mem::take(&mut pending.o.log);
+    let mut log_values = std::mem::take(&mut pending.o.log_values);
+    let mut time = std::mem::take(&mut pending.o.time);
+    let mut blocks: Vec<_> = std::mem::take(&mut pending.o.blocks).encode().collect();
     // Keys compared as integers, not byte slices: the same order
     // (big-endian), without a `memcmp` call per comparison.
     log.par_sort_unstable_by_key(|e| {

@@ -122,9 +122,15 @@ impl NewNames {
     }
 }
 
-/// Changes a write makes to [`State`], not yet applied.
+/// Changes a write makes to [`State`], not yet applied: an [`Overlay`]
+/// over the state it reads through.
 pub(crate) struct Pending<'s> {
     pub base: &'s State,
+    pub o: Overlay,
+}
+
+/// The changes of a [`Pending`] write, owned.
+pub(crate) struct Overlay {
     limits: Limits,
     pub new_subjects: [NewNames; 2],
     pub new_types: NewNames,
@@ -157,20 +163,7 @@ pub(crate) struct LogEntry {
 /// A [`Pending`] overlay set aside between the chunks of a bulk load
 /// (`bulk.rs`): the same changes, without the borrow of the state, which
 /// does not change meanwhile because the bulk load holds the writer lock.
-pub(crate) struct Parked {
-    limits: Limits,
-    new_subjects: [NewNames; 2],
-    new_types: NewNames,
-    new_keys: NewNames,
-    facts: HashMap<(u8, u32), SubjectFacts>,
-    catalog: CatalogDelta,
-    next_seq: u64,
-    blocks: Blocks,
-    log: Vec<LogEntry>,
-    log_values: Vec<u8>,
-    time: Vec<([u8; crate::keys::TIME_KEY_LEN], [u8; 5])>,
-    last_write_at: Option<i64>,
-}
+pub(crate) struct Parked(Overlay);
 
 impl Parked {
     /// Roughly the memory a parked overlay holds, in bytes: what a bulk load
@@ -181,34 +174,20 @@ impl Parked {
         let names = |n: &NewNames| 2 * n.bytes + 48 * n.names.len();
         // Lengths, not capacities: a bulk load reuses one commit's buffers
         // for the next (`bulk.rs`), and weighs what is staged in them.
-        self.log.len() * size_of::<LogEntry>()
-            + self.log_values.len()
-            + self.time.len() * (crate::keys::TIME_KEY_LEN + 5)
-            + self.facts.capacity() * (size_of::<(u8, u32)>() + size_of::<SubjectFacts>() + 8)
-            + self.blocks.heap_bytes()
-            + names(&self.new_subjects[0])
-            + names(&self.new_subjects[1])
-            + names(&self.new_types)
-            + names(&self.new_keys)
+        self.0.log.len() * size_of::<LogEntry>()
+            + self.0.log_values.len()
+            + self.0.time.len() * (crate::keys::TIME_KEY_LEN + 5)
+            + self.0.facts.capacity() * (size_of::<(u8, u32)>() + size_of::<SubjectFacts>() + 8)
+            + self.0.blocks.heap_bytes()
+            + names(&self.0.new_subjects[0])
+            + names(&self.0.new_subjects[1])
+            + names(&self.0.new_types)
+            + names(&self.0.new_keys)
     }
 
     /// Takes the overlay up again over `base`, the state it was built on.
     pub fn resume(self, base: &State) -> Pending<'_> {
-        Pending {
-            base,
-            limits: self.limits,
-            new_subjects: self.new_subjects,
-            new_types: self.new_types,
-            new_keys: self.new_keys,
-            facts: self.facts,
-            catalog: self.catalog,
-            next_seq: self.next_seq,
-            blocks: self.blocks,
-            log: self.log,
-            log_values: self.log_values,
-            time: self.time,
-            last_write_at: self.last_write_at,
-        }
+        Pending { base, o: self.0 }
     }
 }
 
@@ -228,37 +207,26 @@ impl<'s> Pending<'s> {
     pub fn new(base: &'s State, limits: Limits) -> Pending<'s> {
         Pending {
             base,
-            limits,
-            new_subjects: Default::default(),
-            new_types: NewNames::default(),
-            new_keys: NewNames::default(),
-            facts: HashMap::default(),
-            catalog: CatalogDelta::default(),
-            next_seq: base.next_seq,
-            blocks: Blocks::default(),
-            log: Vec::new(),
-            log_values: Vec::new(),
-            time: Vec::new(),
-            last_write_at: base.last_write_at,
+            o: Overlay {
+                limits,
+                new_subjects: Default::default(),
+                new_types: NewNames::default(),
+                new_keys: NewNames::default(),
+                facts: HashMap::default(),
+                catalog: CatalogDelta::default(),
+                next_seq: base.next_seq,
+                blocks: Blocks::default(),
+                log: Vec::new(),
+                log_values: Vec::new(),
+                time: Vec::new(),
+                last_write_at: base.last_write_at,
+            },
         }
     }
 
     /// Sets the overlay aside (see [`Parked`]).
     pub fn park(self) -> Parked {
-        Parked {
-            limits: self.limits,
-            new_subjects: self.new_subjects,
-            new_types: self.new_types,
-            new_keys: self.new_keys,
-            facts: self.facts,
-            catalog: self.catalog,
-            next_seq: self.next_seq,
-            blocks: self.blocks,
-            log: self.log,
-            log_values: self.log_values,
-            time: self.time,
-            last_write_at: self.last_write_at,
-        }
+        Parked(self.o)
     }
 
     pub fn subject(&mut self, kind: SubjectKind, id: &str) -> Result<Interned> {
@@ -271,7 +239,7 @@ impl<'s> Pending<'s> {
         }
         intern(
             self.base.subjects[k].len(),
-            &mut self.new_subjects[k],
+            &mut self.o.new_subjects[k],
             id,
             match kind {
                 SubjectKind::User => "users",
@@ -287,10 +255,10 @@ impl<'s> Pending<'s> {
         }
         intern(
             self.base.types.len(),
-            &mut self.new_types,
+            &mut self.o.new_types,
             name,
             "event types",
-            self.limits.types,
+            self.o.limits.types,
         )
     }
 
@@ -300,28 +268,29 @@ impl<'s> Pending<'s> {
         }
         intern(
             self.base.keys.len(),
-            &mut self.new_keys,
+            &mut self.o.new_keys,
             name,
             "data keys",
-            self.limits.keys,
+            self.o.limits.keys,
         )
     }
 
     /// Counts one event of `type_id` at `millis` with these data values.
     pub fn count_event(&mut self, type_id: u32, millis: i64, data: &[(u32, &Value)]) {
-        let rec = self.catalog.record(&self.base.catalog, type_id);
+        let rec = self.o.catalog.record(&self.base.catalog, type_id);
         rec.count += 1;
         rec.first_seen = Some(rec.first_seen.map_or(millis, |t| t.min(millis)));
         rec.last_seen = Some(rec.last_seen.map_or(millis, |t| t.max(millis)));
         for (key_id, value) in data {
-            self.catalog
+            self.o
+                .catalog
                 .count_key(type_id, *key_id, value.kind().index());
         }
     }
 
     /// Sets a type's description (adding the type to the catalog).
     pub fn describe(&mut self, type_id: u32, description: Option<String>) {
-        let rec = self.catalog.record(&self.base.catalog, type_id);
+        let rec = self.o.catalog.record(&self.base.catalog, type_id);
         if description.is_some() {
             rec.description = description;
         }
@@ -329,7 +298,7 @@ impl<'s> Pending<'s> {
 
     pub fn touch_subject(&mut self, kind: SubjectKind, sid: u32, millis: i64) {
         let base = self.base;
-        let facts = self.facts.entry((kind.tag(), sid)).or_insert_with(|| {
+        let facts = self.o.facts.entry((kind.tag(), sid)).or_insert_with(|| {
             base.facts[kind.tag() as usize]
                 .get(sid as usize)
                 .copied()
@@ -345,10 +314,10 @@ impl<'s> Pending<'s> {
     /// How many names this write has added to each dictionary so far.
     pub fn name_counts(&self) -> NameCounts {
         NameCounts([
-            self.new_subjects[0].names.len(),
-            self.new_subjects[1].names.len(),
-            self.new_types.names.len(),
-            self.new_keys.names.len(),
+            self.o.new_subjects[0].names.len(),
+            self.o.new_subjects[1].names.len(),
+            self.o.new_types.names.len(),
+            self.o.new_keys.names.len(),
         ])
     }
 
@@ -356,33 +325,33 @@ impl<'s> Pending<'s> {
     /// fails while its names are interned leaves no trace.
     pub fn truncate(&mut self, counts: NameCounts) {
         let [u, d, t, k] = counts.0;
-        self.new_subjects[0].truncate(u);
-        self.new_subjects[1].truncate(d);
-        self.new_types.truncate(t);
-        self.new_keys.truncate(k);
+        self.o.new_subjects[0].truncate(u);
+        self.o.new_subjects[1].truncate(d);
+        self.o.new_types.truncate(t);
+        self.o.new_keys.truncate(k);
     }
 
     /// The value of one of this write's log entries.
     pub fn log_value(&self, e: &LogEntry) -> &[u8] {
-        &self.log_values[e.start as usize..e.start as usize + e.len as usize]
+        &self.o.log_values[e.start as usize..e.start as usize + e.len as usize]
     }
 
     pub fn take_seq(&mut self) -> u64 {
-        let seq = self.next_seq;
-        self.next_seq += 1;
+        let seq = self.o.next_seq;
+        self.o.next_seq += 1;
         seq
     }
 
     /// The owned part of the overlay, to apply once the batch is written.
     pub fn into_changes(self) -> Changes {
         Changes {
-            new_subjects: self.new_subjects.map(|n| n.names),
-            new_types: self.new_types.names,
-            new_keys: self.new_keys.names,
-            facts: self.facts,
-            catalog: self.catalog,
-            next_seq: self.next_seq,
-            last_write_at: self.last_write_at,
+            new_subjects: self.o.new_subjects.map(|n| n.names),
+            new_types: self.o.new_types.names,
+            new_keys: self.o.new_keys.names,
+            facts: self.o.facts,
+            catalog: self.o.catalog,
+            next_seq: self.o.next_seq,
+            last_write_at: self.o.last_write_at,
         }
     }
 }

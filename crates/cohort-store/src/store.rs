@@ -275,7 +275,7 @@ impl Store {
         }
         self.put_log_and_blocks(&mut pending, &mut batch)?;
         self.put_derived(&mut pending, &mut batch, received_at)?;
-        receipt.seq_end = pending.next_seq;
+        receipt.seq_end = pending.o.next_seq;
         receipt.batch_bytes = batch.size_in_bytes();
         let changes = pending.into_changes();
         drop(state);
@@ -341,7 +341,7 @@ impl Store {
                 &data,
             );
         }
-        receipt.seq_end = pending.next_seq;
+        receipt.seq_end = pending.o.next_seq;
         Ok(receipt)
     }
 
@@ -490,19 +490,19 @@ impl Store {
     /// list) inserts a key next to the previous one almost for free, while
     /// keys in arrival order (random subjects) each cost a full search.
     fn put_log_and_blocks(&self, pending: &mut Pending<'_>, batch: &mut WriteBatch) -> Result<()> {
-        let mut log = std::mem::take(&mut pending.log);
+        let mut log = std::mem::take(&mut pending.o.log);
         log.sort_unstable_by_key(|e| e.key);
         let log_cf = self.cf(cf::LOG);
         for e in log {
             batch.put_cf(log_cf, e.key, pending.log_value(&e));
         }
         let time_cf = self.cf(cf::TIME);
-        for (key, subject) in std::mem::take(&mut pending.time) {
+        for (key, subject) in std::mem::take(&mut pending.o.time) {
             batch.put_cf(time_cf, key, subject);
         }
         let blocks_cf = self.cf(cf::BLOCKS);
         let index_cf = self.cf(cf::BLOCK_INDEX);
-        for (key, value) in std::mem::take(&mut pending.blocks).encode() {
+        for (key, value) in std::mem::take(&mut pending.o.blocks).encode() {
             let (key, value) = self.merge_small_blocks(batch, key, value)?;
             batch.put_cf(index_cf, key, &value[..4]);
             batch.put_cf(blocks_cf, key, value);
@@ -520,14 +520,14 @@ impl Store {
     ) -> Result<()> {
         self.put_names(pending, batch);
         let facts_cf = self.cf(cf::FACTS);
-        let mut facts: Vec<_> = pending.facts.iter().collect();
+        let mut facts: Vec<_> = pending.o.facts.iter().collect();
         facts.sort_unstable_by_key(|(&(k, sid), _)| (k, sid));
         for (&(k, sid), facts) in facts {
             let kind = SubjectKind::from_tag(k).expect("facts are keyed by a valid kind");
             batch.put_cf(facts_cf, keys::subject_key(kind, sid), facts.encode());
         }
         let catalog_cf = self.cf(cf::CATALOG);
-        for (type_id, rec) in &pending.catalog.records {
+        for (type_id, rec) in &pending.o.catalog.records {
             batch.put_cf(
                 catalog_cf,
                 keys::catalog_key(*type_id),
@@ -539,7 +539,7 @@ impl Store {
         // what this write builds on.)
         let catalog_keys_cf = self.cf(cf::CATALOG_KEYS);
         let mut touched: Vec<(&(u32, u32), &catalog::KindCounts)> =
-            pending.catalog.keys.iter().collect();
+            pending.o.catalog.keys.iter().collect();
         touched.sort_unstable_by_key(|(k, _)| **k);
         let keys: Vec<[u8; 8]> = touched
             .iter()
@@ -557,14 +557,14 @@ impl Store {
         batch.put_cf(
             self.cf(cf::META),
             meta::NEXT_SEQ,
-            pending.next_seq.to_be_bytes(),
+            pending.o.next_seq.to_be_bytes(),
         );
         batch.put_cf(
             self.cf(cf::META),
             meta::LAST_WRITE_AT,
             written_at.to_be_bytes(),
         );
-        pending.last_write_at = Some(written_at);
+        pending.o.last_write_at = Some(written_at);
         Ok(())
     }
 
@@ -574,7 +574,7 @@ impl Store {
         for kind in [SubjectKind::User, SubjectKind::Device] {
             let k = kind.tag() as usize;
             let base = pending.base.subjects[k].len();
-            for (i, id) in pending.new_subjects[k].names.iter().enumerate() {
+            for (i, id) in pending.o.new_subjects[k].names.iter().enumerate() {
                 let sid = (base + i) as u32;
                 batch.put_cf(
                     dict,
@@ -586,13 +586,13 @@ impl Store {
         }
         let names = [
             (
-                &pending.new_types,
+                &pending.o.new_types,
                 pending.base.types.len(),
                 tag::TYPE,
                 tag::TYPE_REV,
             ),
             (
-                &pending.new_keys,
+                &pending.o.new_keys,
                 pending.base.keys.len(),
                 tag::KEY,
                 tag::KEY_REV,
@@ -721,17 +721,18 @@ fn put_event(
     let seq = pending.take_seq();
     pending.count_event(type_id, millis, data);
     pending.touch_subject(kind, sid, millis);
-    pending.blocks.add(kind, type_id, millis, seq, sid, data);
-    let start = pending.log_values.len();
-    let values = std::mem::take(&mut pending.log_values);
-    pending.log_values = postcard::to_extend(&StoredEventRef { type_id, data }, values)
+    pending.o.blocks.add(kind, type_id, millis, seq, sid, data);
+    let start = pending.o.log_values.len();
+    let values = std::mem::take(&mut pending.o.log_values);
+    pending.o.log_values = postcard::to_extend(&StoredEventRef { type_id, data }, values)
         .expect("a Vec grows as needed");
-    pending.log.push(LogEntry {
+    pending.o.log.push(LogEntry {
         key: keys::log_key(kind, sid, millis, seq),
         start: start as u64,
-        len: (pending.log_values.len() - start) as u32,
+        len: (pending.o.log_values.len() - start) as u32,
     });
     pending
+        .o
         .time
         .push((keys::time_key(millis, seq), keys::subject_key(kind, sid)));
 }
