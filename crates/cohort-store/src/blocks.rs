@@ -182,6 +182,23 @@ impl Blocks {
         Ok(())
     }
 
+    /// The (key, value) of every block, encoded in parallel (a bulk commit
+    /// encodes thousands of blocks; one by one, that was a serial step of
+    /// every commit).
+    pub fn encode_parallel(self) -> Vec<(BlockKey, Vec<u8>)> {
+        use rayon::prelude::*;
+        let open: Vec<_> = self.open.into_iter().collect();
+        let mut out = self.sealed;
+        out.par_extend(open.into_par_iter().map(|((kind, type_id, bucket), b)| {
+            let kind = SubjectKind::from_tag(kind).expect("a valid kind");
+            (
+                block_key(kind, type_id, bucket, b.first_seq),
+                b.encode_block(),
+            )
+        }));
+        out
+    }
+
     /// The (key, value) of every block, for the write batch.
     pub fn encode(self) -> impl Iterator<Item = (BlockKey, Vec<u8>)> {
         self.sealed

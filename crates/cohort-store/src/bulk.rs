@@ -223,7 +223,7 @@ fn write_tables(dir: &Path, pending: &mut Pending<'_>) -> Result<(TableFiles, Bu
     let mut log = std::mem::take(&mut pending.o.log);
     let mut log_values = std::mem::take(&mut pending.o.log_values);
     let mut time = std::mem::take(&mut pending.o.time);
-    let mut blocks: Vec<_> = std::mem::take(&mut pending.o.blocks).encode().collect();
+    let mut blocks = std::mem::take(&mut pending.o.blocks).encode_parallel();
     // Keys compared as integers, not byte slices: the same order
     // (big-endian), without a `memcmp` call per comparison.
     log.par_sort_unstable_by_key(|e| {

@@ -152,7 +152,7 @@ pub(crate) struct Overlay {
 }
 
 /// One `log` entry of a write: its key and where its value lies in
-/// [`Pending::log_values`].
+/// [`Overlay::log_values`].
 #[derive(Clone, Copy)]
 pub(crate) struct LogEntry {
     pub key: [u8; crate::keys::LOG_KEY_LEN],
