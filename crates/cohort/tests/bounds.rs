@@ -1,7 +1,8 @@
 //! Regression tests for issue 8, cases 2, 3, 5 and 11: segments that
 //! refer to segments, many conditions, canonical filters — bounded in
 //! depth, size and memory, with clear errors, through the application
-//! layer every front end calls. Memory is measured by counting.
+//! layer every front end calls; and (issue 9) a bulk load's memory bounded
+//! by its commit budget. Memory is measured by counting.
 
 use cohort::app::{self, Error, EvalRequest};
 use cohort::eval::{EvalError, Executor, StoreSegments, MAX_CONDITIONS, MAX_SEGMENT_DEPTH};
@@ -284,4 +285,81 @@ fn a_segment_in_use_is_not_deleted() {
         app::delete_segment(&store, "base"),
         Err(Error::SegmentNotFound(_))
     ));
+}
+
+/// NDJSON made as it is read, so that the input costs no memory.
+struct Lines {
+    next: u64,
+    end: u64,
+    pending: Vec<u8>,
+}
+
+impl std::io::Read for Lines {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while self.pending.is_empty() && self.next < self.end {
+            let i = self.next;
+            self.next += 1;
+            self.pending = format!(
+                r#"{{"subjectType":"user","subjectId":"u{}","type":"t{}","createdAt":{},"data":{{"i":{i},"s":"value-{}"}}}}"#,
+                i % 2_000,
+                i % 5,
+                NOW - 1_000_000 + i as i64,
+                i % 97
+            )
+            .into_bytes();
+            self.pending.push(b'\n');
+        }
+        let n = buf.len().min(self.pending.len());
+        buf[..n].copy_from_slice(&self.pending[..n]);
+        self.pending.drain(..n);
+        Ok(n)
+    }
+}
+
+/// Issue 9: a bulk load stages what it reads in memory and commits it as
+/// table files; what it holds is bounded by `commit_bytes`, however large
+/// the input. Counted: the same input staged whole holds several times more.
+#[test]
+fn a_bulk_load_holds_at_most_its_commit_budget() {
+    let _only = cohort_testkit::exclusive();
+    let load = |commit_bytes: usize| {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
+        let options = cohort::ingest::IngestOptions {
+            chunk_bytes: 256 << 10,
+            commit_bytes,
+            commit_interval: std::time::Duration::from_secs(3600),
+            ..Default::default()
+        };
+        let (report, peak) = cohort_testkit::peak_of(|| {
+            cohort::ingest::ingest_reader(
+                &store,
+                "generated",
+                Lines {
+                    next: 0,
+                    end: 200_000,
+                    pending: Vec::new(),
+                },
+                &options,
+                &mut cohort::ingest::Observer {
+                    on_reject: &mut |r| panic!("{r}"),
+                    on_progress: &mut |_| {},
+                },
+            )
+            .unwrap()
+        });
+        assert_eq!(report.stored, 200_000);
+        assert_eq!(store.stats().events, 200_000);
+        peak
+    };
+    let bounded = load(2 << 20);
+    let whole = load(usize::MAX);
+    assert!(
+        bounded < 16 << 20,
+        "a load committing every 2 MiB held {bounded} bytes at its peak"
+    );
+    assert!(
+        whole > 2 * bounded,
+        "staged whole the load held {whole} bytes, committing every 2 MiB {bounded}: the bound tests nothing"
+    );
 }
