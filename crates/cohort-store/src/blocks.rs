@@ -429,7 +429,8 @@ pub struct Block {
     pub bucket: i64,
     subjects: Vec<u32>,
     times: Vec<i64>,
-    /// The block's bytes, which the columns' bodies point into.
+    /// The block's bytes from its column directory on, which the columns'
+    /// bodies point into.
     raw: Box<[u8]>,
     /// Per data key, in key order: where its body is, and the column once
     /// decoded.
@@ -547,12 +548,15 @@ impl Block {
             return Err(corrupt());
         }
         let count = r.u32()? as usize;
+        // Only the column bodies are kept (subjects and times are decoded
+        // above): a cold read copies what it may still need, no more.
+        let kept_from = value.len() - r.0.len();
         let mut columns: Vec<LazyColumn> = Vec::with_capacity(count.min(1024));
         for _ in 0..count {
             let key = r.u32()?;
             let tag = r.u8()?;
             let len = r.u32()? as usize;
-            let start = value.len() - r.0.len();
+            let start = value.len() - r.0.len() - kept_from;
             r.take(len)?;
             if !matches!(
                 tag,
@@ -580,7 +584,7 @@ impl Block {
             bucket: parts.bucket,
             subjects,
             times,
-            raw: value.into(),
+            raw: value[kept_from..].into(),
             columns,
         })
     }
