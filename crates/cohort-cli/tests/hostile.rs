@@ -293,3 +293,72 @@ fn ingest_guards_its_inputs_and_counts_every_reject() {
         text(&out.stderr)
     );
 }
+
+/// Found by a hostile run (issue 9): readers opened while `cohort ingest`
+/// committed table files could hold a commit's `next_seq` and facts but
+/// not its events (the read-only instance lists table files before it
+/// replays the log). Every view opened during a load must be whole: the
+/// events its subjects' logs hold are exactly the events its catalog
+/// counts.
+#[test]
+fn every_view_opened_during_a_load_is_whole() {
+    use cohort::{Store, StoreOptions, SubjectKind};
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("db");
+    let input = dir.path().join("in.ndjson");
+    let mut text_in = String::new();
+    for i in 0..60_000u64 {
+        text_in.push_str(&event(
+            &format!("u{}", i % 1_500),
+            &format!("t{}", i % 4),
+            1_000_000 + i as i64,
+        ));
+        text_in.push('\n');
+    }
+    std::fs::write(&input, text_in).unwrap();
+    let mut ingest = Command::new(env!("CARGO_BIN_EXE_cohort"))
+        .args([
+            "ingest",
+            "--quiet",
+            "--chunk-bytes",
+            "8192",
+            "--commit-bytes",
+            "20000",
+        ])
+        .arg("--db")
+        .arg(&db)
+        .arg(&input)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut views = 0;
+    let mut partial_loads = 0;
+    while ingest.try_wait().unwrap().is_none() {
+        let store = match Store::open(&db, StoreOptions::read_only()) {
+            Ok(s) => s,
+            Err(cohort::StoreError::NotFound(_)) => continue,
+            Err(e) => panic!("a reader could not open the store: {e}"),
+        };
+        let view = store.view();
+        let mut logged = 0;
+        for sid in 0..view.subject_count(SubjectKind::User) {
+            let id = view.subject_id(SubjectKind::User, sid).unwrap();
+            logged += view.events(SubjectKind::User, &id, ..).unwrap().len() as u64;
+        }
+        let counted = store.stats().events;
+        assert_eq!(
+            logged, counted,
+            "view {views}: the logs hold {logged} events, the catalog counts {counted}"
+        );
+        views += 1;
+        if counted > 0 && counted < 60_000 {
+            partial_loads += 1;
+        }
+    }
+    assert!(ingest.wait().unwrap().success());
+    assert!(
+        partial_loads >= 1,
+        "no view opened mid-load ({views} views)"
+    );
+}

@@ -16,6 +16,9 @@
 //! 4. writes one synced `WriteBatch` with everything else — dictionaries,
 //!    facts, catalog, the load mark, `next_seq` — and removes the intent.
 //!
+//! Step 3 ends with one more file, for `meta`, holding `bulk_files` = `from`,
+//! and step 4 writes `bulk_commit` = `from`.
+//!
 //! Step 4 is the commit point. Until it, nothing of the load is visible:
 //! every read of `log`, `time` and `blocks` skips entries whose sequence
 //! number is at or past the view's `next_seq` (`keys::seq_of`), and the
@@ -158,6 +161,7 @@ impl BulkLoad<'_> {
         }
         store.put_derived(&mut pending, &mut batch, self.written_at)?;
         batch.delete_cf(store.cf(cf::META), meta::BULK_INTENT);
+        batch.put_cf(store.cf(cf::META), meta::BULK_COMMIT, from.to_be_bytes());
         let changes = pending.into_changes();
         drop(state);
 
@@ -181,6 +185,16 @@ impl BulkLoad<'_> {
                     .db
                     .ingest_external_file_cf_opts(store.cf(family), &opts, paths.clone())?;
             }
+            // Last: the file that says this commit's files are in place
+            // (see `reader_sees_last_commit`).
+            let marker = dir.join("meta.sst");
+            write_file(
+                &marker,
+                std::iter::once((meta::BULK_FILES, &from.to_be_bytes()[..])),
+            )?;
+            store
+                .db
+                .ingest_external_file_cf_opts(store.cf(cf::META), &opts, vec![&marker])?;
             store.commit(batch, Durability::Sync, changes)
         })();
         if let Err(e) = ingested {
@@ -382,4 +396,26 @@ pub(crate) fn clear_unfinished(db: &DB) -> Result<()> {
     batch.delete_cf(meta_cf, meta::BULK_INTENT);
     db.write_opt(batch, &sync)?;
     Ok(())
+}
+
+/// Whether a read-only instance sees the table files of the last bulk
+/// commit whose `WriteBatch` it sees. A secondary instance reads the
+/// MANIFEST (where added table files are recorded) before it replays the
+/// write-ahead log (where the commit's `WriteBatch` is): opened while a
+/// load commits, it could see a commit's `next_seq`, facts and catalog
+/// without its events. Sequence numbers only grow, so the view is whole
+/// when `bulk_files` ≥ `bulk_commit` (greater after a commit cut short).
+pub(crate) fn reader_sees_last_commit(db: &DB) -> Result<bool> {
+    let meta_cf = db
+        .cf_handle(cf::META)
+        .ok_or_else(|| StoreError::Corrupt("the meta column family is missing".into()))?;
+    let read = |key: &[u8]| -> Result<u64> {
+        match db.get_cf(meta_cf, key)? {
+            None => Ok(0),
+            Some(v) => <[u8; 8]>::try_from(v.as_slice())
+                .map(u64::from_be_bytes)
+                .map_err(|_| StoreError::Corrupt(format!("malformed meta value {key:?}"))),
+        }
+    };
+    Ok(read(meta::BULK_FILES)? >= read(meta::BULK_COMMIT)?)
 }

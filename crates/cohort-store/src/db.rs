@@ -140,6 +140,25 @@ pub(crate) fn table_file_options() -> Options {
 
 /// Opens (or creates) the database and checks its format version.
 pub(crate) fn open(path: &Path, opts: &StoreOptions) -> Result<Opened> {
+    // A reader that opens while a writer creates the store can find the
+    // store's version written but not yet all its column families listed
+    // (it reads the MANIFEST before the write-ahead log): it opens again,
+    // for up to a second, before calling that damage.
+    let mut tries = 0;
+    loop {
+        match open_once(path, opts) {
+            Err(StoreError::Corrupt(why)) if why.contains(MISSING_FAMILIES) && tries < 100 => {
+                tries += 1;
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            other => return other,
+        }
+    }
+}
+
+const MISSING_FAMILIES: &str = "the column families";
+
+fn open_once(path: &Path, opts: &StoreOptions) -> Result<Opened> {
     let read_only = opts.access == Access::ReadOnly;
     if read_only && opts.recovery == Recovery::Salvage {
         return Err(StoreError::ReadOnly(path.to_path_buf()));
@@ -211,9 +230,22 @@ pub(crate) fn open(path: &Path, opts: &StoreOptions) -> Result<Opened> {
     if read_only && !missing.is_empty() && opened.version == FORMAT_VERSION && exists {
         // A store of this version has every family; a missing one is damage.
         return Err(StoreError::Corrupt(format!(
-            "the column families {} are missing",
+            "{MISSING_FAMILIES} {} are missing",
             missing.join(", ")
         )));
+    }
+    if read_only {
+        // See `bulk::reader_sees_last_commit`: catch up until the view
+        // holds the files of every commit it holds the write of.
+        let mut tries = 0;
+        while !crate::bulk::reader_sees_last_commit(&opened.db)? {
+            tries += 1;
+            if tries > 200 {
+                return Err(StoreError::Unsettled(path.to_path_buf()));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+            opened.db.try_catch_up_with_primary()?;
+        }
     }
     if !read_only && opened.version < FORMAT_VERSION {
         crate::migrate::migrate(&opened.db, opened.version)?;
@@ -297,8 +329,9 @@ fn interrupted_creation(path: &Path) -> bool {
             return false;
         };
         // (A write-ahead log is created only after CURRENT, and RocksDB
-        // refuses to create a database beside one.)
-        matches!(name, "LOCK" | "LOG" | "IDENTITY")
+        // refuses to create a database beside one. CURRENT itself may have
+        // appeared since the caller looked for it: a store being created.)
+        matches!(name, "LOCK" | "LOG" | "IDENTITY" | "CURRENT")
             || name.starts_with("LOG.old.")
             || name.starts_with("MANIFEST-")
             || name.starts_with("OPTIONS-")

@@ -9,6 +9,7 @@
 //! |---|---|---|
 //! | `meta`  | `format_version`, `next_seq`, `last_write_at` | u32, u64, i64 (big-endian) |
 //! |         | `bulk_intent` (only while a bulk commit is under way) | from u64 · to u64 |
+//! |         | `bulk_commit`, `bulk_files` (see `bulk.rs`) | u64 each |
 //! | `log`   | kind u8 · subject u32 · time i64 · seq u64 (21 bytes) | postcard [`crate::codec::StoredEvent`] |
 //! | `time`  | time i64 · seq u64 (16 bytes) | kind u8 · subject u32 |
 //! | `dict`  | `s` · kind u8 · subject id bytes | subject u32 |
@@ -224,6 +225,13 @@ pub(crate) mod meta {
     /// A bulk commit under way: the sequence numbers `from` and `to`
     /// (u64 big-endian each) its table files hold (see `bulk.rs`).
     pub const BULK_INTENT: &[u8] = b"bulk_intent";
+    /// The first sequence number of the last bulk commit (u64 big-endian),
+    /// written in its `WriteBatch`.
+    pub const BULK_COMMIT: &[u8] = b"bulk_commit";
+    /// The same, in a table file added after the commit's other table
+    /// files: a reader whose view holds `BULK_COMMIT` but an older
+    /// `BULK_FILES` has not yet seen that commit's files (`bulk.rs`).
+    pub const BULK_FILES: &[u8] = b"bulk_files";
 }
 
 /// The sequence number a `log`, `time`, `blocks` or `block_index` key
