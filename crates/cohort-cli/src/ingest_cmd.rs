@@ -28,10 +28,9 @@ const PRINTED_REJECTS: u64 = 10;
 /// printed.
 ///
 /// Events are staged in memory and committed as sorted table files, all
-/// or nothing, every --commit-bytes of staged data, every 10 seconds while
-/// chunks keep arriving, and at the end. (A chunk is --chunk-bytes of
-/// input, or its end; a slow stream is therefore stored a chunk at a
-/// time, after its first 64 KiB, which identify it for resuming.)
+/// or nothing, every --commit-bytes of staged data, every 10 seconds, and
+/// at the end. A slow stream (a pipe) is stored as it arrives, once its
+/// first 64 KiB — which identify it for resuming — have arrived.
 ///
 /// A load can be run again safely: each commit records how far into its
 /// file it got, in the same atomic write as its events, so after a crash,

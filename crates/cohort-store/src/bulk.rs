@@ -16,8 +16,8 @@
 //! 4. writes one synced `WriteBatch` with everything else — dictionaries,
 //!    facts, catalog, the load mark, `next_seq` — and removes the intent.
 //!
-//! Step 3 ends with one more file, for `meta`, holding `bulk_files` = `from`,
-//! and step 4 writes `bulk_commit` = `from`.
+//! Step 3 ends with one more file, for `meta`, holding `bulk_files` = `to`,
+//! and step 4 writes `bulk_commit` = `to`.
 //!
 //! Step 4 is the commit point. Until it, nothing of the load is visible:
 //! every read of `log`, `time` and `blocks` skips entries whose sequence
@@ -161,7 +161,7 @@ impl BulkLoad<'_> {
         }
         store.put_derived(&mut pending, &mut batch, self.written_at)?;
         batch.delete_cf(store.cf(cf::META), meta::BULK_INTENT);
-        batch.put_cf(store.cf(cf::META), meta::BULK_COMMIT, from.to_be_bytes());
+        batch.put_cf(store.cf(cf::META), meta::BULK_COMMIT, to.to_be_bytes());
         let changes = pending.into_changes();
         drop(state);
 
@@ -190,7 +190,7 @@ impl BulkLoad<'_> {
             let marker = dir.join("meta.sst");
             write_file(
                 &marker,
-                std::iter::once((meta::BULK_FILES, &from.to_be_bytes()[..])),
+                std::iter::once((meta::BULK_FILES, &to.to_be_bytes()[..])),
             )?;
             store
                 .db

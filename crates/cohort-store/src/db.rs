@@ -66,7 +66,12 @@ fn wants_filter(family: &str) -> bool {
 }
 
 fn db_options(opts: &StoreOptions, cache: &Cache) -> Options {
-    family_options(opts, cache, "default")
+    let mut o = family_options(opts, cache, "default");
+    // Flushes of several families are installed in one MANIFEST record, so
+    // that a reader never finds one family flushed (and its log deleted)
+    // and another not.
+    o.set_atomic_flush(true);
+    o
 }
 
 fn family_options(opts: &StoreOptions, cache: &Cache, family: &str) -> Options {

@@ -118,9 +118,10 @@ pub enum StoreError {
     /// again for writing takes them back.
     #[error("a bulk load into {0} failed part way and could not be taken back; open the store again to finish taking it back")]
     Poisoned(PathBuf),
-    /// A read-only open kept finding a bulk commit's write without its
-    /// table files (a load committing faster than the reader could catch
-    /// up, for two seconds).
+    /// A read-only open kept finding a view that was not whole — a bulk
+    /// commit's write without its table files, or fewer events than
+    /// `next_seq` — for two seconds (a writer going faster than the reader
+    /// could catch up with it).
     #[error("the store at {0} is being written by a bulk load faster than a reader can open a whole view of it; try again")]
     Unsettled(PathBuf),
     /// RocksDB reported an error.

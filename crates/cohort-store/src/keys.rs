@@ -225,7 +225,8 @@ pub(crate) mod meta {
     /// A bulk commit under way: the sequence numbers `from` and `to`
     /// (u64 big-endian each) its table files hold (see `bulk.rs`).
     pub const BULK_INTENT: &[u8] = b"bulk_intent";
-    /// The first sequence number of the last bulk commit (u64 big-endian),
+    /// The sequence number after the last bulk commit (u64 big-endian; never
+    /// 0 for a commit that stored anything),
     /// written in its `WriteBatch`.
     pub const BULK_COMMIT: &[u8] = b"bulk_commit";
     /// The same, in a table file added after the commit's other table

@@ -108,7 +108,22 @@ impl Store {
         } else {
             crate::load::SubjectMap::Load
         };
-        let (state, open_cost) = crate::load::load_state(&opened.db, subject_map)?;
+        let (mut state, mut open_cost) = crate::load::load_state(&opened.db, subject_map)?;
+        // A read-only instance reads the writer's MANIFEST, then its
+        // write-ahead logs; a flush installed in between, whose logs were
+        // deleted meanwhile, leaves it without part of the writes. Every
+        // event is counted in the catalog as it takes a sequence number,
+        // so a whole view counts `next_seq` events: catch up until it does.
+        let mut tries = 0;
+        while read_only && state.event_count() != state.next_seq {
+            tries += 1;
+            if tries > 200 {
+                return Err(StoreError::Unsettled(path));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+            opened.db.try_catch_up_with_primary()?;
+            (state, open_cost) = crate::load::load_state(&opened.db, subject_map)?;
+        }
         if !read_only {
             crate::lock::register_writer(&path);
         }

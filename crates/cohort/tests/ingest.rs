@@ -462,3 +462,84 @@ fn a_request_file_stopped_by_garbage_resumes_at_the_garbage() {
     assert_eq!((report.skipped.items, report.stored), (2, 1));
     assert_eq!(stored_events(&store), 3);
 }
+
+/// A slow input: some lines at once (more than the 64 KiB fingerprint),
+/// then one line at a time with pauses, then its end.
+struct Trickle {
+    head: Vec<u8>,
+    lines: u64,
+    sent: u64,
+    ended: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl std::io::Read for Trickle {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if !self.head.is_empty() {
+            let n = buf.len().min(self.head.len());
+            buf[..n].copy_from_slice(&self.head[..n]);
+            self.head.drain(..n);
+            return Ok(n);
+        }
+        if self.sent == self.lines {
+            self.ended.store(true, std::sync::atomic::Ordering::SeqCst);
+            return Ok(0);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        self.sent += 1;
+        let l = line(&format!("slow{}", self.sent), 10_000_000 + self.sent as i64) + "\n";
+        buf[..l.len()].copy_from_slice(l.as_bytes());
+        Ok(l.len())
+    }
+}
+
+/// Found by a hostile run (issue 9): a trickling input was stored only at
+/// its end, whatever the commit interval, because a chunk was sent on only
+/// when full. Now a reader sees trickled lines while the input goes on.
+#[test]
+fn a_slow_input_is_stored_as_it_arrives() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
+    let head: String = (0..1_000)
+        .map(|i| line(&format!("u{i}"), i) + "\n")
+        .collect();
+    assert!(head.len() > 64 << 10);
+    let ended = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let input = Trickle {
+        head: head.into_bytes(),
+        lines: 150,
+        sent: 0,
+        ended: std::sync::Arc::clone(&ended),
+    };
+    let options = IngestOptions {
+        commit_interval: std::time::Duration::from_millis(300),
+        ..Default::default()
+    };
+    let mut seen_before_the_end = 0;
+    std::thread::scope(|scope| {
+        let loading = scope.spawn(|| {
+            ingest_reader(
+                &store,
+                "slow",
+                input,
+                &options,
+                &mut Observer {
+                    on_reject: &mut |r| panic!("{r}"),
+                    on_progress: &mut |_| {},
+                },
+            )
+            .unwrap()
+        });
+        while !ended.load(std::sync::atomic::Ordering::SeqCst) {
+            let events = store.stats().events;
+            if !ended.load(std::sync::atomic::Ordering::SeqCst) {
+                seen_before_the_end = seen_before_the_end.max(events);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        assert_eq!(loading.join().unwrap().stored, 1_150);
+    });
+    assert!(
+        seen_before_the_end > 1_000,
+        "before the input ended, only {seen_before_the_end} events were stored"
+    );
+}

@@ -187,7 +187,20 @@ pub(crate) fn read_chunks<R: BufRead>(
         let chunk_first = number;
         let mut spent = 0;
         let mut done = false;
+        // A slow input (a pipe that trickles) sends what it has once half
+        // the commit interval has passed, so that it is committed as it
+        // arrives. The clock is read only when the input was read again
+        // (the byte counter moved), not once per line.
+        let opened = std::time::Instant::now();
+        let mut seen = counter.load(Ordering::Relaxed);
         while spent < budget && chunk.items.len() < MAX_ITEMS {
+            let now = counter.load(Ordering::Relaxed);
+            if now != seen {
+                seen = now;
+                if !chunk.items.is_empty() && opened.elapsed() >= options.commit_interval / 2 {
+                    break;
+                }
+            }
             let start = chunk.data.len();
             let (before, state) = reader.position();
             let read = match format {

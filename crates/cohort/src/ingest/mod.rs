@@ -77,10 +77,11 @@ pub struct IngestOptions {
     /// same command then resumes after it). Default 512 MiB.
     pub commit_bytes: usize,
     /// The longest time staged chunks wait for a commit, so that a slow
-    /// input (a pipe) is stored as its chunks arrive. (A chunk is sent on
-    /// when it holds `chunk_bytes` or the input ends, and the first
-    /// 64 KiB are read before anything, for the fingerprint: a trickle is
-    /// stored a chunk at a time.) Default 10 s.
+    /// input (a pipe) is stored as it arrives: a chunk is sent on when it
+    /// holds `chunk_bytes`, when the input ends, or when half this
+    /// interval has passed since it began and the input was read again.
+    /// (The first 64 KiB are read before anything, for the fingerprint.)
+    /// Default 10 s.
     pub commit_interval: Duration,
 }
 
