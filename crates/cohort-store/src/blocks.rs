@@ -136,12 +136,9 @@ impl Blocks {
             b.push(*key, row, value);
         }
         if b.subjects.len() >= MAX_BLOCK_ROWS {
-            let b = self
-                .open
-                .remove(&(kind.tag(), type_id, bucket))
-                .expect("the builder just used");
-            let key = block_key(kind, type_id, bucket, b.first_seq);
-            let value = b.encode_block();
+            let at = (kind.tag(), type_id, bucket);
+            let b = self.open.remove(&at).expect("the builder just used");
+            let (key, value) = finish(at, b);
             self.sealed_bytes += value.len();
             self.sealed.push((key, value));
         }
@@ -189,13 +186,7 @@ impl Blocks {
         use rayon::prelude::*;
         let open: Vec<_> = self.open.into_iter().collect();
         let mut out = self.sealed;
-        out.par_extend(open.into_par_iter().map(|((kind, type_id, bucket), b)| {
-            let kind = SubjectKind::from_tag(kind).expect("a valid kind");
-            (
-                block_key(kind, type_id, bucket, b.first_seq),
-                b.encode_block(),
-            )
-        }));
+        out.par_extend(open.into_par_iter().map(|(at, b)| finish(at, b)));
         out
     }
 
@@ -203,14 +194,18 @@ impl Blocks {
     pub fn encode(self) -> impl Iterator<Item = (BlockKey, Vec<u8>)> {
         self.sealed
             .into_iter()
-            .chain(self.open.into_iter().map(|((kind, type_id, bucket), b)| {
-                let kind = SubjectKind::from_tag(kind).expect("a valid kind");
-                (
-                    block_key(kind, type_id, bucket, b.first_seq),
-                    b.encode_block(),
-                )
-            }))
+            .chain(self.open.into_iter().map(|(at, b)| finish(at, b)))
     }
+}
+
+/// A builder's block, keyed and encoded; `at` is where it was open:
+/// (kind tag, type, bucket).
+fn finish((kind, type_id, bucket): (u8, u32, i64), b: BlockBuilder) -> (BlockKey, Vec<u8>) {
+    let kind = SubjectKind::from_tag(kind).expect("a valid kind");
+    (
+        block_key(kind, type_id, bucket, b.first_seq),
+        b.encode_block(),
+    )
 }
 
 impl BlockBuilder {

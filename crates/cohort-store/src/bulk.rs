@@ -354,10 +354,11 @@ fn io_error(path: &Path, source: std::io::Error) -> StoreError {
 
 /// Deletes what an unfinished bulk commit left (see the module docs): the
 /// entries of `log`, `time`, `blocks` and `block_index` whose sequence
-/// numbers the intent names, then the intent, and the build directory.
-/// Called by every writer as it opens, before anything is written (a
-/// no-op without an intent), and by a commit that fails part way. Deleting is idempotent, so a crash during it
-/// is finished by the next opener.
+/// numbers the intent names, then the intent (the callers remove the build
+/// directory). Called by every writer as it opens, before anything is
+/// written (a no-op without an intent), and by a commit that fails part
+/// way. Deleting is idempotent, so a crash during it is finished by the
+/// next opener.
 pub(crate) fn clear_unfinished(db: &DB) -> Result<()> {
     let meta_cf = db
         .cf_handle(cf::META)
@@ -406,16 +407,6 @@ pub(crate) fn clear_unfinished(db: &DB) -> Result<()> {
 /// without its events. Sequence numbers only grow, so the view is whole
 /// when `bulk_files` ≥ `bulk_commit` (greater after a commit cut short).
 pub(crate) fn reader_sees_last_commit(db: &DB) -> Result<bool> {
-    let meta_cf = db
-        .cf_handle(cf::META)
-        .ok_or_else(|| StoreError::Corrupt("the meta column family is missing".into()))?;
-    let read = |key: &[u8]| -> Result<u64> {
-        match db.get_cf(meta_cf, key)? {
-            None => Ok(0),
-            Some(v) => <[u8; 8]>::try_from(v.as_slice())
-                .map(u64::from_be_bytes)
-                .map_err(|_| StoreError::Corrupt(format!("malformed meta value {key:?}"))),
-        }
-    };
-    Ok(read(meta::BULK_FILES)? >= read(meta::BULK_COMMIT)?)
+    let files = crate::load::meta_u64(db, meta::BULK_FILES)?.unwrap_or(0);
+    Ok(files >= crate::load::meta_u64(db, meta::BULK_COMMIT)?.unwrap_or(0))
 }

@@ -151,19 +151,29 @@ pub(crate) fn open(path: &Path, opts: &StoreOptions) -> Result<Opened> {
     // for up to a second, before calling that damage.
     let mut tries = 0;
     loop {
-        match open_once(path, opts) {
-            Err(StoreError::Corrupt(why)) if why.contains(MISSING_FAMILIES) && tries < 100 => {
+        match open_once(path, opts)? {
+            Attempt::Opened(opened) => return Ok(opened),
+            Attempt::FamiliesMissing(_) if tries < 100 => {
                 tries += 1;
                 std::thread::sleep(std::time::Duration::from_millis(10));
             }
-            other => return other,
+            Attempt::FamiliesMissing(missing) => {
+                return Err(StoreError::Corrupt(format!(
+                    "the column families {missing} are missing"
+                )))
+            }
         }
     }
 }
 
-const MISSING_FAMILIES: &str = "the column families";
+/// What one try at opening found.
+enum Attempt {
+    Opened(Opened),
+    /// A store of this version without some of its column families (named).
+    FamiliesMissing(String),
+}
 
-fn open_once(path: &Path, opts: &StoreOptions) -> Result<Opened> {
+fn open_once(path: &Path, opts: &StoreOptions) -> Result<Attempt> {
     let read_only = opts.access == Access::ReadOnly;
     if read_only && opts.recovery == Recovery::Salvage {
         return Err(StoreError::ReadOnly(path.to_path_buf()));
@@ -234,29 +244,13 @@ fn open_once(path: &Path, opts: &StoreOptions) -> Result<Opened> {
     };
     if read_only && !missing.is_empty() && opened.version == FORMAT_VERSION && exists {
         // A store of this version has every family; a missing one is damage.
-        return Err(StoreError::Corrupt(format!(
-            "{MISSING_FAMILIES} {} are missing",
-            missing.join(", ")
-        )));
-    }
-    if read_only {
-        // See `bulk::reader_sees_last_commit`: catch up until the view
-        // holds the files of every commit it holds the write of.
-        let mut tries = 0;
-        while !crate::bulk::reader_sees_last_commit(&opened.db)? {
-            tries += 1;
-            if tries > 200 {
-                return Err(StoreError::Unsettled(path.to_path_buf()));
-            }
-            std::thread::sleep(std::time::Duration::from_millis(10));
-            opened.db.try_catch_up_with_primary()?;
-        }
+        return Ok(Attempt::FamiliesMissing(missing.join(", ")));
     }
     if !read_only && opened.version < FORMAT_VERSION {
         crate::migrate::migrate(&opened.db, opened.version)?;
         opened.version = FORMAT_VERSION;
     }
-    Ok(opened)
+    Ok(Attempt::Opened(opened))
 }
 
 /// The store's format version, written now for a new store.

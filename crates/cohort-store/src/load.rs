@@ -19,6 +19,20 @@ fn corrupt(what: &str) -> StoreError {
     StoreError::Corrupt(format!("malformed {what} entry"))
 }
 
+/// A big-endian u64 of `meta` (a sequence number), `None` when absent.
+pub(crate) fn meta_u64(db: &DB, key: &[u8]) -> Result<Option<u64>> {
+    let meta_cf = db
+        .cf_handle(cf::META)
+        .ok_or_else(|| StoreError::Corrupt("no meta column family".into()))?;
+    db.get_cf(meta_cf, key)?
+        .map(|v| {
+            <[u8; 8]>::try_from(v.as_slice())
+                .map(u64::from_be_bytes)
+                .map_err(|_| corrupt(&String::from_utf8_lossy(key)))
+        })
+        .transpose()
+}
+
 fn be_u32(b: &[u8], what: &str) -> Result<u32> {
     <[u8; 4]>::try_from(b)
         .map(u32::from_be_bytes)
@@ -123,10 +137,8 @@ pub(crate) fn load_state(db: &DB, subject_map: SubjectMap) -> Result<(State, Ope
     }
 
     let meta_cf = required(cf::META)?;
-    if let Some(v) = db.get_cf(meta_cf, meta::NEXT_SEQ)? {
-        state.next_seq = <[u8; 8]>::try_from(v.as_slice())
-            .map(u64::from_be_bytes)
-            .map_err(|_| corrupt("next_seq"))?;
+    if let Some(next_seq) = meta_u64(db, meta::NEXT_SEQ)? {
+        state.next_seq = next_seq;
     }
     if let Some(v) = db.get_cf(meta_cf, meta::LAST_WRITE_AT)? {
         state.last_write_at = Some(

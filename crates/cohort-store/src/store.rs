@@ -17,7 +17,7 @@ use crate::db::{self, cf};
 use crate::error::{Result, StoreError};
 use crate::keys::{self, meta, tag};
 use crate::options::{Access, Durability, StoreOptions};
-use crate::state::{Changes, LogEntry, Pending, State};
+use crate::state::{Changes, LogEntry, NewNames, Pending, State};
 
 /// An append-only event store in one directory (one RocksDB database).
 ///
@@ -110,12 +110,16 @@ impl Store {
         };
         let (mut state, mut open_cost) = crate::load::load_state(&opened.db, subject_map)?;
         // A read-only instance reads the writer's MANIFEST, then its
-        // write-ahead logs; a flush installed in between, whose logs were
-        // deleted meanwhile, leaves it without part of the writes. Every
-        // event is counted in the catalog as it takes a sequence number,
-        // so a whole view counts `next_seq` events: catch up until it does.
+        // write-ahead logs, and may find writes there whose table files it
+        // has not listed: a bulk commit's (`bulk::reader_sees_last_commit`),
+        // or a flush's whose logs were deleted meanwhile — every event is
+        // counted in the catalog as it takes a sequence number, so a whole
+        // view counts `next_seq` events. Catch up until the view is whole.
         let mut tries = 0;
-        while read_only && state.event_count() != state.next_seq {
+        while read_only
+            && !(crate::bulk::reader_sees_last_commit(&opened.db)?
+                && state.event_count() == state.next_seq)
+        {
             tries += 1;
             if tries > 200 {
                 return Err(StoreError::Unsettled(path));
@@ -583,47 +587,49 @@ impl Store {
         Ok(())
     }
 
-    /// Writes both directions of every dictionary entry the write created.
+    /// Writes both directions of every dictionary entry the write created:
+    /// name → id under the forward tag, id → name under the reverse one,
+    /// subjects with their kind before the name or id.
     fn put_names(&self, pending: &Pending<'_>, batch: &mut WriteBatch) {
         let dict = self.cf(cf::DICT);
-        for kind in [SubjectKind::User, SubjectKind::Device] {
-            let k = kind.tag() as usize;
-            let base = pending.base.subjects[k].len();
-            for (i, id) in pending.o.new_subjects[k].names.iter().enumerate() {
-                let sid = (base + i) as u32;
-                batch.put_cf(
-                    dict,
-                    keys::dict_key(tag::SUBJECT, &[&[kind.tag()], id.as_bytes()]),
-                    sid.to_be_bytes(),
-                );
-                batch.put_cf(dict, keys::subject_rev_key(kind, sid), id.as_bytes());
-            }
-        }
-        let names = [
+        let (base, o) = (pending.base, &pending.o);
+        let user = [SubjectKind::User.tag()];
+        let device = [SubjectKind::Device.tag()];
+        let names: [(&NewNames, usize, u8, u8, &[u8]); 4] = [
             (
-                &pending.o.new_types,
-                pending.base.types.len(),
+                &o.new_subjects[0],
+                base.subjects[0].len(),
+                tag::SUBJECT,
+                tag::SUBJECT_REV,
+                &user,
+            ),
+            (
+                &o.new_subjects[1],
+                base.subjects[1].len(),
+                tag::SUBJECT,
+                tag::SUBJECT_REV,
+                &device,
+            ),
+            (
+                &o.new_types,
+                base.types.len(),
                 tag::TYPE,
                 tag::TYPE_REV,
+                &[],
             ),
-            (
-                &pending.o.new_keys,
-                pending.base.keys.len(),
-                tag::KEY,
-                tag::KEY_REV,
-            ),
+            (&o.new_keys, base.keys.len(), tag::KEY, tag::KEY_REV, &[]),
         ];
-        for (new, base, forward, reverse) in names {
+        for (new, first, forward, reverse, prefix) in names {
             for (i, name) in new.names.iter().enumerate() {
-                let id = (base + i) as u32;
+                let id = ((first + i) as u32).to_be_bytes();
                 batch.put_cf(
                     dict,
-                    keys::dict_key(forward, &[name.as_bytes()]),
-                    id.to_be_bytes(),
+                    keys::dict_key(forward, &[prefix, name.as_bytes()]),
+                    id,
                 );
                 batch.put_cf(
                     dict,
-                    keys::dict_key(reverse, &[&id.to_be_bytes()]),
+                    keys::dict_key(reverse, &[prefix, &id]),
                     name.as_bytes(),
                 );
             }
