@@ -270,7 +270,19 @@ fn check_version(db: &DB, path: &Path, exists: bool, read_only: bool) -> Result<
             reason: "it is a RocksDB database without cohort's column families".into(),
         });
     };
-    match db.get_cf(meta_cf, meta::FORMAT_VERSION)? {
+    let mut version = db.get_cf(meta_cf, meta::FORMAT_VERSION)?;
+    // A reader can find data without the version beside it: it listed the
+    // writer's table files before a flush, whose write-ahead log (holding
+    // the version) was deleted before the reader replayed it. Catch up
+    // before calling the directory something else.
+    let mut tries = 0;
+    while read_only && version.is_none() && exists && !log_is_empty(db) && tries < 200 {
+        tries += 1;
+        std::thread::sleep(std::time::Duration::from_millis(10));
+        db.try_catch_up_with_primary()?;
+        version = db.get_cf(meta_cf, meta::FORMAT_VERSION)?;
+    }
+    match version {
         Some(v) => {
             let found = <[u8; 4]>::try_from(v.as_slice())
                 .map(u32::from_be_bytes)
