@@ -273,6 +273,12 @@ pub(crate) fn run(args: Args) -> anyhow::Result<u8> {
         thousands(stats.users),
         thousands(stats.devices),
     );
+    if total.profile_changes > 0 {
+        println!(
+            "stored {} tag and attribute changes",
+            thousands(total.profile_changes)
+        );
+    }
     if total.first_sessions > 0 {
         println!(
             "recorded @first_session for {} new devices",

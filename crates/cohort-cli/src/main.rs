@@ -9,6 +9,7 @@ mod explain_cmd;
 mod gen_cmd;
 mod ingest_cmd;
 mod init_cmd;
+mod profile_cmd;
 mod recover_cmd;
 mod segment_cmd;
 mod segments_file;
@@ -68,6 +69,7 @@ enum Command {
     Init(init_cmd::Args),
     Ingest(ingest_cmd::Args),
     Events(events_cmd::Args),
+    Profile(profile_cmd::Args),
     Catalog(catalog_cmd::Args),
     Eval(eval_cmd::Args),
     Check(check_cmd::Args),
@@ -134,6 +136,7 @@ fn main() -> ExitCode {
             ingest_cmd::run(args)
         }
         Command::Events(args) => events_cmd::run(args),
+        Command::Profile(args) => profile_cmd::run(args),
         Command::Catalog(args) => catalog_cmd::run(args),
         Command::Eval(args) => eval_cmd::run(args),
         Command::Check(args) => check_cmd::run(args),

@@ -181,6 +181,68 @@ fn events_and_catalog_show_what_arrived() {
 }
 
 #[test]
+fn profile_shows_tags_and_attributes_as_of_an_instant() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("db").display().to_string();
+    let input = write(
+        dir.path(),
+        "p.ndjson",
+        &format!(
+            "{GOOD}\n{}\n{}\n",
+            r#"{"tags":[{"subjectType":"user","subjectId":"u1","createdAt":"2026-05-01T00:00:00Z","tags":{"plan":"pro","point":1200}}]}"#,
+            r#"{"tags":[{"subjectType":"user","subjectId":"u1","createdAt":"2026-05-30T00:00:00Z","tags":{"plan":null}}],"userAttributes":[{"userId":"u1","createdAt":"2026-01-01T00:00:00Z","country":"KR","timeZone":"Asia/Seoul"}]}"#,
+        ),
+    );
+    let out = cohort(&["ingest", "--db", &db, &input]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("stored 5 tag and attribute changes"));
+    let out = cohort(&[
+        "profile",
+        "--db",
+        &db,
+        "--user",
+        "u1",
+        "--now",
+        "2026-05-29",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout),
+        "user u1  (as of 2026-05-29T00:00:00.000Z)\n\
+         events: 1 from 2026-05-20T10:00:00.000Z to 2026-05-20T10:00:00.000Z\n\
+         attributes:\n  timeZone     Asia/Seoul\n  country      KR\n\
+         tags:\n  plan         \"pro\"\n  point        1200\n"
+    );
+    let out = cohort(&[
+        "profile",
+        "--db",
+        &db,
+        "--user",
+        "u1",
+        "--now",
+        "2026-06-01",
+        "--format",
+        "json",
+    ]);
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["tags"], serde_json::json!({"point": 1200}));
+    assert_eq!(
+        json["changes"]["tags.plan"][1]["value"],
+        serde_json::Value::Null
+    );
+    let out = cohort(&["profile", "--db", &db, "--device", "nobody"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains(r#"no device "nobody" in this store"#));
+    let out = cohort(&["profile", "--db", &db]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("--user"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
 fn read_commands_do_not_create_stores() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("missing").display().to_string();

@@ -99,13 +99,14 @@ pub fn evaluate_many(
     Ok(plan.combine(&results, &universe))
 }
 
-/// The universe at `now`: the subjects with an event at or before it,
-/// inserted run by run (in the usual case, one range for all).
+/// The universe at `now`: the subjects with an event, tag change or
+/// attribute change at or before it, inserted run by run (in the usual
+/// case, one range for all).
 pub fn universe(facts: &[SubjectFacts], now: i64) -> RoaringBitmap {
     let mut out = RoaringBitmap::new();
     let mut run: Option<u32> = None;
     for (sid, f) in facts.iter().enumerate() {
-        let inside = f.count > 0 && f.first_seen <= now;
+        let inside = f.in_universe(now);
         match (inside, run) {
             (true, None) => run = Some(sid as u32),
             (false, Some(start)) => {

@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+use crate::profile::Group;
+
 /// One broken rule in one event: the field (a path such as `subjectId`,
 /// `data.amount`, `data.tags[3]` or `data["product id"]`) and the reason.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,50 +34,79 @@ impl fmt::Display for FieldError {
     }
 }
 
-/// The errors of one invalid event of a track request, by its index in the
-/// request's `events` array (0-based, as in `events[2]`).
+/// The errors of one invalid item of a track request: its group, its
+/// index in that group's array (0-based, as in `tags[2]`), and every broken
+/// rule.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct InvalidEvent {
-    /// The event's index in `events`.
+pub struct InvalidItem {
+    /// The group the item is in.
+    pub group: Group,
+    /// The item's index in its group.
     pub index: usize,
-    /// Every broken rule of that event.
+    /// Every broken rule of that item.
     pub errors: Vec<FieldError>,
 }
 
-impl fmt::Display for InvalidEvent {
+impl InvalidItem {
+    /// The item's errors with fields that name the item too:
+    /// `events[1].subjectId`, or `tags[0]` for the item as a whole.
+    pub fn field_errors(&self) -> impl Iterator<Item = FieldError> + '_ {
+        self.errors.iter().map(move |e| FieldError {
+            field: if e.field.is_empty() {
+                format!("{}[{}]", self.group, self.index)
+            } else {
+                format!("{}[{}].{}", self.group, self.index, e.field)
+            },
+            reason: e.reason.clone(),
+        })
+    }
+}
+
+impl fmt::Display for InvalidItem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, e) in self.errors.iter().enumerate() {
+        for (i, e) in self.field_errors().enumerate() {
             if i > 0 {
                 f.write_str("; ")?;
             }
-            if e.field.is_empty() {
-                write!(f, "events[{}]: {}", self.index, e.reason)?;
-            } else {
-                write!(f, "events[{}].{}: {}", self.index, e.field, e.reason)?;
-            }
+            write!(f, "{e}")?;
         }
         Ok(())
     }
 }
 
 /// Why a track request was refused. A request is all or nothing: when any
-/// event is invalid, none is stored.
+/// item is invalid, nothing is stored.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RequestError {
     /// The body is not valid JSON.
     #[error("invalid JSON: {0}")]
     Json(String),
-    /// The body is JSON but not a track request (`{"events": [...]}` with
-    /// 1 to 100 events).
+    /// The body is JSON but not a track request (an object with `events`,
+    /// `tags` or `userAttributes`, each holding 1 to 100 items).
     #[error("{0}")]
     Shape(String),
-    /// Some events broke the rules; every invalid event is listed.
-    #[error("{} of the request's events are invalid: {}", .0.len(), list(.0))]
-    Events(Vec<InvalidEvent>),
+    /// Some items broke the rules; every invalid item is listed, in group
+    /// order (`events`, `tags`, `userAttributes`) and index order.
+    #[error("{} of the request's items are invalid: {}", .0.len(), list(.0))]
+    Items(Vec<InvalidItem>),
 }
 
-fn list(events: &[InvalidEvent]) -> String {
-    events
+impl RequestError {
+    /// Every error of the request as field errors, with fields that name
+    /// the item (`tags[0].tags.plan`); a JSON or shape error is one error
+    /// without a field.
+    pub fn field_errors(&self) -> Vec<FieldError> {
+        match self {
+            RequestError::Items(items) => {
+                items.iter().flat_map(InvalidItem::field_errors).collect()
+            }
+            other => vec![FieldError::new("", other.to_string())],
+        }
+    }
+}
+
+fn list(items: &[InvalidItem]) -> String {
+    items
         .iter()
         .map(ToString::to_string)
         .collect::<Vec<_>>()

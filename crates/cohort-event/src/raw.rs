@@ -61,6 +61,11 @@ impl<T> Items<T> {
         self.kept.len() == self.len
     }
 
+    /// The kept items as a slice.
+    pub(crate) fn kept(&self) -> &[T] {
+        &self.kept
+    }
+
     /// The kept items (all of them when [`Items::is_whole`]).
     pub(crate) fn iter(&self) -> std::slice::Iter<'_, T> {
         self.kept.iter()

@@ -2,7 +2,7 @@
 
 use std::borrow::Cow;
 
-use crate::error::{FieldError, InvalidEvent, RequestError};
+use crate::error::FieldError;
 use crate::model::{Event, SubjectKind, Value, AUTOMATIC_EVENT_TYPES};
 use crate::raw::{self, Items, Num, Raw};
 use crate::time::parse_rfc3339;
@@ -19,8 +19,6 @@ pub const MAX_KEY_BYTES: usize = 128;
 pub const MAX_KEYS: usize = 100;
 /// Most elements in one data array.
 pub const MAX_ARRAY_LEN: usize = 100;
-/// Most events in one track request.
-pub const MAX_REQUEST_EVENTS: usize = 100;
 
 /// Earliest accepted `createdAt`: 0000-01-01T00:00:00Z.
 pub const MIN_MILLIS: i64 = -62_167_219_200_000;
@@ -45,78 +43,6 @@ pub fn parse_event(json: &[u8], source: Source) -> Result<Event, Vec<FieldError>
     match raw::parse(json) {
         Ok(raw) => validate_event(&raw, source),
         Err(e) => Err(vec![FieldError::new("", format!("invalid JSON: {e}"))]),
-    }
-}
-
-/// Parses and validates a track request, `{"events": [ … ]}` with 1 to 100
-/// events. All or nothing: any invalid event fails the whole request, and
-/// the error lists every invalid event.
-pub fn parse_track_request(body: &[u8], source: Source) -> Result<Vec<Event>, RequestError> {
-    let raw = raw::parse(body).map_err(|e| RequestError::Json(e.to_string()))?;
-    validate_track_request(&raw, source)
-}
-
-pub(crate) fn validate_track_request(
-    raw: &Raw<'_>,
-    source: Source,
-) -> Result<Vec<Event>, RequestError> {
-    const SHAPE: &str = r#"a track request must be a JSON object {"events": [ ... ]}"#;
-    let Raw::Object(entries) = raw else {
-        return Err(RequestError::Shape(format!(
-            "{SHAPE}, not {}",
-            raw.type_name()
-        )));
-    };
-    if !entries.is_whole() {
-        return Err(RequestError::Shape(format!(
-            r#"a track request has one field, "events", not {}"#,
-            entries.len()
-        )));
-    }
-    let mut events = None;
-    for (key, value) in entries {
-        if key == "events" {
-            if events.is_some() {
-                return Err(RequestError::Shape(
-                    r#""events" appears more than once"#.into(),
-                ));
-            }
-            events = Some(value);
-        } else {
-            return Err(RequestError::Shape(format!(
-                r#""{key}" is not a field of a track request (only "events")"#
-            )));
-        }
-    }
-    let Some(events) = events else {
-        return Err(RequestError::Shape(format!(
-            r#"{SHAPE}: "events" is missing"#
-        )));
-    };
-    let Raw::Array(items) = events else {
-        return Err(RequestError::Shape(format!(
-            r#""events" must be an array, not {}"#,
-            events.type_name()
-        )));
-    };
-    if items.is_empty() || items.len() > MAX_REQUEST_EVENTS {
-        return Err(RequestError::Shape(format!(
-            r#""events" must hold 1 to {MAX_REQUEST_EVENTS} events, not {}"#,
-            items.len()
-        )));
-    }
-    let mut valid = Vec::with_capacity(items.len());
-    let mut invalid = Vec::new();
-    for (index, item) in items.iter().enumerate() {
-        match validate_event(item, source) {
-            Ok(event) => valid.push(event),
-            Err(errors) => invalid.push(InvalidEvent { index, errors }),
-        }
-    }
-    if invalid.is_empty() {
-        Ok(valid)
-    } else {
-        Err(RequestError::Events(invalid))
     }
 }
 
@@ -193,7 +119,7 @@ pub(crate) fn validate_event(raw: &Raw<'_>, source: Source) -> Result<Event, Vec
     }
 }
 
-fn subject_type(value: &Raw<'_>, errors: &mut Vec<FieldError>) -> Option<SubjectKind> {
+pub(crate) fn subject_type(value: &Raw<'_>, errors: &mut Vec<FieldError>) -> Option<SubjectKind> {
     let found = match value {
         Raw::Str(s) => match SubjectKind::parse(s) {
             Some(kind) => return Some(kind),
@@ -208,7 +134,7 @@ fn subject_type(value: &Raw<'_>, errors: &mut Vec<FieldError>) -> Option<Subject
     None
 }
 
-fn bounded_string(
+pub(crate) fn bounded_string(
     field: &str,
     value: &Raw<'_>,
     max: usize,
@@ -258,7 +184,7 @@ fn automatic_rule(event_type: &str, source: Source, errors: &mut Vec<FieldError>
     }
 }
 
-fn created_at(value: &Raw<'_>, errors: &mut Vec<FieldError>) -> Option<i64> {
+pub(crate) fn created_at(value: &Raw<'_>, errors: &mut Vec<FieldError>) -> Option<i64> {
     let millis = match value {
         Raw::Null => return None,
         Raw::Str(s) => match parse_rfc3339(s) {
@@ -317,12 +243,18 @@ fn created_at(value: &Raw<'_>, errors: &mut Vec<FieldError>) -> Option<i64> {
 /// or `data["product id"]` for keys that are not identifiers. Keys longer
 /// than 40 bytes are cut short with `…` so that messages stay readable.
 pub fn data_path(key: &str) -> String {
+    key_path("data", key)
+}
+
+/// `PREFIX.key`, or `PREFIX["key"]` when the key is not an identifier (or
+/// longer than 40 bytes, then cut short with `…`).
+pub(crate) fn key_path(prefix: &str, key: &str) -> String {
     let ident = key
         .bytes()
         .enumerate()
         .all(|(i, b)| b == b'_' || b.is_ascii_alphabetic() || (i > 0 && b.is_ascii_digit()));
     if ident && !key.is_empty() && key.len() <= 40 {
-        format!("data.{key}")
+        format!("{prefix}.{key}")
     } else {
         let shown: Cow<'_, str> = if key.len() > 40 {
             let mut end = 40;
@@ -334,7 +266,7 @@ pub fn data_path(key: &str) -> String {
             Cow::Borrowed(key)
         };
         format!(
-            "data[{}]",
+            "{prefix}[{}]",
             serde_json::to_string(&shown).unwrap_or_default()
         )
     }
@@ -361,33 +293,51 @@ fn data_object(value: &Raw<'_>, errors: &mut Vec<FieldError>) -> Vec<(String, Va
     }
     let mut out: Vec<(String, Value)> = Vec::with_capacity(entries.len());
     for (key, value) in entries {
-        if key.is_empty() {
-            errors.push(FieldError::new("data", "keys must not be empty"));
+        let seen = out.iter().any(|(k, _)| k == key);
+        if !key_is_valid("data", key, seen, errors) {
             continue;
         }
-        let path = || data_path(key);
-        if key.len() > MAX_KEY_BYTES {
-            errors.push(FieldError::new(
-                path(),
-                format!(
-                    "key must be at most {MAX_KEY_BYTES} bytes, not {}",
-                    key.len()
-                ),
-            ));
-            continue;
-        }
-        if out.iter().any(|(k, _)| k == key) {
-            errors.push(FieldError::new(path(), "appears more than once"));
-            continue;
-        }
-        if let Some(v) = data_value(value, &path, errors) {
+        if let Some(v) = data_value(value, &|| data_path(key), errors) {
             out.push((key.clone().into_owned(), v));
         }
     }
     out
 }
 
-fn data_value(
+/// The rules of a data or tag key (under `group`, `data` or `tags`): not
+/// empty, at most 128 bytes, not `seen` before in its object. Says what
+/// is wrong and returns false, or returns true.
+pub(crate) fn key_is_valid(
+    group: &str,
+    key: &str,
+    seen: bool,
+    errors: &mut Vec<FieldError>,
+) -> bool {
+    if key.is_empty() {
+        errors.push(FieldError::new(group, "keys must not be empty"));
+        return false;
+    }
+    if key.len() > MAX_KEY_BYTES {
+        errors.push(FieldError::new(
+            key_path(group, key),
+            format!(
+                "key must be at most {MAX_KEY_BYTES} bytes, not {}",
+                key.len()
+            ),
+        ));
+        return false;
+    }
+    if seen {
+        errors.push(FieldError::new(
+            key_path(group, key),
+            "appears more than once",
+        ));
+        return false;
+    }
+    true
+}
+
+pub(crate) fn data_value(
     value: &Raw<'_>,
     path: &dyn Fn() -> String,
     errors: &mut Vec<FieldError>,

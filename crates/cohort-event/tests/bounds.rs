@@ -49,11 +49,11 @@ fn a_request_with_too_many_events_is_rejected_at_the_cost_of_its_first_events() 
     }
     body.push_str("]}");
     assert!(body.len() > 40_000_000);
-    let (result, peak) = peak_of(|| parse_track_request(body.as_bytes(), Source::Client));
+    let (result, peak) = peak_of(|| parse_track_request(body.as_bytes(), Source::Client, 0));
     let err = result.unwrap_err();
     assert_eq!(
         err.to_string(),
-        format!(r#""events" must hold 1 to 100 events, not {n}"#)
+        format!(r#""events" must hold 1 to 100 items, not {n}"#)
     );
     assert!(peak < 1 << 20, "peak {peak} bytes");
 }

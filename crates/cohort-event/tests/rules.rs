@@ -160,8 +160,8 @@ fn track_request_is_all_or_nothing() {
     let good = r#"{"subjectType":"user","subjectId":"u1","type":"a"}"#;
     let bad = r#"{"subjectType":"user","subjectId":"","type":"a"}"#;
     let body = format!(r#"{{"events":[{good},{bad},{good},{bad}]}}"#);
-    match parse_track_request(body.as_bytes(), Source::Client) {
-        Err(RequestError::Events(invalid)) => {
+    match parse_track_request(body.as_bytes(), Source::Client, 0) {
+        Err(RequestError::Items(invalid)) => {
             assert_eq!(invalid.iter().map(|e| e.index).collect::<Vec<_>>(), [1, 3]);
             assert_eq!(
                 invalid[0].to_string(),
@@ -172,8 +172,9 @@ fn track_request_is_all_or_nothing() {
     }
     let body = format!(r#"{{"events":[{good},{good}]}}"#);
     assert_eq!(
-        parse_track_request(body.as_bytes(), Source::Client)
+        parse_track_request(body.as_bytes(), Source::Client, 0)
             .unwrap()
+            .events
             .len(),
         2
     );
@@ -186,12 +187,12 @@ fn track_request_shape_errors() {
     let cases = [
         (
             "[]".to_string(),
-            r#"a track request must be a JSON object {"events": [ ... ]}, not an array"#
+            r#"a track request must be a JSON object with at least one of "events", "tags" and "userAttributes", not an array"#
                 .to_string(),
         ),
         (
             "{}".to_string(),
-            r#"a track request must be a JSON object {"events": [ ... ]}: "events" is missing"#
+            r#"a track request must be a JSON object with at least one of "events", "tags" and "userAttributes": it has none"#
                 .to_string(),
         ),
         (
@@ -200,15 +201,15 @@ fn track_request_shape_errors() {
         ),
         (
             r#"{"events":[]}"#.to_string(),
-            r#""events" must hold 1 to 100 events, not 0"#.to_string(),
+            r#""events" must hold 1 to 100 items, not 0"#.to_string(),
         ),
         (
             format!(r#"{{"events":[{hundred},{one}]}}"#),
-            r#""events" must hold 1 to 100 events, not 101"#.to_string(),
+            r#""events" must hold 1 to 100 items, not 101"#.to_string(),
         ),
         (
             format!(r#"{{"events":[{one}],"project":"p"}}"#),
-            r#""project" is not a field of a track request (only "events")"#.to_string(),
+            r#""project" is not a field of a track request (they are "events", "tags" and "userAttributes")"#.to_string(),
         ),
         (
             "{".to_string(),
@@ -216,13 +217,14 @@ fn track_request_shape_errors() {
         ),
     ];
     for (body, expected) in cases {
-        let err = parse_track_request(body.as_bytes(), Source::Client).unwrap_err();
+        let err = parse_track_request(body.as_bytes(), Source::Client, 0).unwrap_err();
         assert_eq!(err.to_string(), expected, "body: {body}");
     }
     let full = format!(r#"{{"events":[{hundred}]}}"#);
     assert_eq!(
-        parse_track_request(full.as_bytes(), Source::Client)
+        parse_track_request(full.as_bytes(), Source::Client, 0)
             .unwrap()
+            .events
             .len(),
         100
     );

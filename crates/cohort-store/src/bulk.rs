@@ -41,6 +41,7 @@ use crate::db::cf;
 use crate::error::{Result, StoreError};
 use crate::keys::{self, meta};
 use crate::options::Durability;
+use crate::profile::ProfileChanges;
 use crate::state::{LogEntry, Parked, Pending};
 use crate::store::{now_millis, AppendReceipt, Store};
 
@@ -95,6 +96,7 @@ impl BulkLoad<'_> {
     pub fn append(
         &mut self,
         events: &[Event],
+        profile: ProfileChanges<'_>,
         received_at: Option<i64>,
         mark: Option<(&[u8; 16], &LoadMark)>,
     ) -> Result<AppendReceipt> {
@@ -112,7 +114,9 @@ impl BulkLoad<'_> {
                 pending
             }
         };
-        let staged = self.store.stage(&mut pending, events, received_at);
+        let staged = self
+            .store
+            .stage_request(&mut pending, events, profile, received_at);
         self.parked = Some(pending.park());
         let receipt = staged?;
         self.staged_events += (receipt.stored + receipt.first_sessions) as u64;

@@ -66,38 +66,53 @@ pub struct LoadMark {
     pub updated_at: i64,
 }
 
-/// Per-subject facts in the `facts` column family (fixed 24 bytes,
-/// big-endian: first i64, last i64, count u64).
+/// Per-subject facts in the `facts` column family (fixed 32 bytes,
+/// big-endian: first i64, last i64, count u64, profile_first i64; format 4
+/// and older wrote the first 24, read with no profile change).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SubjectFacts {
-    /// Time of the subject's earliest event (Unix ms).
+    /// Time of the subject's earliest event (Unix ms; meaningless when
+    /// `count` is 0).
     pub first_seen: i64,
     /// Time of the subject's latest event (Unix ms).
     pub last_seen: i64,
     /// Number of events stored for the subject.
     pub count: u64,
+    /// Time of the subject's earliest tag or attribute change (Unix ms);
+    /// `i64::MAX` when it has none.
+    pub profile_first: i64,
 }
 
 impl SubjectFacts {
-    /// The facts of a subject with no events (a placeholder).
+    /// The facts of a subject with no events and no profile change (a
+    /// placeholder).
     pub(crate) const NONE: SubjectFacts = SubjectFacts {
         first_seen: 0,
         last_seen: 0,
         count: 0,
+        profile_first: i64::MAX,
     };
 
-    pub(crate) fn encode(&self) -> [u8; 24] {
-        let mut b = [0u8; 24];
+    /// Whether the subject is in the universe of a filter evaluated at
+    /// `now`: it has an event, tag change or attribute change at or
+    /// before `now` (docs/filter-language.md).
+    pub fn in_universe(&self, now: i64) -> bool {
+        (self.count > 0 && self.first_seen <= now) || self.profile_first <= now
+    }
+
+    pub(crate) fn encode(&self) -> [u8; 32] {
+        let mut b = [0u8; 32];
         b[..8].copy_from_slice(&self.first_seen.to_be_bytes());
         b[8..16].copy_from_slice(&self.last_seen.to_be_bytes());
-        b[16..].copy_from_slice(&self.count.to_be_bytes());
+        b[16..24].copy_from_slice(&self.count.to_be_bytes());
+        b[24..].copy_from_slice(&self.profile_first.to_be_bytes());
         b
     }
 
     pub(crate) fn decode(b: &[u8]) -> Result<SubjectFacts, StoreError> {
-        if b.len() != 24 {
+        if b.len() != 24 && b.len() != 32 {
             return Err(StoreError::Corrupt(format!(
-                "a facts value has {} bytes, not 24",
+                "a facts value has {} bytes, not 32 (or 24)",
                 b.len()
             )));
         }
@@ -106,15 +121,34 @@ impl SubjectFacts {
             first_seen: i64::from_be_bytes(word(0)),
             last_seen: i64::from_be_bytes(word(8)),
             count: u64::from_be_bytes(word(16)),
+            profile_first: if b.len() == 32 {
+                i64::from_be_bytes(word(24))
+            } else {
+                i64::MAX
+            },
         })
     }
 
     /// Facts after one more event at `millis`.
     pub(crate) fn with_event(self, millis: i64) -> SubjectFacts {
+        let (first_seen, last_seen) = if self.count == 0 {
+            (millis, millis)
+        } else {
+            (self.first_seen.min(millis), self.last_seen.max(millis))
+        };
         SubjectFacts {
-            first_seen: self.first_seen.min(millis),
-            last_seen: self.last_seen.max(millis),
+            first_seen,
+            last_seen,
             count: self.count + 1,
+            profile_first: self.profile_first,
+        }
+    }
+
+    /// Facts after one more profile change at `millis`.
+    pub(crate) fn with_profile_change(self, millis: i64) -> SubjectFacts {
+        SubjectFacts {
+            profile_first: self.profile_first.min(millis),
+            ..self
         }
     }
 }

@@ -13,7 +13,7 @@ use crate::keys::meta;
 use crate::options::{Access, Recovery, StoreOptions};
 
 /// The format version this build writes.
-pub const FORMAT_VERSION: u32 = 4;
+pub const FORMAT_VERSION: u32 = 5;
 
 /// The oldest format version this build reads. An older store is migrated
 /// when it is opened for writing, and read as it is otherwise.
@@ -32,7 +32,8 @@ pub(crate) mod cf {
     pub const SEGMENTS: &str = "segments";
     pub const BLOCK_INDEX: &str = "block_index";
     pub const LOADS: &str = "loads";
-    pub const ALL: [&str; 11] = [
+    pub const PROFILE: &str = "profile";
+    pub const ALL: [&str; 12] = [
         META,
         LOG,
         TIME,
@@ -44,6 +45,7 @@ pub(crate) mod cf {
         SEGMENTS,
         BLOCK_INDEX,
         LOADS,
+        PROFILE,
     ];
 }
 

@@ -3,7 +3,7 @@
 //! Every integer in a key is big-endian, so RocksDB's bytewise order is
 //! numeric order. Timestamps are signed; their sign bit is flipped before
 //! encoding so that times before 1970 still sort first. The layouts (format
-//! version 4; `tests/format.rs` pins their bytes):
+//! version 5; `tests/format.rs` pins their bytes):
 //!
 //! | column family | key | value |
 //! |---|---|---|
@@ -16,19 +16,21 @@
 //! |         | `S` · kind u8 · subject u32 | subject id bytes |
 //! |         | `t` · type name / `T` · type u32 | type u32 / type name |
 //! |         | `k` · data key / `K` · key u32 | key u32 / data key |
-//! | `facts` | kind u8 · subject u32 | first i64 · last i64 · count u64 |
+//! | `facts` | kind u8 · subject u32 | first i64 · last i64 · count u64 · profile_first i64 |
 //! | `catalog` | type u32 | postcard [`crate::codec::CatalogRecord`] |
 //! | `catalog_keys` | type u32 · key u32 | postcard `[u64; 7]`: values seen per [`cohort_event::ValueKind`] |
 //! | `blocks` | kind u8 · type u32 · week i64 · first seq u64 (21 bytes) | a columnar block (see `blocks.rs`) |
 //! | `block_index` | the block's key | its row count, u32 little-endian |
 //! | `segments` | segment name | postcard `SavedSegment` |
 //! | `loads` | 16-byte fingerprint of an input's first bytes | postcard [`crate::LoadMark`] |
+//! | `profile` | kind u8 · subject u32 · `a` attribute u32 / `t` data key u32 · time i64 · profile seq u64 (26 bytes) | postcard `Option<Value>`: the value set, `None` for a delete |
 //!
 //! Format 2 kept each type's key counts inside its `catalog` record and had
 //! no `catalog_keys` or `loads`; format 3 had the same keys as format 4,
 //! without bulk commits (`bulk.rs`): no `bulk_intent`, and no key at or
-//! past `next_seq`. `migrate.rs` moves an older store forward when it is
-//! opened for writing.
+//! past `next_seq`. Format 4 had no `profile` family or `profile_seq`, and
+//! 24-byte facts (without `profile_first`). `migrate.rs` moves an older
+//! store forward when it is opened for writing.
 
 use cohort_event::SubjectKind;
 
@@ -233,6 +235,75 @@ pub(crate) mod meta {
     /// files: a reader whose view holds `BULK_COMMIT` but an older
     /// `BULK_FILES` has not yet seen that commit's files (`bulk.rs`).
     pub const BULK_FILES: &[u8] = b"bulk_files";
+    /// The sequence number the next profile change will get (u64
+    /// big-endian; format 5): tag and attribute changes are numbered
+    /// apart from events, in arrival order.
+    pub const PROFILE_SEQ: &[u8] = b"profile_seq";
+}
+
+/// Length of a `profile` key.
+pub(crate) const PROFILE_KEY_LEN: usize = 26;
+
+/// What a `profile` entry changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum ProfileField {
+    /// A user attribute, by its [`cohort_event::Attribute::index`].
+    Attribute(u8),
+    /// A tag, by its key's id in the data-key dictionary.
+    Tag(u32),
+}
+
+/// A `profile` key: one subject's changes are contiguous, grouped by
+/// attribute then tag key, each in time order, ties in arrival order.
+pub(crate) fn profile_key(
+    kind: SubjectKind,
+    subject: u32,
+    field: ProfileField,
+    millis: i64,
+    seq: u64,
+) -> [u8; PROFILE_KEY_LEN] {
+    let mut k = [0u8; PROFILE_KEY_LEN];
+    k[..5].copy_from_slice(&subject_key(kind, subject));
+    let (tag, id) = match field {
+        ProfileField::Attribute(a) => (b'a', u32::from(a)),
+        ProfileField::Tag(key) => (b't', key),
+    };
+    k[5] = tag;
+    k[6..10].copy_from_slice(&id.to_be_bytes());
+    k[10..18].copy_from_slice(&time_bytes(millis));
+    k[18..26].copy_from_slice(&seq.to_be_bytes());
+    k
+}
+
+/// The parts of a `profile` key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ProfileKey {
+    pub kind: SubjectKind,
+    pub subject: u32,
+    pub field: ProfileField,
+    pub millis: i64,
+    pub seq: u64,
+}
+
+/// Decodes a `profile` key; `None` if it is not one.
+pub(crate) fn parse_profile_key(k: &[u8]) -> Option<ProfileKey> {
+    if k.len() != PROFILE_KEY_LEN {
+        return None;
+    }
+    let (kind, subject) = parse_subject_key(&k[..5])?;
+    let id = u32::from_be_bytes(k[6..10].try_into().ok()?);
+    let field = match k[5] {
+        b'a' => ProfileField::Attribute(u8::try_from(id).ok()?),
+        b't' => ProfileField::Tag(id),
+        _ => return None,
+    };
+    Some(ProfileKey {
+        kind,
+        subject,
+        field,
+        millis: time_from_bytes(k[10..18].try_into().ok()?),
+        seq: u64::from_be_bytes(k[18..26].try_into().ok()?),
+    })
 }
 
 /// The sequence number a `log`, `time`, `blocks` or `block_index` key

@@ -140,6 +140,9 @@ pub(crate) fn load_state(db: &DB, subject_map: SubjectMap) -> Result<(State, Ope
     if let Some(next_seq) = meta_u64(db, meta::NEXT_SEQ)? {
         state.next_seq = next_seq;
     }
+    if let Some(profile_seq) = meta_u64(db, meta::PROFILE_SEQ)? {
+        state.profile_seq = profile_seq;
+    }
     if let Some(v) = db.get_cf(meta_cf, meta::LAST_WRITE_AT)? {
         state.last_write_at = Some(
             <[u8; 8]>::try_from(v.as_slice())
@@ -151,7 +154,7 @@ pub(crate) fn load_state(db: &DB, subject_map: SubjectMap) -> Result<(State, Ope
     // Facts: the snapshot when it is current (a settled store), else one
     // record per subject, which must be dense per kind.
     let snapshot = match db.get_pinned_cf(meta_cf, meta::FACTS_SNAPSHOT)? {
-        Some(v) => crate::snapshot::decode(&v, state.next_seq)?,
+        Some(v) => crate::snapshot::decode(&v, (state.next_seq, state.profile_seq))?,
         None => None,
     };
     cost.facts_snapshot = snapshot.is_some();

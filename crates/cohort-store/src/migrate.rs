@@ -11,6 +11,13 @@
 //! may be waiting for the next writer. The version changes so that an
 //! older cohort, which knows neither, refuses the store instead of showing
 //! or reusing what an unfinished commit left.
+//!
+//! 4 → 5: nothing to move. Format 5 adds profiles: the `profile` family
+//! (made when the store is opened for writing), `profile_seq`, and a
+//! `profile_first` in each facts value; a 24-byte facts value is read as a
+//! subject without profile changes and rewritten whole by the next write
+//! that touches it. The facts snapshot of format 4 is of a layout format 5
+//! does not read, and is passed over until the next one is written.
 
 use rocksdb::{WriteBatch, WriteOptions, DB};
 
@@ -23,7 +30,7 @@ pub(crate) fn migrate(db: &DB, from: u32) -> Result<()> {
     let mut batch = WriteBatch::default();
     match from {
         2 => catalog_keys_apart(db, &mut batch)?,
-        3 => {}
+        3 | 4 => {}
         _ => {
             return Err(StoreError::Corrupt(format!(
                 "no migration from format version {from}"

@@ -67,6 +67,8 @@ pub(crate) struct State {
     /// Per type id.
     pub catalog: Vec<TypeStats>,
     pub next_seq: u64,
+    /// The sequence number of the next profile change.
+    pub profile_seq: u64,
     /// When the last write was made (Unix ms), from `meta`.
     pub last_write_at: Option<i64>,
 }
@@ -148,6 +150,11 @@ pub(crate) struct Overlay {
     pub log_values: Vec<u8>,
     /// The `time` index entries of this write: key, and the subject key.
     pub time: Vec<([u8; crate::keys::TIME_KEY_LEN], [u8; 5])>,
+    /// The `profile` entries of this write (few: they go into its
+    /// `WriteBatch`, also for a bulk load), and the next profile sequence
+    /// number.
+    pub profile: Vec<([u8; crate::keys::PROFILE_KEY_LEN], Vec<u8>)>,
+    pub profile_seq: u64,
     pub last_write_at: Option<i64>,
 }
 
@@ -177,6 +184,12 @@ impl Parked {
         self.0.log.len() * size_of::<LogEntry>()
             + self.0.log_values.len()
             + self.0.time.len() * (crate::keys::TIME_KEY_LEN + 5)
+            + self
+                .0
+                .profile
+                .iter()
+                .map(|(k, v)| k.len() + v.len() + 24)
+                .sum::<usize>()
             + self.0.facts.capacity() * (size_of::<(u8, u32)>() + size_of::<SubjectFacts>() + 8)
             + self.0.blocks.heap_bytes()
             + names(&self.0.new_subjects[0])
@@ -219,6 +232,8 @@ impl<'s> Pending<'s> {
                 log: Vec::new(),
                 log_values: Vec::new(),
                 time: Vec::new(),
+                profile: Vec::new(),
+                profile_seq: base.profile_seq,
                 last_write_at: base.last_write_at,
             },
         }
@@ -297,18 +312,25 @@ impl<'s> Pending<'s> {
     }
 
     pub fn touch_subject(&mut self, kind: SubjectKind, sid: u32, millis: i64) {
+        let facts = self.facts_mut(kind, sid);
+        *facts = facts.with_event(millis);
+    }
+
+    /// Records a profile change of a subject at `millis` in its facts.
+    pub fn touch_profile(&mut self, kind: SubjectKind, sid: u32, millis: i64) {
+        let facts = self.facts_mut(kind, sid);
+        *facts = facts.with_profile_change(millis);
+    }
+
+    /// A subject's facts in this write, starting from the state's.
+    fn facts_mut(&mut self, kind: SubjectKind, sid: u32) -> &mut SubjectFacts {
         let base = self.base;
-        let facts = self.o.facts.entry((kind.tag(), sid)).or_insert_with(|| {
+        self.o.facts.entry((kind.tag(), sid)).or_insert_with(|| {
             base.facts[kind.tag() as usize]
                 .get(sid as usize)
                 .copied()
-                .unwrap_or(SubjectFacts {
-                    first_seen: millis,
-                    last_seen: millis,
-                    count: 0,
-                })
-        });
-        *facts = facts.with_event(millis);
+                .unwrap_or(SubjectFacts::NONE)
+        })
     }
 
     /// How many names this write has added to each dictionary so far.
@@ -351,6 +373,7 @@ impl<'s> Pending<'s> {
             facts: self.o.facts,
             catalog: self.o.catalog,
             next_seq: self.o.next_seq,
+            profile_seq: self.o.profile_seq,
             last_write_at: self.o.last_write_at,
         }
     }
@@ -400,6 +423,7 @@ pub(crate) struct Changes {
     facts: HashMap<(u8, u32), SubjectFacts>,
     catalog: CatalogDelta,
     next_seq: u64,
+    profile_seq: u64,
     last_write_at: Option<i64>,
 }
 
@@ -431,6 +455,7 @@ impl Changes {
         }
         self.catalog.apply(&mut state.catalog);
         state.next_seq = self.next_seq;
+        state.profile_seq = self.profile_seq;
         state.last_write_at = self.last_write_at;
     }
 }

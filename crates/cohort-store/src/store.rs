@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, RwLock, RwLockReadGuard};
 
 use cohort_event::{
-    is_automatic_type, parse_track_request, Event, Source, SubjectKind, Value,
+    is_automatic_type, parse_track_request, Event, Source, SubjectKind, TrackRequest, Value,
     AUTOMATIC_EVENT_TYPES, FIRST_SESSION, MAX_TYPE_BYTES,
 };
 use rocksdb::{ColumnFamily, WriteBatch, DB};
@@ -17,6 +17,7 @@ use crate::db::{self, cf};
 use crate::error::{Result, StoreError};
 use crate::keys::{self, meta, tag};
 use crate::options::{Access, Durability, StoreOptions};
+use crate::profile::ProfileChanges;
 use crate::state::{Changes, LogEntry, NewNames, Pending, State};
 
 /// An append-only event store in one directory (one RocksDB database).
@@ -78,6 +79,8 @@ pub struct AppendReceipt {
     pub first_sessions: usize,
     /// New subjects (users and devices) this batch introduced.
     pub new_subjects: usize,
+    /// Tag and attribute changes stored (one per key or attribute).
+    pub profile_changes: usize,
     /// The store's sequence number after this batch: the batch is durable
     /// once [`Store::durable_seq`] reaches it.
     pub seq_end: u64,
@@ -250,15 +253,37 @@ impl Store {
         self.state.read().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Validates a track request body (`{"events": [...]}`, 1 to 100
-    /// events) and stores it, all or nothing, syncing the write-ahead log
-    /// before it returns.
+    /// Validates a track request body (`events`, `tags` and
+    /// `userAttributes`, 1 to 100 items each) and stores it, all or
+    /// nothing, syncing the write-ahead log before it returns.
     ///
     /// An invalid request stores nothing and returns
-    /// [`StoreError::Invalid`], listing every invalid event.
+    /// [`StoreError::Invalid`], listing every invalid item.
     pub fn track(&self, body: &[u8], source: Source) -> Result<AppendReceipt> {
-        let events = parse_track_request(body, source)?;
-        self.append(&events, AppendOptions::default())
+        let received_at = now_millis();
+        let request = parse_track_request(body, source, received_at)?;
+        self.apply(
+            &request,
+            AppendOptions {
+                received_at: Some(received_at),
+                ..AppendOptions::default()
+            },
+        )
+    }
+
+    /// Stores a validated track request — its events, tag changes and
+    /// attribute changes — as one atomic `WriteBatch`, like
+    /// [`Store::append`].
+    pub fn apply(&self, request: &TrackRequest, options: AppendOptions) -> Result<AppendReceipt> {
+        self.write(
+            &request.events,
+            ProfileChanges {
+                tags: &request.tags,
+                attributes: &request.attributes,
+            },
+            options,
+            None,
+        )
     }
 
     /// Appends validated events as one atomic `WriteBatch`: the log, the
@@ -280,6 +305,16 @@ impl Store {
         options: AppendOptions,
         mark: Option<(&[u8; 16], &LoadMark)>,
     ) -> Result<AppendReceipt> {
+        self.write(events, ProfileChanges::default(), options, mark)
+    }
+
+    fn write(
+        &self,
+        events: &[Event],
+        profile: ProfileChanges<'_>,
+        options: AppendOptions,
+        mark: Option<(&[u8; 16], &LoadMark)>,
+    ) -> Result<AppendReceipt> {
         let received_at = options.received_at.unwrap_or_else(now_millis);
         let _writer = self.writer.lock().unwrap_or_else(|e| e.into_inner());
         // Checked under the writer lock: a bulk commit that failed while
@@ -287,7 +322,7 @@ impl Store {
         self.check_writable()?;
         let state = self.read_state();
         let mut pending = Pending::new(&state, self.limits);
-        let mut receipt = self.stage(&mut pending, events, received_at)?;
+        let mut receipt = self.stage_request(&mut pending, events, profile, received_at)?;
         let mut batch = WriteBatch::default();
         if let Some((fingerprint, mark)) = mark {
             batch.put_cf(self.cf(cf::LOADS), fingerprint, codec::encode(mark));
@@ -299,6 +334,33 @@ impl Store {
         let changes = pending.into_changes();
         drop(state);
         self.commit(batch, options.durability, changes)?;
+        Ok(receipt)
+    }
+
+    /// Adds `events` and `profile` changes to the overlay `pending`: all of
+    /// them, or — on an error — none (as [`Store::stage`]).
+    pub(crate) fn stage_request(
+        &self,
+        pending: &mut Pending<'_>,
+        events: &[Event],
+        profile: ProfileChanges<'_>,
+        received_at: i64,
+    ) -> Result<AppendReceipt> {
+        if profile.is_empty() {
+            return self.stage(pending, events, received_at);
+        }
+        let before = pending.name_counts();
+        let resolved = crate::profile::resolve(pending, profile, received_at)
+            .and_then(|r| Ok((r, self.stage(pending, events, received_at)?)));
+        let (resolved, mut receipt) = match resolved {
+            Ok(r) => r,
+            Err(e) => {
+                pending.truncate(before);
+                return Err(e);
+            }
+        };
+        receipt.new_subjects += resolved.new_subjects;
+        receipt.profile_changes = crate::profile::stage(pending, resolved);
         Ok(receipt)
     }
 
@@ -329,6 +391,7 @@ impl Store {
             stored: events.len(),
             first_sessions: resolved.first_sessions.len(),
             new_subjects: resolved.new_subjects,
+            profile_changes: 0,
             seq_end: 0,
             batch_bytes: 0,
         };
@@ -421,12 +484,12 @@ impl Store {
         if self.read_only {
             return Ok(());
         }
-        let (next_seq, facts) = {
+        let (at, facts) = {
             let state = self.read_state();
-            (state.next_seq, state.facts.clone())
+            ((state.next_seq, state.profile_seq), state.facts.clone())
         };
         if facts[0].len() + facts[1].len() <= crate::snapshot::MAX_SUBJECTS {
-            let snapshot = crate::snapshot::encode(next_seq, [&facts[0], &facts[1]]);
+            let snapshot = crate::snapshot::encode(at, [&facts[0], &facts[1]]);
             self.db
                 .put_cf(self.cf(cf::META), keys::meta::FACTS_SNAPSHOT, snapshot)?;
         }
@@ -578,6 +641,17 @@ impl Store {
             meta::NEXT_SEQ,
             pending.o.next_seq.to_be_bytes(),
         );
+        if !pending.o.profile.is_empty() {
+            let profile_cf = self.cf(cf::PROFILE);
+            for (key, value) in &pending.o.profile {
+                batch.put_cf(profile_cf, key, value);
+            }
+            batch.put_cf(
+                self.cf(cf::META),
+                meta::PROFILE_SEQ,
+                pending.o.profile_seq.to_be_bytes(),
+            );
+        }
         batch.put_cf(
             self.cf(cf::META),
             meta::LAST_WRITE_AT,

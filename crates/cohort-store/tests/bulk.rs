@@ -110,7 +110,7 @@ fn a_bulk_load_stores_exactly_what_appends_store() {
         {
             let mut bulk = by_bulk.bulk_load().unwrap();
             for (i, c) in chunks.iter().enumerate() {
-                bulk.append(c, Some(T0), None).unwrap();
+                bulk.append(c, Default::default(), Some(T0), None).unwrap();
                 if (i + 1) % commit_every == 0 {
                     bulk.commit().unwrap();
                 }
@@ -141,12 +141,14 @@ fn nothing_staged_is_visible_before_its_commit() {
     let stored;
     {
         let mut bulk = store.bulk_load().unwrap();
-        bulk.append(&chunks[0], None, None).unwrap();
+        bulk.append(&chunks[0], Default::default(), None, None)
+            .unwrap();
         bulk.commit().unwrap();
         // The chunk's events and the @first_session of its new devices.
         stored = store.stats().events;
         assert!(stored > chunks[0].len() as u64);
-        bulk.append(&chunks[1], None, None).unwrap();
+        bulk.append(&chunks[1], Default::default(), None, None)
+            .unwrap();
         assert!(bulk.staged_events() > 0 && bulk.staged_bytes() > 0);
         let reader = Store::open(dir.path(), StoreOptions::read_only()).unwrap();
         for s in [&store, &reader] {
@@ -197,10 +199,12 @@ fn a_chunk_that_fails_leaves_no_trace_and_the_rest_is_stored() {
     let ok2 = vec![event(SubjectKind::User, "u1", "a", T0 + 5, &[])];
     {
         let mut bulk = store.bulk_load().unwrap();
-        bulk.append(&ok1, None, None).unwrap();
-        let err = bulk.append(&bad, None, None).unwrap_err();
+        bulk.append(&ok1, Default::default(), None, None).unwrap();
+        let err = bulk
+            .append(&bad, Default::default(), None, None)
+            .unwrap_err();
         assert!(matches!(err, StoreError::Capacity { .. }), "{err}");
-        bulk.append(&ok2, None, None).unwrap();
+        bulk.append(&ok2, Default::default(), None, None).unwrap();
         bulk.commit().unwrap();
     }
     let expect = |store: &Store| {
@@ -266,7 +270,7 @@ fn what_an_unfinished_commit_left_is_invisible_and_taken_back() {
         let store = Store::open(dir, StoreOptions::default()).unwrap();
         let mut bulk = store.bulk_load().unwrap();
         for c in chunks {
-            bulk.append(c, Some(T0), None).unwrap();
+            bulk.append(c, Default::default(), Some(T0), None).unwrap();
             bulk.commit().unwrap();
         }
     };
@@ -351,7 +355,8 @@ fn a_week_of_one_type_beyond_a_block_is_split_into_blocks() {
         .collect();
     {
         let mut bulk = store.bulk_load().unwrap();
-        bulk.append(&events, None, None).unwrap();
+        bulk.append(&events, Default::default(), None, None)
+            .unwrap();
         bulk.commit().unwrap();
     }
     let view = store.view();
@@ -379,17 +384,20 @@ fn staged_bytes_count_what_is_staged_not_the_buffers_kept() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
         let mut bulk = store.bulk_load().unwrap();
-        bulk.append(&small, Some(T0), None).unwrap();
+        bulk.append(&small, Default::default(), Some(T0), None)
+            .unwrap();
         bulk.staged_bytes()
     };
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
     let mut bulk = store.bulk_load().unwrap();
-    bulk.append(&big, Some(T0), None).unwrap();
+    bulk.append(&big, Default::default(), Some(T0), None)
+        .unwrap();
     let big_bytes = bulk.staged_bytes();
     bulk.commit().unwrap();
     assert_eq!(bulk.staged_bytes(), 0);
-    bulk.append(&small, Some(T0), None).unwrap();
+    bulk.append(&small, Default::default(), Some(T0), None)
+        .unwrap();
     let after = bulk.staged_bytes();
     assert!(
         after <= 2 * fresh && after * 10 < big_bytes,
@@ -411,7 +419,7 @@ fn a_reader_never_holds_a_commits_write_without_its_files() {
         let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
         let mut bulk = store.bulk_load().unwrap();
         for c in chunks(31, 600, 200) {
-            bulk.append(&c, Some(T0), None).unwrap();
+            bulk.append(&c, Default::default(), Some(T0), None).unwrap();
             bulk.commit().unwrap();
         }
     }

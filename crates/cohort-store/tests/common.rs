@@ -31,7 +31,8 @@ pub fn device(id: &str, event_type: &str, time: i64) -> Event {
 }
 
 /// Checks every structure derived from the log against the log itself, as
-/// of one view: per-subject facts, the catalog's counts and times, the
+/// of one view: per-subject facts (with the first profile change), the
+/// catalog's counts and times, the
 /// event blocks (every event in exactly one block row, in the right week),
 /// and the time index behind recent events. Returns the number of events.
 pub fn check_derived(store: &cohort_store::Store) -> Result<u64, String> {
@@ -49,13 +50,29 @@ pub fn check_derived(store: &cohort_store::Store) -> Result<u64, String> {
             let f = facts[sid as usize];
             let first = events.iter().map(|e| e.time).min();
             let last = events.iter().map(|e| e.time).max();
-            if f.count != events.len() as u64
-                || Some(f.first_seen) != first
-                || Some(f.last_seen) != last
-            {
+            let times_agree = if f.count == 0 {
+                first.is_none()
+            } else {
+                Some(f.first_seen) == first && Some(f.last_seen) == last
+            };
+            if f.count != events.len() as u64 || !times_agree {
                 return Err(format!(
                     "{kind} {id}: facts {f:?} but the log has {} events from {first:?} to {last:?}",
                     events.len()
+                ));
+            }
+            let profile = view.profile_of(kind, sid).map_err(|e| e.to_string())?;
+            let profile_first = profile
+                .tags
+                .values()
+                .chain(profile.attributes.values())
+                .flatten()
+                .map(|e| e.time)
+                .min()
+                .unwrap_or(i64::MAX);
+            if f.profile_first != profile_first {
+                return Err(format!(
+                    "{kind} {id}: facts {f:?} but the first profile change is at {profile_first}"
                 ));
             }
             for e in &events {

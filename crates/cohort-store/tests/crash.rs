@@ -95,7 +95,8 @@ fn crash_child() {
             })
             .collect();
         if let Some(bulk) = bulk.as_mut() {
-            bulk.append(&events, None, None).unwrap();
+            bulk.append(&events, Default::default(), None, None)
+                .unwrap();
             staged.push((batch, size));
             if rng.below(5) == 0 {
                 let seq_end = bulk.commit().unwrap();

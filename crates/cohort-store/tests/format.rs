@@ -5,6 +5,7 @@
 
 mod common;
 
+use cohort_event::Attribute;
 use cohort_store::{
     AppendOptions, RecentQuery, Store, StoreOptions, SubjectKind, Value, ValueKind, FORMAT_VERSION,
 };
@@ -24,14 +25,16 @@ fn committed(version: u32) -> tempfile::TempDir {
 
 /// What `testdata/stores/input.ndjson` and the README's commands put in
 /// every committed store, whatever its format.
-fn assert_holds_the_fixture(store: &Store) {
+fn assert_holds_the_fixture(store: &Store, version: u32) {
     assert_eq!(
         check_derived(store).unwrap(),
         8,
         "7 events and one @first_session"
     );
     let stats = store.stats();
-    assert_eq!((stats.users, stats.devices), (3, 1));
+    // From format 5 on, `profile.ndjson` adds user e, who has no event.
+    let users = if version >= 5 { 4 } else { 3 };
+    assert_eq!((stats.users, stats.devices), (users, 1));
     let u1 = store.events(SubjectKind::User, "u1", ..).unwrap();
     assert_eq!(u1.len(), 2);
     assert_eq!(u1[0].event_type, "purchase");
@@ -97,24 +100,65 @@ fn assert_holds_the_fixture(store: &Store) {
     assert_eq!(segment.filter, "count(purchase) >= 2");
 }
 
+/// What `testdata/stores/profile.ndjson` adds from format 5 on; an older
+/// store holds no profile.
+fn assert_holds_the_profiles(store: &Store, version: u32) {
+    let view = store.view();
+    let u1 = view.profile(SubjectKind::User, "u1").unwrap().unwrap();
+    let e = view.profile(SubjectKind::User, "e").unwrap();
+    if version < 5 {
+        assert!(u1.is_empty());
+        assert!(e.is_none());
+        return;
+    }
+    // 2026-06-01: the plan was deleted on 05-30; the point stays.
+    let june = 1_780_272_000_000;
+    let tags = u1.tags_at(june);
+    assert_eq!(tags.len(), 1);
+    assert_eq!(tags["point"], &Value::Number(1200.0));
+    assert_eq!(u1.tags["plan"].len(), 2);
+    let may_29 = 1_780_012_800_000;
+    assert_eq!(
+        u1.tags_at(may_29)["plan"],
+        &Value::String("pro".into()),
+        "as of a past instant"
+    );
+    let attributes = u1.attributes_at(june);
+    assert_eq!(attributes[&Attribute::Dob], "1990-06-01");
+    assert_eq!(attributes[&Attribute::TimeZone], "Asia/Seoul");
+    assert_eq!(attributes[&Attribute::Country], "KR");
+    let e = e.unwrap();
+    assert_eq!(e.attributes_at(june)[&Attribute::Name], "Eun");
+    let d1 = view.profile(SubjectKind::Device, "d1").unwrap().unwrap();
+    assert_eq!(d1.tags_at(june)["push"], &Value::Bool(true));
+    // e has only profile changes: a subject without events, in the
+    // universe from its first change on.
+    let sid = view.subject_dense_id(SubjectKind::User, "e").unwrap();
+    let facts = view.facts(SubjectKind::User)[sid as usize];
+    assert_eq!(facts.count, 0);
+    assert!(facts.in_universe(june));
+    assert!(!facts.in_universe(june - 30 * 86_400_000));
+}
+
 #[test]
 fn every_committed_format_reads_the_same_read_only() {
-    for version in [2, 3, FORMAT_VERSION] {
+    for version in [2, 3, 4, FORMAT_VERSION] {
         let dir = committed(version);
         let store = Store::open(dir.path(), StoreOptions::read_only()).unwrap();
         assert_eq!(store.format_version(), version);
-        assert_holds_the_fixture(&store);
+        assert_holds_the_fixture(&store, version);
+        assert_holds_the_profiles(&store, version);
     }
 }
 
 #[test]
 fn older_stores_are_migrated_when_opened_for_writing() {
-    for version in [2, 3] {
+    for version in [2, 3, 4] {
         let dir = committed(version);
         {
             let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
             assert_eq!(store.format_version(), FORMAT_VERSION);
-            assert_holds_the_fixture(&store);
+            assert_holds_the_fixture(&store, version);
             // And keeps working: a write counts on top of the migrated catalog.
             store
                 .append(
@@ -143,5 +187,6 @@ fn older_stores_are_migrated_when_opened_for_writing() {
         let store = Store::open(dir.path(), StoreOptions::read_only()).unwrap();
         assert_eq!(store.format_version(), FORMAT_VERSION);
         assert_eq!(check_derived(&store).unwrap(), 9);
+        assert_holds_the_profiles(&store, version);
     }
 }

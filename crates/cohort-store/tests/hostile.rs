@@ -525,8 +525,9 @@ fn a_snapshot_that_disagrees_with_the_dictionary_is_refused() {
             .expect("a settled store has a snapshot")
     };
     // Same instant, one user fewer: header says 9 users, 9 records.
-    let mut short = snapshot[..snapshot.len() - 24].to_vec();
-    short[9..13].copy_from_slice(&9u32.to_le_bytes());
+    // (Layout 2: version, next_seq, profile_seq, users at 17, devices.)
+    let mut short = snapshot[..snapshot.len() - 32].to_vec();
+    short[17..21].copy_from_slice(&9u32.to_le_bytes());
     raw_put(dir.path(), "meta", b"facts_snapshot", &short);
     for options in [StoreOptions::read_only(), StoreOptions::default()] {
         let err = Store::open(dir.path(), options).err().expect("refused");

@@ -154,7 +154,7 @@ fn a_track_request_is_all_or_nothing() {
     match store.track(body, Source::Client) {
         Err(StoreError::Invalid(e)) => assert_eq!(
             e.to_string(),
-            "1 of the request's events are invalid: events[1].data.p: nested objects are not allowed; flatten the key instead"
+            "1 of the request's items are invalid: events[1].data.p: nested objects are not allowed; flatten the key instead"
         ),
         other => panic!("expected a refusal, got {other:?}"),
     }
@@ -176,6 +176,59 @@ fn a_track_request_is_all_or_nothing() {
         (now - 60_000..=now).contains(&e.time),
         "without createdAt, the time of receipt"
     );
+}
+
+#[test]
+fn a_request_stores_events_tags_and_attributes_together_or_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = open(dir.path());
+        // An invalid attribute refuses the valid event and tags with it.
+        let bad = br#"{"events":[{"subjectType":"user","subjectId":"u1","type":"purchase"}],
+            "tags":[{"subjectType":"user","subjectId":"u1","tags":{"plan":"pro"}}],
+            "userAttributes":[{"userId":"u1","timeZone":"Mars/Olympus"}]}"#;
+        assert!(matches!(
+            store.track(bad, Source::Client),
+            Err(StoreError::Invalid(_))
+        ));
+        assert_eq!(store.stats().users, 0, "nothing was stored");
+        let good = br#"{"events":[{"subjectType":"user","subjectId":"u1","type":"purchase","createdAt":1000}],
+            "tags":[{"subjectType":"user","subjectId":"u1","createdAt":2000,"tags":{"plan":"pro","coupon":"c1"}},
+                    {"subjectType":"user","subjectId":"u2","createdAt":3000,"tags":{"coupon":null}},
+                    {"subjectType":"user","subjectId":"u1","createdAt":2000,"tags":{"plan":"max"}}],
+            "userAttributes":[{"userId":"u1","createdAt":500,"country":"KR","language":"ko"}]}"#;
+        let receipt = store.track(good, Source::Client).unwrap();
+        assert_eq!(receipt.stored, 1);
+        assert_eq!(
+            receipt.new_subjects, 2,
+            "u1 and u2, who has only a tag change"
+        );
+        assert_eq!(receipt.profile_changes, 6);
+        common::check_derived(&store).unwrap();
+    }
+    let store = Store::open(dir.path(), StoreOptions::read_only()).unwrap();
+    let view = store.view();
+    let u1 = view.profile(SubjectKind::User, "u1").unwrap().unwrap();
+    let tags = u1.tags_at(10_000);
+    assert_eq!(
+        tags["plan"],
+        &Value::String("max".into()),
+        "two changes at one instant: the later in arrival order wins"
+    );
+    assert_eq!(tags["coupon"], &Value::String("c1".into()));
+    assert!(
+        u1.tags_at(1_999).is_empty(),
+        "nothing before its first change"
+    );
+    assert_eq!(u1.attributes_at(500).len(), 2);
+    let u2 = view.profile(SubjectKind::User, "u2").unwrap().unwrap();
+    assert!(u2.tags_at(10_000).is_empty(), "a delete leaves no value");
+    let sid = view.subject_dense_id(SubjectKind::User, "u2").unwrap();
+    let f = view.facts(SubjectKind::User)[sid as usize];
+    assert_eq!((f.count, f.profile_first), (0, 3000));
+    assert!(!f.in_universe(2_999) && f.in_universe(3_000));
+    assert!(view.profile(SubjectKind::Device, "u1").unwrap().is_none());
+    common::check_derived(&store).unwrap();
 }
 
 #[test]

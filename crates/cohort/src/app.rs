@@ -14,6 +14,56 @@ use cohort_filter::{parse, Condition, Expr, ParseError, MAX_FILTER_BYTES};
 use cohort_store::{AppendReceipt, SavedSegment, Store, StoreError, View};
 use roaring::RoaringBitmap;
 
+/// What cohort knows of one subject at an instant: its profile as it was
+/// then, its event facts, and every profile change (for history).
+#[derive(Debug, Clone)]
+pub struct SubjectReport {
+    /// User or device.
+    pub kind: SubjectKind,
+    /// The subject's ID.
+    pub id: String,
+    /// The instant the values are as of.
+    pub now: i64,
+    /// Events, first and last event time (all the events stored, also
+    /// those after `now`).
+    pub facts: cohort_store::SubjectFacts,
+    /// Every tag and attribute change.
+    pub profile: cohort_store::Profile,
+}
+
+impl SubjectReport {
+    /// The tags with a value at `now`.
+    pub fn tags(&self) -> std::collections::BTreeMap<&str, &cohort_event::Value> {
+        self.profile.tags_at(self.now)
+    }
+
+    /// The attributes with a value at `now`.
+    pub fn attributes(&self) -> std::collections::BTreeMap<cohort_event::Attribute, &str> {
+        self.profile.attributes_at(self.now)
+    }
+}
+
+/// The profile and facts of one subject as of `now`, read through one
+/// view; `None` when the store holds no such subject.
+pub fn subject_report(
+    view: &View<'_>,
+    kind: SubjectKind,
+    id: &str,
+    now: i64,
+) -> Result<Option<SubjectReport>> {
+    let Some(sid) = view.try_subject_dense_id(kind, id)? else {
+        return Ok(None);
+    };
+    let facts = view.facts(kind)[sid as usize];
+    Ok(Some(SubjectReport {
+        kind,
+        id: id.to_owned(),
+        now,
+        facts,
+        profile: view.profile_of(kind, sid)?,
+    }))
+}
+
 /// Why an application call failed. Callers tell cases apart by variant.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]

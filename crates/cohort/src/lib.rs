@@ -40,12 +40,14 @@ pub use cohort_filter as filter;
 pub use cohort_eval as eval;
 
 pub use cohort_event::{
-    data_path, format_millis, parse_event, parse_rfc3339, parse_track_request, Event, FieldError,
-    InvalidEvent, RequestError, Source, SubjectKind, TimeValue, Value, ValueKind,
+    data_path, format_millis, parse_event, parse_line, parse_rfc3339, parse_track_request,
+    Attribute, AttributeChange, Event, FieldError, Group, InvalidItem, Line, LineError,
+    RequestError, Source, SubjectKind, TagChange, TimeValue, TrackRequest, Value, ValueKind,
     AUTOMATIC_EVENT_TYPES,
 };
 pub use cohort_store::{
     now_millis, Access, AppendOptions, AppendReceipt, CatalogEntry, Cursor, Durability,
-    EventRecord, KeyStats, LoadMark, RecentPage, RecentQuery, Recovery, SavedSegment, Store,
-    StoreError, StoreOptions, StoreStats, SubjectFacts, View,
+    EventRecord, KeyStats, LoadMark, Profile, ProfileChanges, ProfileEntry, RecentPage,
+    RecentQuery, Recovery, SavedSegment, Store, StoreError, StoreOptions, StoreStats, SubjectFacts,
+    View,
 };

@@ -98,6 +98,39 @@ fn track_request_files_are_all_or_nothing_per_request() {
 }
 
 #[test]
+fn ndjson_lines_may_be_whole_requests_with_tags_and_attributes() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
+    let tags = r#"{"tags":[{"subjectType":"user","subjectId":"t1","createdAt":5,"tags":{"plan":"pro","n":1}}]}"#;
+    // One bad attribute refuses its line's event and tag change too.
+    let bad = format!(
+        r#"{{"events":[{}],"tags":[{{"subjectType":"user","subjectId":"t2","tags":{{"a":1}}}}],"userAttributes":[{{"userId":"t2","country":"Korea"}}]}}"#,
+        line("t2", 6)
+    );
+    let attrs =
+        r#"{"userAttributes":[{"userId":"t1","createdAt":7,"dob":"1990-01-01","timeZone":"UTC"}]}"#;
+    let input = [line("a", 1), tags.into(), bad, attrs.into(), line("b", 2)].join("\n");
+    let (report, rejects) = ingest(&store, input.as_bytes(), IngestOptions::default());
+    assert_eq!((report.stored, report.rejected), (2, 1));
+    assert_eq!(report.profile_changes, 4);
+    let shown: Vec<String> = rejects.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        shown,
+        [
+            r#"input:3: userAttributes[0].country: must be an ISO 3166-1 alpha-2 country code in capitals (like "KR"), not "Korea""#
+        ]
+    );
+    let view = store.view();
+    let t1 = view.profile(SubjectKind::User, "t1").unwrap().unwrap();
+    assert_eq!(t1.tags_at(10).len(), 2);
+    assert_eq!(t1.attributes_at(10).len(), 2);
+    assert!(
+        view.subject_dense_id(SubjectKind::User, "t2").is_none(),
+        "nothing of the bad line"
+    );
+}
+
+#[test]
 fn a_broken_request_file_stops_with_a_reject_naming_where() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path(), StoreOptions::default()).unwrap();

@@ -179,6 +179,8 @@ pub struct IngestReport {
     pub rejected: u64,
     /// `@first_session` events the store recorded for new devices.
     pub first_sessions: u64,
+    /// Tag and attribute changes stored (one per key or attribute).
+    pub profile_changes: u64,
     /// Input bytes read.
     pub bytes: u64,
     /// Wall time.
@@ -208,6 +210,7 @@ impl IngestReport {
         self.stored += other.stored;
         self.rejected += other.rejected;
         self.first_sessions += other.first_sessions;
+        self.profile_changes += other.profile_changes;
         self.bytes += other.bytes;
         self.elapsed += other.elapsed;
         self.durable = self.durable && other.durable;
@@ -407,6 +410,7 @@ pub fn ingest_reader<'r, R: Read + Send + 'r>(
                 bulk.commit().map_err(store_err(*report))?;
                 report.stored += staged.stored;
                 report.first_sessions += staged.first_sessions;
+                report.profile_changes += staged.profile_changes;
                 report.rejected += staged.rejected;
                 *staged = IngestReport::default();
                 Ok(())
@@ -451,23 +455,32 @@ pub fn ingest_reader<'r, R: Read + Send + 'r>(
                 next.stored += parsed.events.len() as u64;
                 next.rejected += parsed.mark_rejected;
                 next.updated_at = now_millis();
-                let receipt =
-                    match bulk.append(&parsed.events, options.received_at, Some((&key, &next))) {
-                        Ok(r) => r,
-                        Err(source) => {
-                            // The chunk left no trace; what came before it is
-                            // kept (and this error reported, whatever happens
-                            // to that commit).
-                            let _ = commit(&mut bulk, &mut report, &mut staged);
-                            return Err(IngestError::Store {
-                                source,
-                                partial: Box::new(report),
-                            });
-                        }
-                    };
+                let profile = cohort_store::ProfileChanges {
+                    tags: &parsed.tags,
+                    attributes: &parsed.attributes,
+                };
+                let receipt = match bulk.append(
+                    &parsed.events,
+                    profile,
+                    options.received_at,
+                    Some((&key, &next)),
+                ) {
+                    Ok(r) => r,
+                    Err(source) => {
+                        // The chunk left no trace; what came before it is
+                        // kept (and this error reported, whatever happens
+                        // to that commit).
+                        let _ = commit(&mut bulk, &mut report, &mut staged);
+                        return Err(IngestError::Store {
+                            source,
+                            partial: Box::new(report),
+                        });
+                    }
+                };
                 mark = next;
                 staged.stored += receipt.stored as u64;
                 staged.first_sessions += receipt.first_sessions as u64;
+                staged.profile_changes += receipt.profile_changes as u64;
                 staged.rejected += parsed.rejected_events;
                 report.bytes = parsed.bytes;
                 // The chunk's events are freed on the parsers' pool, not on

@@ -1,6 +1,9 @@
 //! Validating a chunk's lines or requests, in parallel.
 
-use cohort_event::{parse_event, parse_track_request, Event, FieldError, RequestError};
+use cohort_event::{
+    parse_line, parse_track_request, AttributeChange, Event, FieldError, Line, TagChange,
+    TrackRequest,
+};
 use rayon::prelude::*;
 
 use super::frame::{Chunk, Format, Item, Problem, Tail};
@@ -9,6 +12,9 @@ use super::{IngestOptions, Position, Reject};
 /// A chunk, validated.
 pub(crate) struct Parsed {
     pub events: Vec<Event>,
+    /// The tag and attribute changes of the chunk's track requests.
+    pub tags: Vec<TagChange>,
+    pub attributes: Vec<AttributeChange>,
     pub rejects: Vec<Reject>,
     pub rejected_events: u64,
     pub bytes: u64,
@@ -24,7 +30,7 @@ enum Outcome {
     Blank,
     /// A line's event (not a one-element `Vec`: no allocation per line).
     Event(Event),
-    Events(Vec<Event>),
+    Request(TrackRequest),
     Rejected(Reject, u64),
 }
 
@@ -34,13 +40,18 @@ pub(crate) fn parse_chunk(
     input: &str,
     options: &IngestOptions,
 ) -> Parsed {
+    // A `dob` may not be later than the day the load runs (or the time
+    // the load gives its events).
+    let received_at = options.received_at.unwrap_or_else(cohort_store::now_millis);
     let outcomes: Vec<Outcome> = chunk
         .items
         .par_iter()
-        .map(|item| parse_item(&chunk.data, item, format, input, options))
+        .map(|item| parse_item(&chunk.data, item, format, input, options, received_at))
         .collect();
     let mut parsed = Parsed {
         events: Vec::with_capacity(outcomes.len()),
+        tags: Vec::new(),
+        attributes: Vec::new(),
         rejects: Vec::new(),
         rejected_events: 0,
         bytes: chunk.bytes,
@@ -64,7 +75,11 @@ pub(crate) fn parse_chunk(
         match outcome {
             Outcome::Blank => {}
             Outcome::Event(event) => parsed.events.push(event),
-            Outcome::Events(events) => parsed.events.extend(events),
+            Outcome::Request(request) => {
+                parsed.events.extend(request.events);
+                parsed.tags.extend(request.tags);
+                parsed.attributes.extend(request.attributes);
+            }
             Outcome::Rejected(reject, n) => {
                 parsed.rejects.push(reject);
                 parsed.rejected_events += n;
@@ -81,6 +96,7 @@ fn parse_item(
     format: Format,
     input: &str,
     options: &IngestOptions,
+    received_at: i64,
 ) -> Outcome {
     let source = options.source;
     let bytes = &data[item.start..item.end];
@@ -135,33 +151,16 @@ fn parse_item(
             if bytes.iter().all(u8::is_ascii_whitespace) {
                 return Outcome::Blank;
             }
-            match parse_event(bytes, source) {
-                Ok(event) => Outcome::Event(event),
-                Err(errors) => reject(position, errors, 1),
+            match parse_line(bytes, source, received_at) {
+                Ok(Line::Event(event)) => Outcome::Event(event),
+                Ok(Line::Request(request)) => Outcome::Request(request),
+                Err(e) if e.is_request => reject(position, e.errors, count_events(bytes)),
+                Err(e) => reject(position, e.errors, 1),
             }
         }
-        Format::Requests => match parse_track_request(bytes, source) {
-            Ok(events) => Outcome::Events(events),
-            Err(RequestError::Events(invalid)) => {
-                let errors = invalid
-                    .iter()
-                    .flat_map(|e| {
-                        e.errors.iter().map(move |f| FieldError {
-                            field: match f.field.as_str() {
-                                "" => format!("events[{}]", e.index),
-                                field => format!("events[{}].{field}", e.index),
-                            },
-                            reason: f.reason.clone(),
-                        })
-                    })
-                    .collect();
-                reject(position, errors, count_events(bytes))
-            }
-            Err(e) => reject(
-                position,
-                vec![line_error(&e.to_string())],
-                count_events(bytes),
-            ),
+        Format::Requests => match parse_track_request(bytes, source, received_at) {
+            Ok(request) => Outcome::Request(request),
+            Err(e) => reject(position, e.field_errors(), count_events(bytes)),
         },
     }
 }

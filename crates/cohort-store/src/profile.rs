@@ -1,0 +1,236 @@
+//! Profiles: tag and attribute changes, staged with a write's events and
+//! read back as history or as the values at an instant.
+//!
+//! Every change is one `profile` entry (see `keys.rs`), written in the same
+//! `WriteBatch` as the events of its request — also for a bulk load, whose
+//! profile entries go into its commit's batch. Changes are numbered by
+//! `profile_seq` in arrival order, apart from events, so that the ties of
+//! docs/events.md ("the latest change at or before T, ties in arrival
+//! order") are the key order.
+
+use std::collections::BTreeMap;
+
+use cohort_event::{Attribute, AttributeChange, SubjectKind, TagChange, Value};
+
+use crate::codec;
+use crate::error::{Result, StoreError};
+use crate::keys::{self, ProfileField};
+use crate::state::Pending;
+use crate::view::View;
+
+/// The profile changes of one write: borrowed from a
+/// [`cohort_event::TrackRequest`] or from the lines of a bulk load.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ProfileChanges<'a> {
+    /// Tag changes, in arrival order.
+    pub tags: &'a [TagChange],
+    /// User-attribute changes, in arrival order (after the tags).
+    pub attributes: &'a [AttributeChange],
+}
+
+impl ProfileChanges<'_> {
+    /// Whether there is no change at all.
+    pub fn is_empty(&self) -> bool {
+        self.tags.is_empty() && self.attributes.is_empty()
+    }
+}
+
+/// The changes, with their subjects and tag keys resolved to ids.
+pub(crate) struct Resolved {
+    changes: Vec<ResolvedChange>,
+    pub new_subjects: usize,
+}
+
+/// One change: its subject, its time, and one (field, value) per key.
+struct ResolvedChange {
+    kind: SubjectKind,
+    sid: u32,
+    time: i64,
+    fields: Vec<(ProfileField, Option<Value>)>,
+}
+
+/// Interns the subjects and tag keys of `changes` (the fallible part: a
+/// dictionary can be full). Nothing is staged yet.
+pub(crate) fn resolve(
+    pending: &mut Pending<'_>,
+    changes: ProfileChanges<'_>,
+    received_at: i64,
+) -> Result<Resolved> {
+    let mut out = Resolved {
+        changes: Vec::with_capacity(changes.tags.len() + changes.attributes.len()),
+        new_subjects: 0,
+    };
+    for change in changes.tags {
+        let subject = pending.subject(change.subject_kind, &change.subject_id)?;
+        out.new_subjects += usize::from(subject.is_new);
+        let mut fields = Vec::with_capacity(change.tags.len());
+        for (key, value) in &change.tags {
+            fields.push((ProfileField::Tag(pending.key(key)?.id), value.clone()));
+        }
+        out.changes.push(ResolvedChange {
+            kind: change.subject_kind,
+            sid: subject.id,
+            time: change.time.unwrap_or(received_at),
+            fields,
+        });
+    }
+    for change in changes.attributes {
+        let subject = pending.subject(SubjectKind::User, &change.user_id)?;
+        out.new_subjects += usize::from(subject.is_new);
+        let fields = change
+            .values
+            .iter()
+            .map(|(a, v)| {
+                (
+                    ProfileField::Attribute(a.index()),
+                    v.clone().map(Value::String),
+                )
+            })
+            .collect();
+        out.changes.push(ResolvedChange {
+            kind: SubjectKind::User,
+            sid: subject.id,
+            time: change.time.unwrap_or(received_at),
+            fields,
+        });
+    }
+    Ok(out)
+}
+
+/// Stages resolved changes into the overlay: their entries, the profile
+/// sequence numbers, and the subjects' facts. Returns how many keys
+/// changed.
+pub(crate) fn stage(pending: &mut Pending<'_>, resolved: Resolved) -> usize {
+    let mut n = 0;
+    for ResolvedChange {
+        kind,
+        sid,
+        time,
+        fields,
+    } in resolved.changes
+    {
+        for (field, value) in fields {
+            let seq = pending.o.profile_seq;
+            pending.o.profile_seq += 1;
+            pending.o.profile.push((
+                keys::profile_key(kind, sid, field, time, seq),
+                codec::encode(&value),
+            ));
+            n += 1;
+        }
+        pending.touch_profile(kind, sid, time);
+    }
+    n
+}
+
+/// One change of a profile field, as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProfileEntry {
+    /// When the change happened (Unix ms).
+    pub time: i64,
+    /// Its place in arrival order among all profile changes.
+    pub seq: u64,
+    /// The value set; `None` for a delete (a tag) or a clear (an attribute).
+    pub value: Option<Value>,
+}
+
+/// A subject's profile: every field's history, oldest change first.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Profile {
+    /// Tag key → its changes.
+    pub tags: BTreeMap<String, Vec<ProfileEntry>>,
+    /// User attribute → its changes (empty for devices).
+    pub attributes: BTreeMap<Attribute, Vec<ProfileEntry>>,
+}
+
+impl Profile {
+    /// The value a history gives at `now`: the latest change at or before
+    /// it (ties in arrival order), `None` when that was a delete or there
+    /// is none.
+    pub fn value_at(history: &[ProfileEntry], now: i64) -> Option<&Value> {
+        history
+            .iter()
+            .filter(|e| e.time <= now)
+            .max_by_key(|e| (e.time, e.seq))
+            .and_then(|e| e.value.as_ref())
+    }
+
+    /// The tags that have a value at `now`.
+    pub fn tags_at(&self, now: i64) -> BTreeMap<&str, &Value> {
+        self.tags
+            .iter()
+            .filter_map(|(k, h)| Some((k.as_str(), Profile::value_at(h, now)?)))
+            .collect()
+    }
+
+    /// The attributes that have a value at `now`.
+    pub fn attributes_at(&self, now: i64) -> BTreeMap<Attribute, &str> {
+        self.attributes
+            .iter()
+            .filter_map(|(a, h)| match Profile::value_at(h, now)? {
+                Value::String(s) => Some((*a, s.as_str())),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Whether the subject has no profile change at all.
+    pub fn is_empty(&self) -> bool {
+        self.tags.is_empty() && self.attributes.is_empty()
+    }
+}
+
+impl View<'_> {
+    /// The profile of one subject (every change this view holds), `None`
+    /// when the view holds no such subject.
+    pub fn profile(&self, kind: SubjectKind, id: &str) -> Result<Option<Profile>> {
+        match self.try_subject_dense_id(kind, id)? {
+            Some(sid) => self.profile_of(kind, sid).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// The profile of a subject by dense id.
+    pub fn profile_of(&self, kind: SubjectKind, sid: u32) -> Result<Profile> {
+        let mut profile = Profile::default();
+        // A store of format 4 opened read-only has no `profile` family:
+        // it holds no profile change.
+        let Some(family) = self.store.db.cf_handle(crate::db::cf::PROFILE) else {
+            return Ok(profile);
+        };
+        let prefix = keys::subject_key(kind, sid);
+        let mut opts = self.read_options();
+        let mut upper = prefix.to_vec();
+        upper.push(0xFF);
+        opts.set_iterate_upper_bound(upper);
+        let mut it = self.store.db.raw_iterator_cf_opt(family, opts);
+        it.seek(prefix);
+        while let (Some(k), Some(v)) = (it.key(), it.value()) {
+            let key = keys::parse_profile_key(k)
+                .filter(|key| key.kind == kind && key.subject == sid)
+                .ok_or_else(|| StoreError::Corrupt("malformed profile key".into()))?;
+            let entry = ProfileEntry {
+                time: key.millis,
+                seq: key.seq,
+                value: codec::decode(v, "a profile value")?,
+            };
+            match key.field {
+                ProfileField::Tag(id) => {
+                    let name = self.key_name(id).ok_or_else(|| {
+                        StoreError::Corrupt(format!("a tag names key #{id}, which is unknown"))
+                    })?;
+                    profile.tags.entry(name).or_default().push(entry);
+                }
+                ProfileField::Attribute(i) => {
+                    let a = Attribute::from_index(i).ok_or_else(|| {
+                        StoreError::Corrupt(format!("a profile entry names attribute #{i}"))
+                    })?;
+                    profile.attributes.entry(a).or_default().push(entry);
+                }
+            }
+            it.next();
+        }
+        it.status()?;
+        Ok(profile)
+    }
+}
