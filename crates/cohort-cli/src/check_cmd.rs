@@ -25,7 +25,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<u8> {
         (None, Some(p)) => crate::read_text(p, cohort::filter::MAX_FILTER_BYTES, "a filter")?,
         (None, None) => bail!("give a FILTER or --filter-file FILE"),
     };
-    match cohort::app::parse_filter(&text) {
+    match cohort::app::parse_filter(&text, cohort::SubjectKind::User) {
         Ok(expr) => {
             println!("ok: {expr}");
             Ok(0)

@@ -116,7 +116,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<u8> {
         (None, Some(path)) => crate::read_text(path, cohort::filter::MAX_FILTER_BYTES, "a filter")?,
         (None, None) => bail!("give a FILTER, --filter-file FILE or --segments FILE.toml"),
     };
-    let filter = match app::parse_filter(&text) {
+    let filter = match app::parse_filter(&text, args.subject.kind()) {
         Ok(f) => f,
         Err(e) => {
             eprintln!("{}", crate::text::printable_lines(&e.to_string()));
@@ -170,7 +170,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<u8> {
         OutFormat::Summary => {
             writeln!(
                 out,
-                "{} {}s match, of {} with events at or before {} ({:.1} ms)",
+                "{} {}s match, of {} with an event or profile change at or before {} ({:.1} ms)",
                 thousands(members.len()),
                 kind,
                 thousands(result.universe),

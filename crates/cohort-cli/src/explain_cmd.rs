@@ -36,17 +36,17 @@ pub(crate) struct Args {
 
 pub(crate) fn run(args: Args) -> anyhow::Result<u8> {
     let now = parse_now(args.now.as_deref())?;
-    let filter = match cohort::app::parse_filter(&args.filter) {
+    let (kind, id) = match (args.user, args.device) {
+        (Some(id), _) => (SubjectKind::User, id),
+        (None, Some(id)) => (SubjectKind::Device, id),
+        (None, None) => bail!("give --user ID or --device ID"),
+    };
+    let filter = match cohort::app::parse_filter(&args.filter, kind) {
         Ok(f) => f,
         Err(e) => {
             eprintln!("{}", crate::text::printable_lines(&e.to_string()));
             return Ok(crate::EXIT_ERROR);
         }
-    };
-    let (kind, id) = match (args.user, args.device) {
-        (Some(id), _) => (SubjectKind::User, id),
-        (None, Some(id)) => (SubjectKind::Device, id),
-        (None, None) => bail!("give --user ID or --device ID"),
     };
     let store = open_read(&args.db.db)?;
     let view = store.view();
@@ -54,8 +54,16 @@ pub(crate) fn run(args: Args) -> anyhow::Result<u8> {
         bail!("no {kind} {id:?} in this store");
     }
     let events = view.events(kind, &id, ..)?;
-    let (result, traces) = reference::explain(&filter, &events, now, &StoreSegments::new(&store))?;
+    let profile = view.profile(kind, &id)?.unwrap_or_default();
+    let subject = reference::Subject {
+        events: &events,
+        profile: &profile,
+    };
+    let (result, traces) = reference::explain(&filter, subject, now, &StoreSegments::new(&store))?;
     let visible = events.iter().filter(|e| e.time <= now).count();
+    let in_universe = view
+        .try_subject_facts(kind, &id)?
+        .is_some_and(|f| f.in_universe(now));
     println!(
         "{kind} {} at {}: {} ({} of {} events at or before now)",
         shown(&id),
@@ -64,8 +72,10 @@ pub(crate) fn run(args: Args) -> anyhow::Result<u8> {
         visible,
         events.len()
     );
-    if visible == 0 {
-        println!("  outside the universe: no event at or before now, so every filter is false");
+    if !in_universe {
+        println!(
+            "  outside the universe: no event, tag or attribute change at or before now, so every filter is false"
+        );
     }
     for t in traces {
         let window = t.window.map_or_else(String::new, |(lo, hi)| {

@@ -58,7 +58,7 @@ fn eval_prints_counts_ids_json_and_writes_roaring() {
     ]);
     assert!(
         text(&out.stdout)
-            .starts_with("1 devices match, of 1 with events at or before 2026-06-01T00:00:00.000Z"),
+            .starts_with("1 devices match, of 1 with an event or profile change at or before 2026-06-01T00:00:00.000Z"),
         "{}",
         text(&out.stdout)
     );

@@ -54,6 +54,10 @@ pub enum EvalError {
         /// The parse error.
         error: ParseError,
     },
+    /// A filter (or a segment it reaches) tests `user.` attributes, `age`
+    /// or `birthday`, and is evaluated for devices.
+    #[error("`user.`, `age` and `birthday` describe users; {0} is evaluated for devices")]
+    UsersOnly(String),
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),

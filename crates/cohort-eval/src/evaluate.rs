@@ -19,11 +19,11 @@
 //!
 //! Everything is read through one [`View`]: one instant of the store.
 
-use cohort_filter::Expr;
+use cohort_filter::{Condition, Expr};
 use cohort_store::{bucket_of, SubjectFacts, SubjectKind, View};
 use roaring::RoaringBitmap;
 
-use crate::conditions::{BlocksByType, Finish};
+use crate::conditions::{BlocksByType, Columns, Finish};
 use crate::error::EvalError;
 use crate::executor::Executor;
 use crate::plan::plan;
@@ -71,6 +71,19 @@ pub fn evaluate_many(
     options: &EvalOptions,
 ) -> Result<Vec<RoaringBitmap>, EvalError> {
     let resolved = resolve(filters, segments)?;
+    if options.kind == SubjectKind::Device {
+        // Refused before any work (docs/filter-language.md).
+        for f in filters {
+            if uses_user_profile(f) {
+                return Err(EvalError::UsersOnly(format!("the filter `{f}`")));
+            }
+        }
+        for (name, f) in &resolved.segments {
+            if uses_user_profile(f) {
+                return Err(EvalError::UsersOnly(format!("the segment {name:?}")));
+            }
+        }
+    }
     let plan = plan(view, filters, &resolved, options.now);
     let kind = options.kind;
     // Only the data columns some condition reads are decoded.
@@ -84,12 +97,18 @@ pub fn evaluate_many(
         blocks.extend(view.blocks_with_columns(kind, type_id, buckets, Some(&columns))?);
     }
     let blocks = BlocksByType::new(blocks);
+    let mut fields = Vec::new();
+    plan.conditions
+        .iter()
+        .for_each(|c| c.profile_fields(&mut fields));
+    let profile = Columns::load(view, kind, &fields, options.now)?;
     let facts = view.facts(kind);
     let universe = universe(facts, options.now);
     let cx = Finish {
         universe: &universe,
         facts,
         now: options.now,
+        profile: &profile,
     };
     let results: Vec<RoaringBitmap> = plan
         .conditions
@@ -97,6 +116,18 @@ pub fn evaluate_many(
         .map(|c| c.evaluate(&blocks, &cx, &options.executor))
         .collect();
     Ok(plan.combine(&results, &universe))
+}
+
+/// Whether a filter tests what only users have: `user.`, `age`,
+/// `birthday`.
+pub fn uses_user_profile(expr: &Expr) -> bool {
+    match expr {
+        Expr::Or(items) | Expr::And(items) => items.iter().any(uses_user_profile),
+        Expr::Not(inner) => uses_user_profile(inner),
+        Expr::Cond(Condition::Birthday) => true,
+        Expr::Cond(Condition::Profile(t)) => t.path().is_for_users(),
+        Expr::Cond(_) => false,
+    }
 }
 
 /// The universe at `now`: the subjects with an event, tag change or

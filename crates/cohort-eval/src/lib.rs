@@ -39,12 +39,13 @@ mod evaluate;
 mod exact;
 mod executor;
 mod plan;
+mod profile;
 pub mod reference;
 mod segments;
 mod window;
 
 pub use error::EvalError;
-pub use evaluate::{evaluate, evaluate_many, universe, EvalOptions};
+pub use evaluate::{evaluate, evaluate_many, universe, uses_user_profile, EvalOptions};
 pub use exact::{exact_mean, exact_sum};
 pub use executor::Executor;
 pub use segments::{

@@ -9,7 +9,7 @@ use roaring::RoaringBitmap;
 
 use crate::compile::compile;
 use crate::conditions::{
-    Aggregate, Common, Count, Days, FirstSeen, Kind, Moment, Planned, Seq, Step, Types,
+    Aggregate, Common, Count, Days, FirstSeen, Kind, Moment, Planned, ProfileTest, Seq, Step, Types,
 };
 use crate::segments::Resolved;
 use crate::window::bounds;
@@ -96,7 +96,22 @@ impl Planner<'_, '_> {
 
     fn condition(&self, c: &Condition) -> Planned {
         let now = self.now;
+        // Profile conditions read no block: no types, an empty window.
+        let no_blocks = || Common {
+            types: Types::Ids(Vec::new()),
+            lo: 0,
+            hi: -1,
+            pred: None,
+        };
         match c {
+            Condition::Profile(test) => Planned {
+                common: no_blocks(),
+                kind: Kind::Profile(ProfileTest { test: test.clone() }),
+            },
+            Condition::Birthday => Planned {
+                common: no_blocks(),
+                kind: Kind::Birthday,
+            },
             Condition::Did { selection, window } => Planned {
                 common: self.common(selection, window),
                 kind: Kind::Count(Count {

@@ -5,15 +5,18 @@
 //!
 //! Nothing here is optimised; every condition re-reads the events.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
+use cohort_event::Attribute;
 use cohort_filter::{
-    Aggregate, Cmp, Condition, EventSel, Expr, Literal, Measure, Predicate, Selection, Test, Which,
+    Aggregate, Cmp, Condition, EventSel, Expr, Literal, Measure, Predicate, ProfilePath, Selection,
+    Test, Which,
 };
-use cohort_store::{EventRecord, Value};
+use cohort_store::{EventRecord, Profile, Value};
 
 use crate::error::EvalError;
 use crate::exact::{exact_mean, exact_sum};
+use crate::profile::{test_value, Birth};
 use crate::segments::{resolve, Resolved};
 use crate::window::{bounds, utc_day};
 
@@ -32,29 +35,50 @@ pub struct Trace {
     pub result: bool,
 }
 
-/// Evaluates `expr` for one subject whose events (in any order) are
-/// `events`, at `now`. A subject with no event at or before `now` is
-/// outside the universe: every filter is false for it, `not` included.
+/// What the reference evaluator reads of one subject: all its events (in
+/// any order) and all its profile changes.
+#[derive(Debug, Clone, Copy)]
+pub struct Subject<'a> {
+    /// The subject's events.
+    pub events: &'a [EventRecord],
+    /// The subject's tag and attribute history.
+    pub profile: &'a Profile,
+}
+
+static NO_PROFILE: Profile = Profile {
+    tags: BTreeMap::new(),
+    attributes: BTreeMap::new(),
+};
+
+impl<'a> Subject<'a> {
+    /// A subject with these events and no profile change.
+    pub fn with_events(events: &'a [EventRecord]) -> Subject<'a> {
+        Subject {
+            events,
+            profile: &NO_PROFILE,
+        }
+    }
+}
+
+/// Evaluates `expr` for one subject at `now`. A subject with no event, tag
+/// change or attribute change at or before `now` is outside the universe:
+/// every filter is false for it, `not` included.
 pub fn evaluate(
     expr: &Expr,
-    events: &[EventRecord],
+    subject: Subject<'_>,
     now: i64,
     segments: &dyn Segments,
 ) -> Result<bool, EvalError> {
     let resolved = resolve(std::slice::from_ref(expr), segments)?;
-    Ok(evaluate_resolved(expr, &resolved, events, now))
+    Ok(evaluate_resolved(expr, &resolved, subject, now))
 }
 
 /// Like [`evaluate`], for a filter whose segments were resolved once (see
 /// [`crate::resolve`]) and is decided for many subjects.
-pub fn evaluate_resolved(
-    expr: &Expr,
-    resolved: &Resolved,
-    events: &[EventRecord],
-    now: i64,
-) -> bool {
+pub fn evaluate_resolved(expr: &Expr, resolved: &Resolved, subject: Subject<'_>, now: i64) -> bool {
     let mut eval = Reference {
-        events,
+        events: subject.events,
+        profile: subject.profile,
         now,
         resolved,
         memo: HashMap::new(),
@@ -66,13 +90,14 @@ pub fn evaluate_resolved(
 /// Like [`evaluate`], and also returns each condition's value.
 pub fn explain(
     expr: &Expr,
-    events: &[EventRecord],
+    subject: Subject<'_>,
     now: i64,
     segments: &dyn Segments,
 ) -> Result<(bool, Vec<Trace>), EvalError> {
     let resolved = resolve(std::slice::from_ref(expr), segments)?;
     let mut eval = Reference {
-        events,
+        events: subject.events,
+        profile: subject.profile,
         now,
         resolved: &resolved,
         memo: HashMap::new(),
@@ -84,6 +109,7 @@ pub fn explain(
 
 struct Reference<'a> {
     events: &'a [EventRecord],
+    profile: &'a Profile,
     now: i64,
     resolved: &'a Resolved,
     /// Segments already decided for this subject: each is decided once.
@@ -91,9 +117,31 @@ struct Reference<'a> {
     trace: Option<Vec<Trace>>,
 }
 
-impl Reference<'_> {
+impl<'a> Reference<'a> {
     fn in_universe(&self) -> bool {
+        let changes = self
+            .profile
+            .tags
+            .values()
+            .chain(self.profile.attributes.values());
         self.events.iter().any(|e| e.time <= self.now)
+            || changes.flatten().any(|c| c.time <= self.now)
+    }
+
+    /// A user attribute's value at `now`, as stored.
+    fn attribute(&self, a: Attribute) -> Option<&'a str> {
+        let history = self.profile.attributes.get(&a)?;
+        match Profile::value_at(history, self.now)? {
+            Value::String(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    fn birth(&self) -> Birth<'a> {
+        Birth {
+            dob: self.attribute(Attribute::Dob),
+            time_zone: self.attribute(Attribute::TimeZone),
+        }
     }
 
     fn expr(&mut self, expr: &Expr) -> bool {
@@ -242,6 +290,38 @@ impl Reference<'_> {
                 self.record(c, result.to_string(), window.as_ref(), result);
                 result
             }
+            Condition::Profile(t) => {
+                let age;
+                let value = match t.path() {
+                    ProfilePath::Tag(key) => self
+                        .profile
+                        .tags
+                        .get(key)
+                        .and_then(|h| Profile::value_at(h, self.now)),
+                    ProfilePath::User(a) => self
+                        .profile
+                        .attributes
+                        .get(a)
+                        .and_then(|h| Profile::value_at(h, self.now)),
+                    ProfilePath::Age => {
+                        age = self.birth().age(self.now).map(|y| Value::Number(y as f64));
+                        age.as_ref()
+                    }
+                };
+                let result = test_value(t, value, self.now);
+                let shown = value.map_or_else(|| "missing".to_owned(), |v| v.to_json().to_string());
+                self.record(c, shown, None, result);
+                result
+            }
+            Condition::Birthday => {
+                let birth = self.birth();
+                let result = birth.is_birthday(self.now);
+                let shown = birth
+                    .dob
+                    .map_or_else(|| "no dob".to_owned(), |d| format!("dob {d}"));
+                self.record(c, shown, None, result);
+                result
+            }
             Condition::InSegment(name) => {
                 // Resolved before evaluation: known, acyclic, bounded.
                 let result = match self.memo.get(name) {
@@ -315,53 +395,11 @@ fn predicate(p: &Predicate, e: &EventRecord, now: i64) -> bool {
     }
 }
 
-/// One test of one event's data. A missing key, a null, or a value of
-/// another type makes every comparison false (`!=` included).
+/// One test of one event's data (see [`crate::profile::test_value`]).
 fn test(t: &Test, e: &EventRecord, now: i64) -> bool {
-    match t {
-        Test::Compare { path, cmp, literal } => {
-            lookup(e, &path.key).is_some_and(|v| compare(v, *cmp, literal, now))
-        }
-        Test::In { path, literals } => lookup(e, &path.key)
-            .is_some_and(|v| literals.iter().any(|l| compare(v, Cmp::Eq, l, now))),
-        Test::Contains { path, literal } => match (lookup(e, &path.key), literal) {
-            (Some(Value::String(s)), Literal::String(needle)) => s.contains(needle.as_str()),
-            (Some(Value::Strings(items)), Literal::String(needle)) => {
-                items.iter().any(|s| s == needle)
-            }
-            (Some(Value::Numbers(items)), Literal::Number(x)) => items.iter().any(|n| n == x),
-            _ => false,
-        },
-        Test::StartsWith { path, value } => {
-            matches!(lookup(e, &path.key), Some(Value::String(s)) if s.starts_with(value.as_str()))
-        }
-        Test::EndsWith { path, value } => {
-            matches!(lookup(e, &path.key), Some(Value::String(s)) if s.ends_with(value.as_str()))
-        }
-        Test::Matches { path, pattern } => match lookup(e, &path.key) {
-            Some(Value::String(s)) => pattern.is_match(s),
-            _ => false,
-        },
-        Test::IsNull { path, negated } => {
-            let null = matches!(lookup(e, &path.key), None | Some(Value::Null));
-            null != *negated
-        }
-    }
+    test_value(t, lookup(e, &t.path().key), now)
 }
 
 fn compare_f64(a: f64, cmp: Cmp, b: f64) -> bool {
     a.partial_cmp(&b).is_some_and(|o| cmp.holds(o))
-}
-
-/// A data value against a literal: same kinds only, and times against time
-/// literals (a number is read as Unix milliseconds there).
-fn compare(v: &Value, cmp: Cmp, literal: &Literal, now: i64) -> bool {
-    match (v, literal) {
-        (Value::Number(x), Literal::Number(y)) => compare_f64(*x, cmp, *y),
-        (Value::String(s), Literal::String(t)) => cmp.holds(s.as_bytes().cmp(t.as_bytes())),
-        (Value::Bool(a), Literal::Bool(b)) => cmp.holds(a.cmp(b)),
-        (Value::Time(t), Literal::Time(at)) => cmp.holds(t.millis.cmp(&at.resolve(now))),
-        (Value::Number(x), Literal::Time(at)) => compare_f64(*x, cmp, at.resolve(now) as f64),
-        _ => false,
-    }
 }

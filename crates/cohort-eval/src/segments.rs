@@ -284,7 +284,7 @@ fn regex_bytes(expr: &Expr) -> usize {
                 | cohort_filter::Measure::Aggregate { selection, .. } => vec![selection],
             },
             Condition::Seq { steps, .. } => steps.iter().collect(),
-            Condition::InSegment(_) => Vec::new(),
+            Condition::InSegment(_) | Condition::Profile(_) | Condition::Birthday => Vec::new(),
         };
         preds
             .into_iter()
@@ -295,6 +295,7 @@ fn regex_bytes(expr: &Expr) -> usize {
     match expr {
         Expr::Or(items) | Expr::And(items) => items.iter().map(regex_bytes).sum(),
         Expr::Not(inner) => regex_bytes(inner),
+        Expr::Cond(Condition::Profile(Test::Matches { pattern, .. })) => pattern.compiled_bytes(),
         Expr::Cond(c) => selections(c),
     }
 }

@@ -170,48 +170,32 @@ fn condition() -> impl Strategy<Value = String> {
 }
 
 fn filter() -> impl Strategy<Value = String> {
-    condition().prop_recursive(2, 6, 2, |inner| {
-        prop_oneof![
-            (inner.clone(), inner.clone()).prop_map(|(a, b)| format!("({a}) and ({b})")),
-            (inner.clone(), inner.clone()).prop_map(|(a, b)| format!("({a}) or ({b})")),
-            inner.prop_map(|a| format!("not ({a})")),
-        ]
-    })
+    common::combined(condition())
 }
 
 #[test]
 fn fast_equals_reference_and_parallel_equals_sequential() {
-    // proptest's strategy trees are deep in debug builds: give it room.
-    std::thread::Builder::new()
-        .stack_size(256 << 20)
-        .spawn(|| {
-            let config = ProptestConfig {
-                cases: 64,
-                ..ProptestConfig::default()
-            };
-            let mut runner = proptest::test_runner::TestRunner::new(config);
-            let strategy = (
+    common::check_property(
+        64,
+        || {
+            (
                 prop::collection::vec(event(), 0..60),
                 prop::collection::vec(filter(), 1..6),
-            );
-            runner
-                .run(&strategy, |(events, filters)| {
-                    let dir = tempfile::tempdir().unwrap();
-                    let store = common::store_from_ndjson(dir.path(), &events.join("\n"));
-                    for text in &filters {
-                        let f = cohort_filter::parse(text)
-                            .map_err(|e| TestCaseError::fail(format!("{text}\n{e}")))?;
-                        for kind in SubjectKind::ALL {
-                            let (fast, reference) =
-                                common::members_all_ways(&store, &f, kind, T0, &NoSegments);
-                            prop_assert_eq!(fast, reference, "{} ({})", text, kind);
-                        }
-                    }
-                    Ok(())
-                })
-                .unwrap();
-        })
-        .unwrap()
-        .join()
-        .unwrap();
+            )
+        },
+        |(events, filters)| {
+            let dir = tempfile::tempdir().unwrap();
+            let store = common::store_from_ndjson(dir.path(), &events.join("\n"));
+            for text in &filters {
+                let f = cohort_filter::parse(text)
+                    .map_err(|e| TestCaseError::fail(format!("{text}\n{e}")))?;
+                for kind in SubjectKind::ALL {
+                    let (fast, reference) =
+                        common::members_all_ways(&store, &f, kind, T0, &NoSegments);
+                    prop_assert_eq!(fast, reference, "{} ({})", text, kind);
+                }
+            }
+            Ok(())
+        },
+    );
 }

@@ -62,6 +62,31 @@ pub enum Condition {
     },
     /// `in_segment("name")`.
     InSegment(String),
+    /// A test of the subject's profile at `now`: `tag.plan = "pro"`,
+    /// `user.country in ("KR", "JP")`, `age >= 20` (version 2).
+    Profile(Test<ProfilePath>),
+    /// `birthday`: the calendar date of `now` in the user's time zone has
+    /// the month and day of their `dob` (version 2).
+    Birthday,
+}
+
+/// A profile path: what a profile test reads.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum ProfilePath {
+    /// `tag.KEY` or `tag["any key"]`: the tag's value at `now`.
+    Tag(String),
+    /// `user.ATTR`: a user attribute's value at `now` (a string).
+    User(cohort_event::Attribute),
+    /// `age`: whole years from `dob` to the date of `now` in the user's
+    /// time zone.
+    Age,
+}
+
+impl ProfilePath {
+    /// Whether the path describes users only (`user.…`, `age`).
+    pub fn is_for_users(&self) -> bool {
+        !matches!(self, ProfilePath::Tag(_))
+    }
 }
 
 /// A measured quantity.
@@ -297,13 +322,14 @@ pub enum Predicate {
     Test(Test),
 }
 
-/// One test of a data value.
+/// One test of a value: a data value inside `where` (`P` = [`Path`]), or
+/// a profile value as a condition (`P` = [`ProfilePath`]).
 #[derive(Debug, Clone, PartialEq)]
-pub enum Test {
+pub enum Test<P = Path> {
     /// `path cmp literal`.
     Compare {
         /// The data key.
-        path: Path,
+        path: P,
         /// The operator.
         cmp: Cmp,
         /// The literal.
@@ -312,45 +338,60 @@ pub enum Test {
     /// `path in (l1, l2, …)`.
     In {
         /// The data key.
-        path: Path,
+        path: P,
         /// The literals (one or more).
         literals: Vec<Literal>,
     },
     /// `path contains literal`.
     Contains {
         /// The data key.
-        path: Path,
+        path: P,
         /// The literal.
         literal: Literal,
     },
     /// `path starts_with "s"`.
     StartsWith {
         /// The data key.
-        path: Path,
+        path: P,
         /// The prefix.
         value: String,
     },
     /// `path ends_with "s"`.
     EndsWith {
         /// The data key.
-        path: Path,
+        path: P,
         /// The suffix.
         value: String,
     },
     /// `path matches "regex"`.
     Matches {
         /// The data key.
-        path: Path,
+        path: P,
         /// The pattern, compiled when the filter was parsed.
         pattern: Pattern,
     },
     /// `path is null` / `path is not null`.
     IsNull {
         /// The data key.
-        path: Path,
+        path: P,
         /// `is not null`.
         negated: bool,
     },
+}
+
+impl<P> Test<P> {
+    /// The path the test reads.
+    pub fn path(&self) -> &P {
+        match self {
+            Test::Compare { path, .. }
+            | Test::In { path, .. }
+            | Test::Contains { path, .. }
+            | Test::StartsWith { path, .. }
+            | Test::EndsWith { path, .. }
+            | Test::Matches { path, .. }
+            | Test::IsNull { path, .. } => path,
+        }
+    }
 }
 
 /// A literal value in a predicate.

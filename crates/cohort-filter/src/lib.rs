@@ -1,5 +1,7 @@
-//! The segment filter language of cohort, version 1: parsing (nom), a typed
-//! syntax tree, printing back to text, and errors with a caret.
+//! The segment filter language of cohort, version 2 (events, and the
+//! profile conditions `tag.K`, `user.ATTR`, `age`, `birthday`): parsing
+//! (nom), a typed syntax tree, printing back to text, and errors with a
+//! caret.
 //!
 //! This crate does no I/O and knows nothing of the store.
 //!
@@ -27,5 +29,5 @@ mod print;
 
 pub use ast::*;
 pub use error::ParseError;
-pub use parser::{is_keyword, parse, MAX_DEPTH, MAX_FILTER_BYTES, MAX_SEQ_STEPS};
+pub use parser::{is_keyword, parse, parse_for, MAX_DEPTH, MAX_FILTER_BYTES, MAX_SEQ_STEPS};
 pub use pattern::{Pattern, MAX_REGEXES, MAX_REGEX_BYTES};

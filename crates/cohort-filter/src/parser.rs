@@ -22,6 +22,9 @@ use crate::error::ParseError;
 use crate::pattern::Budget;
 
 thread_local! {
+    /// Whether the filter being parsed on this thread is evaluated for
+    /// devices, which have no `user.` attributes, `age` or `birthday`.
+    static FOR_DEVICES: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
     /// The regular-expression budget of the filter being parsed on this
     /// thread (see `pattern.rs`); `parse` starts each filter with a fresh one.
     static PATTERNS: std::cell::RefCell<Budget> = std::cell::RefCell::new(Budget::default());
@@ -40,7 +43,7 @@ pub const MAX_DEPTH: usize = 64;
 const RED_ZONE: usize = 128 * 1024;
 const STACK_CHUNK: usize = 2 * 1024 * 1024;
 
-const KEYWORDS: [&str; 28] = [
+const KEYWORDS: [&str; 30] = [
     "and",
     "or",
     "not",
@@ -69,6 +72,8 @@ const KEYWORDS: [&str; 28] = [
     "matches",
     "is",
     "null",
+    "birthday",
+    "age",
 ];
 
 /// Whether a word is reserved (an event with that name must be quoted).
@@ -182,6 +187,21 @@ fn punct<'a>(p: &'static str) -> impl Parser<&'a str, Output = &'a str, Error = 
 
 /// Parses filter text into an expression.
 pub fn parse(src: &str) -> Result<Expr, ParseError> {
+    FOR_DEVICES.with(|d| d.set(false));
+    parse_inner(src)
+}
+
+/// Parses a filter to be evaluated for subjects of `kind`: like [`parse`],
+/// and for devices a `user.` path, `age` or `birthday` is an error at its
+/// place (they describe users).
+pub fn parse_for(src: &str, kind: cohort_event::SubjectKind) -> Result<Expr, ParseError> {
+    FOR_DEVICES.with(|d| d.set(kind == cohort_event::SubjectKind::Device));
+    let parsed = parse_inner(src);
+    FOR_DEVICES.with(|d| d.set(false));
+    parsed
+}
+
+fn parse_inner(src: &str) -> Result<Expr, ParseError> {
     if src.len() > MAX_FILTER_BYTES {
         let mut at = MAX_FILTER_BYTES;
         while !src.is_char_boundary(at) {
@@ -288,7 +308,11 @@ fn unary<'a, T>(
 }
 
 const CONDITION: &str = "expected a condition: did(…), count(…), days(…), sum/avg/min/max(…), \
-first(…), last(…), seq(…) or in_segment(…), or `not` or `(`";
+first(…), last(…), seq(…), in_segment(…), a profile test (tag.…, user.…, age) or birthday, \
+or `not` or `(`";
+
+const USERS_ONLY: &str =
+    "`user.`, `age` and `birthday` describe users; this filter is evaluated for devices";
 
 fn condition(i: &str, depth: usize) -> Res<'_, Condition> {
     let word = match ident(i) {
@@ -297,7 +321,27 @@ fn condition(i: &str, depth: usize) -> Res<'_, Condition> {
     };
     let rest = &i[word.len()..];
     let open = |r| expect(r, tag("("), "expected `(` after the condition's name");
+    let path_follows = rest.starts_with('.') || rest.starts_with('[');
     match word {
+        "birthday" => {
+            if FOR_DEVICES.with(|d| d.get()) {
+                return fail(i, USERS_ONLY);
+            }
+            Ok((rest, Condition::Birthday))
+        }
+        "age" => {
+            let (r, t) = test_with(i, profile_path, PROFILE_PATH)?;
+            Ok((r, Condition::Profile(t)))
+        }
+        "tag" | "user" if path_follows => {
+            let (r, t) = test_with(i, profile_path, PROFILE_PATH)?;
+            Ok((r, Condition::Profile(t)))
+        }
+        "data" if path_follows => fail(
+            i,
+            "a data path is read inside `where` (or as an aggregate's path), not as a condition; \
+             a test of the profile uses tag., user. or age",
+        ),
         "did" => {
             let (r, _) = open(rest)?;
             let (r, (selection, window)) = selection_window(r, depth)?;
@@ -599,12 +643,31 @@ fn p_not(i: &str, depth: usize) -> Res<'_, Predicate> {
     })
 }
 
+const PROFILE_PATH: &str = "expected a profile path: tag.KEY, tag[\"any key\"], user.ATTR or age";
+
 fn test(i: &str) -> Res<'_, Test> {
-    let (r, path) = recover(
-        path(i),
+    let at = ws(i);
+    if profile_path(at).is_ok() {
+        return fail(
+            at,
+            "a profile path is a condition of its own, not a test of the event's data: \
+             move it out of the `where`",
+        );
+    }
+    test_with(
         i,
+        path,
         "expected a data path like data.amount, or `not` or `(`, in the `where` predicate",
-    )?;
+    )
+}
+
+/// `path op value`, for data paths and profile paths alike.
+fn test_with<'a, P>(
+    i: &'a str,
+    path: fn(&'a str) -> Res<'a, P>,
+    expected: &'static str,
+) -> Res<'a, Test<P>> {
+    let (r, path) = recover(path(i), i, expected)?;
     let r = ws(r);
     if let Ok((r2, c)) = cmp(r) {
         let at = ws(r2);
@@ -650,7 +713,7 @@ fn test(i: &str) -> Res<'_, Test> {
     for (word, make) in [
         (
             "starts_with",
-            (|path, value| Test::StartsWith { path, value }) as fn(Path, String) -> Test,
+            (|path, value| Test::StartsWith { path, value }) as fn(P, String) -> Test<P>,
         ),
         ("ends_with", |path, value| Test::EndsWith { path, value }),
     ] {
@@ -724,6 +787,57 @@ fn path(i: &str) -> Res<'_, Path> {
         message: "expected a data path".into(),
     }))
 }
+
+/// `tag.KEY`, `tag["any key"]`, `user.ATTR` or `age`.
+fn profile_path(i: &str) -> Res<'_, ProfilePath> {
+    let i = ws(i);
+    if let Ok((r, _)) = kw("age").parse(i) {
+        if FOR_DEVICES.with(|d| d.get()) {
+            return fail(i, USERS_ONLY);
+        }
+        return Ok((r, ProfilePath::Age));
+    }
+    if let Some(r) = i.strip_prefix("user.") {
+        if FOR_DEVICES.with(|d| d.get()) {
+            return fail(i, USERS_ONLY);
+        }
+        let (r2, name) = ident(r).or_else(|_| fail(r, ATTRIBUTES))?;
+        return match cohort_event::Attribute::parse(name) {
+            Some(a) => Ok((r2, ProfilePath::User(a))),
+            None => fail(r, ATTRIBUTES),
+        };
+    }
+    if let Some(r) = i.strip_prefix("tag.") {
+        return match ident(r) {
+            Ok((r, key)) => Ok((r, ProfilePath::Tag(key.to_owned()))),
+            Err(_) => fail(
+                r,
+                "expected a key after `tag.`; use tag[\"any key\"] for other keys",
+            ),
+        };
+    }
+    if let Some(r) = i.strip_prefix("tag[") {
+        let (r, key) = string(ws(r)).map_err(|e| match e {
+            nom::Err::Error(_) => nom::Err::Failure(Fail {
+                at: ws(r),
+                message: "expected a quoted key after `tag[`".into(),
+            }),
+            other => other,
+        })?;
+        let (r, _) = expect(r, tag("]"), "expected `]` after the key")?;
+        if key.is_empty() {
+            return fail(i, "a tag key cannot be empty");
+        }
+        return Ok((r, ProfilePath::Tag(key)));
+    }
+    Err(nom::Err::Error(Fail {
+        at: i,
+        message: PROFILE_PATH.into(),
+    }))
+}
+
+const ATTRIBUTES: &str =
+    "expected a user attribute: name, email, phoneNumber, dob, timeZone, country or language";
 
 fn literal(i: &str) -> Res<'_, Literal> {
     let i = ws(i);

@@ -109,6 +109,8 @@ impl Display for Condition {
                 f.write_char(')')
             }
             Condition::InSegment(name) => write!(f, "in_segment({})", Quoted(name)),
+            Condition::Profile(test) => write!(f, "{test}"),
+            Condition::Birthday => f.write_str("birthday"),
         }
     }
 }
@@ -217,7 +219,7 @@ impl Display for Predicate {
     }
 }
 
-impl Display for Test {
+impl<P: Display> Display for Test<P> {
     fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
         match self {
             Test::Compare { path, cmp, literal } => write!(f, "{path} {} {literal}", cmp.as_str()),
@@ -261,6 +263,17 @@ impl Display for Path {
             write!(f, "data.{}", self.key)
         } else {
             write!(f, "data[{}]", Quoted(&self.key))
+        }
+    }
+}
+
+impl Display for ProfilePath {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        match self {
+            ProfilePath::Tag(key) if is_identifier(key) => write!(f, "tag.{key}"),
+            ProfilePath::Tag(key) => write!(f, "tag[{}]", Quoted(key)),
+            ProfilePath::User(a) => write!(f, "user.{}", a.as_str()),
+            ProfilePath::Age => f.write_str("age"),
         }
     }
 }

@@ -94,3 +94,28 @@ fn a_long_line_is_clipped_around_the_caret() {
     assert!(caret.ends_with('^'));
     assert_eq!(err.column, filter.chars().count() + 1);
 }
+
+#[test]
+fn user_conditions_are_refused_at_their_place_for_devices() {
+    use cohort_event::SubjectKind;
+    let cases = [
+        ("tag.plan = \"pro\" and age >= 20", 22),
+        ("birthday", 1),
+        ("not (user.country = \"KR\")", 6),
+    ];
+    for (filter, column) in cases {
+        let err = cohort_filter::parse_for(filter, SubjectKind::Device).unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.starts_with(
+                "error: `user.`, `age` and `birthday` describe users; this filter is evaluated for devices"
+            ),
+            "{text}"
+        );
+        assert!(text.contains(&format!("column {column}")), "{text}");
+        // The same filter for users parses.
+        cohort_filter::parse_for(filter, SubjectKind::User).unwrap();
+    }
+    // Tags are both users' and devices'.
+    cohort_filter::parse_for("tag.push = true", SubjectKind::Device).unwrap();
+}

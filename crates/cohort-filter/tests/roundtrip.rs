@@ -4,7 +4,7 @@
 use cohort_filter::*;
 use proptest::prelude::*;
 
-fn name() -> impl Strategy<Value = String> {
+fn name() -> impl Strategy<Value = String> + Clone {
     prop_oneof![
         "[a-z_][a-z0-9_]{0,8}",
         "@[a-z_]{1,8}",
@@ -71,7 +71,7 @@ fn number() -> impl Strategy<Value = f64> {
     ]
 }
 
-fn path() -> impl Strategy<Value = Path> {
+fn path() -> impl Strategy<Value = Path> + Clone {
     name().prop_map(|key| Path { key })
 }
 
@@ -85,21 +85,35 @@ fn literal() -> impl Strategy<Value = Literal> {
 }
 
 fn test_() -> impl Strategy<Value = Test> {
+    test_on(path())
+}
+
+fn profile_path() -> impl Strategy<Value = ProfilePath> + Clone {
     prop_oneof![
-        (path(), cmp(), literal())
+        name().prop_map(ProfilePath::Tag),
+        proptest::sample::select(cohort_event::Attribute::ALL.to_vec()).prop_map(ProfilePath::User),
+        Just(ProfilePath::Age),
+    ]
+}
+
+fn test_on<P: Clone + std::fmt::Debug + 'static>(
+    path: impl Strategy<Value = P> + Clone + 'static,
+) -> impl Strategy<Value = Test<P>> {
+    prop_oneof![
+        (path.clone(), cmp(), literal())
             .prop_filter("no ordering on booleans", |(_, c, l)| !(c.is_ordering()
                 && matches!(l, Literal::Bool(_))))
             .prop_map(|(path, cmp, literal)| Test::Compare { path, cmp, literal }),
-        (path(), prop::collection::vec(literal(), 1..4))
+        (path.clone(), prop::collection::vec(literal(), 1..4))
             .prop_map(|(path, literals)| Test::In { path, literals }),
-        (path(), literal()).prop_map(|(path, literal)| Test::Contains { path, literal }),
-        (path(), name()).prop_map(|(path, value)| Test::StartsWith { path, value }),
-        (path(), name()).prop_map(|(path, value)| Test::EndsWith { path, value }),
-        (path(), "[a-z]{1,5}(\\.\\*)?").prop_map(|(path, pattern)| Test::Matches {
+        (path.clone(), literal()).prop_map(|(path, literal)| Test::Contains { path, literal }),
+        (path.clone(), name()).prop_map(|(path, value)| Test::StartsWith { path, value }),
+        (path.clone(), name()).prop_map(|(path, value)| Test::EndsWith { path, value }),
+        (path.clone(), "[a-z]{1,5}(\\.\\*)?").prop_map(|(path, pattern)| Test::Matches {
             path,
             pattern: cohort_filter::Pattern::new(&pattern).unwrap()
         }),
-        (path(), any::<bool>()).prop_map(|(path, negated)| Test::IsNull { path, negated }),
+        (path, any::<bool>()).prop_map(|(path, negated)| Test::IsNull { path, negated }),
     ]
 }
 
@@ -183,6 +197,8 @@ fn condition() -> impl Strategy<Value = Condition> {
                 window
             }),
         name().prop_map(Condition::InSegment),
+        test_on(profile_path()).prop_map(Condition::Profile),
+        Just(Condition::Birthday),
     ]
 }
 
@@ -274,6 +290,19 @@ fn the_spec_examples_parse() {
         "did(x where data.tags contains \"games\" or data.name starts_with \"a\" and data.name ends_with \"z\" or data.s matches \"^a.*$\" or data.n is not null or data.m is null)",
         "in_segment(\"vip\") and max(purchase, data.amount, since now - 90m) <= -2.5e3 and min(purchase, data.amount) = 1e6",
         "count(purchase, last 500ms) > 0 or count(purchase, last 10s) > 0 or count(purchase, last 12h) > 0",
+        // Version 2: profile conditions, from the spec.
+        "tag.plan = \"pro\"",
+        "tag.plan is null",
+        "not (tag.plan = \"free\")",
+        "tag.point >= 100",
+        "tag.cart_at < now - 3h",
+        "age >= 26",
+        "birthday",
+        "user.country in (\"KR\", \"JP\") and count(purchase, last 30d) >= 2",
+        "tag.point is not null or user.country = \"US\"",
+        "tag.cart_at >= now - 3h and tag.cart_at <= now",
+        "tag.expires_at > now and tag.expires_at <= now + 168h",
+        "tag[\"a key\"] != 1 and user.dob = \"1990-01-01\" and user.phoneNumber starts_with \"+82\"",
     ];
     for text in examples {
         let e = parse(text).unwrap_or_else(|err| panic!("{text}\n{err}"));

@@ -33,7 +33,8 @@ pub(crate) mod cf {
     pub const BLOCK_INDEX: &str = "block_index";
     pub const LOADS: &str = "loads";
     pub const PROFILE: &str = "profile";
-    pub const ALL: [&str; 12] = [
+    pub const PROFILE_INDEX: &str = "profile_index";
+    pub const ALL: [&str; 13] = [
         META,
         LOG,
         TIME,
@@ -46,6 +47,7 @@ pub(crate) mod cf {
         BLOCK_INDEX,
         LOADS,
         PROFILE,
+        PROFILE_INDEX,
     ];
 }
 

@@ -24,6 +24,7 @@
 //! | `segments` | segment name | postcard `SavedSegment` |
 //! | `loads` | 16-byte fingerprint of an input's first bytes | postcard [`crate::LoadMark`] |
 //! | `profile` | kind u8 · subject u32 · `a` attribute u32 / `t` data key u32 · time i64 · profile seq u64 (26 bytes) | postcard `Option<Value>`: the value set, `None` for a delete |
+//! | `profile_index` | kind u8 · `a`/`t` · id u32 · subject u32 · time i64 · profile seq u64 (26 bytes) | the same value: one field's changes for all subjects, for evaluation |
 //!
 //! Format 2 kept each type's key counts inside its `catalog` record and had
 //! no `catalog_keys` or `loads`; format 3 had the same keys as format 4,
@@ -273,6 +274,37 @@ pub(crate) fn profile_key(
     k[10..18].copy_from_slice(&time_bytes(millis));
     k[18..26].copy_from_slice(&seq.to_be_bytes());
     k
+}
+
+/// The `profile_index` key of a `profile` entry: the same parts, field
+/// first (kind u8 · `a`/`t` · id u32 · subject u32 · time i64 · seq u64),
+/// so that one field's changes for every subject are one range, in subject
+/// order, each subject's in time order.
+pub(crate) fn profile_index_key(profile_key: &[u8; PROFILE_KEY_LEN]) -> [u8; PROFILE_KEY_LEN] {
+    let mut k = [0u8; PROFILE_KEY_LEN];
+    k[0] = profile_key[0];
+    k[1..6].copy_from_slice(&profile_key[5..10]);
+    k[6..10].copy_from_slice(&profile_key[1..5]);
+    k[10..].copy_from_slice(&profile_key[10..]);
+    k
+}
+
+/// The 6-byte prefix of one field's range in `profile_index`.
+pub(crate) fn profile_field_prefix(kind: SubjectKind, field: ProfileField) -> [u8; 6] {
+    let k = profile_key(kind, 0, field, 0, 0);
+    let ix = profile_index_key(&k);
+    ix[..6].try_into().expect("6 bytes")
+}
+
+/// Decodes a `profile_index` key (into the parts of its `profile` key).
+pub(crate) fn parse_profile_index_key(k: &[u8]) -> Option<ProfileKey> {
+    let k: &[u8; PROFILE_KEY_LEN] = k.try_into().ok()?;
+    let mut p = [0u8; PROFILE_KEY_LEN];
+    p[0] = k[0];
+    p[1..5].copy_from_slice(&k[6..10]);
+    p[5..10].copy_from_slice(&k[1..6]);
+    p[10..].copy_from_slice(&k[10..]);
+    parse_profile_key(&p)
 }
 
 /// The parts of a `profile` key.

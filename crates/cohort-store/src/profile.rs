@@ -180,7 +180,95 @@ impl Profile {
     }
 }
 
+/// A profile field, by name: what [`View::profile_column`] reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Field<'a> {
+    /// A tag, by key.
+    Tag(&'a str),
+    /// A user attribute.
+    Attribute(Attribute),
+}
+
 impl View<'_> {
+    /// One profile field's value at `now` for every subject of `kind` that
+    /// has one (its latest change at or before `now`, ties in arrival
+    /// order, is not a delete), in dense-id order. Reads that field's range
+    /// of the `profile_index` family, and nothing of other fields or of
+    /// subjects' events: what the evaluator answers profile conditions
+    /// from.
+    pub fn profile_column(
+        &self,
+        kind: SubjectKind,
+        field: Field<'_>,
+        now: i64,
+    ) -> Result<Vec<(u32, Value)>> {
+        let field = match field {
+            Field::Attribute(a) => ProfileField::Attribute(a.index()),
+            Field::Tag(name) => match self.key_id(name) {
+                Some(id) => ProfileField::Tag(id),
+                None => return Ok(Vec::new()),
+            },
+        };
+        let prefix = keys::profile_field_prefix(kind, field);
+        let Some(mut it) = self.prefix_iter(crate::db::cf::PROFILE_INDEX, &prefix) else {
+            return Ok(Vec::new());
+        };
+        let subjects = self.subject_count(kind);
+        let mut out: Vec<(u32, Value)> = Vec::new();
+        // The current subject and its latest value so far at or before now.
+        let mut current: Option<(u32, Option<Value>)> = None;
+        while let (Some(k), Some(v)) = (it.key(), it.value()) {
+            let key = keys::parse_profile_index_key(k)
+                .filter(|key| key.kind == kind && key.field == field && key.subject < subjects)
+                .ok_or_else(|| StoreError::Corrupt("malformed profile index key".into()))?;
+            if current.as_ref().is_some_and(|(sid, _)| *sid != key.subject) {
+                if let Some((sid, Some(value))) = current.take() {
+                    out.push((sid, value));
+                }
+            }
+            // Keys are in time order within a subject: the last at or
+            // before `now` wins; later ones do not exist for this view.
+            if key.millis <= now {
+                let value: Option<Value> = codec::decode(v, "a profile value")?;
+                current = Some((key.subject, value));
+            } else if current.is_none() {
+                current = Some((key.subject, None));
+            }
+            it.next();
+        }
+        it.status()?;
+        if let Some((sid, Some(value))) = current {
+            out.push((sid, value));
+        }
+        Ok(out)
+    }
+
+    /// An iterator over the keys of `family` that start with `prefix`, at
+    /// this view's instant; `None` when the family does not exist (a store
+    /// of format 4 opened read-only holds no profile change).
+    fn prefix_iter(
+        &self,
+        family: &str,
+        prefix: &[u8],
+    ) -> Option<rocksdb::DBRawIteratorWithThreadMode<'_, rocksdb::DB>> {
+        let family = self.store.db.cf_handle(family)?;
+        let mut opts = self.read_options();
+        // The least key past every key with the prefix: the prefix with
+        // its last byte below 0xFF incremented (the prefixes here never
+        // are all 0xFF: they begin with a subject kind, 0 or 1).
+        let mut upper = prefix.to_vec();
+        while upper.last() == Some(&0xFF) {
+            upper.pop();
+        }
+        if let Some(last) = upper.last_mut() {
+            *last += 1;
+            opts.set_iterate_upper_bound(upper);
+        }
+        let mut it = self.store.db.raw_iterator_cf_opt(family, opts);
+        it.seek(prefix);
+        Some(it)
+    }
+
     /// The profile of one subject (every change this view holds), `None`
     /// when the view holds no such subject.
     pub fn profile(&self, kind: SubjectKind, id: &str) -> Result<Option<Profile>> {
@@ -193,18 +281,10 @@ impl View<'_> {
     /// The profile of a subject by dense id.
     pub fn profile_of(&self, kind: SubjectKind, sid: u32) -> Result<Profile> {
         let mut profile = Profile::default();
-        // A store of format 4 opened read-only has no `profile` family:
-        // it holds no profile change.
-        let Some(family) = self.store.db.cf_handle(crate::db::cf::PROFILE) else {
+        let prefix = keys::subject_key(kind, sid);
+        let Some(mut it) = self.prefix_iter(crate::db::cf::PROFILE, &prefix) else {
             return Ok(profile);
         };
-        let prefix = keys::subject_key(kind, sid);
-        let mut opts = self.read_options();
-        let mut upper = prefix.to_vec();
-        upper.push(0xFF);
-        opts.set_iterate_upper_bound(upper);
-        let mut it = self.store.db.raw_iterator_cf_opt(family, opts);
-        it.seek(prefix);
         while let (Some(k), Some(v)) = (it.key(), it.value()) {
             let key = keys::parse_profile_key(k)
                 .filter(|key| key.kind == kind && key.subject == sid)

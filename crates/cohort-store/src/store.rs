@@ -643,8 +643,10 @@ impl Store {
         );
         if !pending.o.profile.is_empty() {
             let profile_cf = self.cf(cf::PROFILE);
+            let index_cf = self.cf(cf::PROFILE_INDEX);
             for (key, value) in &pending.o.profile {
                 batch.put_cf(profile_cf, key, value);
+                batch.put_cf(index_cf, keys::profile_index_key(key), value);
             }
             batch.put_cf(
                 self.cf(cf::META),

@@ -10,7 +10,7 @@ use cohort_eval::{
     evaluate_many, resolve, universe, EvalError, EvalOptions, Executor, Segments, StoreSegments,
 };
 use cohort_event::{RequestError, Source, SubjectKind};
-use cohort_filter::{parse, Condition, Expr, ParseError, MAX_FILTER_BYTES};
+use cohort_filter::{parse, parse_for, Condition, Expr, ParseError, MAX_FILTER_BYTES};
 use cohort_store::{AppendReceipt, SavedSegment, Store, StoreError, View};
 use roaring::RoaringBitmap;
 
@@ -176,8 +176,8 @@ pub fn parse_time(text: &str) -> Result<i64> {
 }
 
 /// Parses a filter.
-pub fn parse_filter(text: &str) -> Result<Expr> {
-    parse(text).map_err(Error::InvalidFilter)
+pub fn parse_filter(text: &str, kind: SubjectKind) -> Result<Expr> {
+    parse_for(text, kind).map_err(Error::InvalidFilter)
 }
 
 /// Validates a track request and stores it, all or nothing, durably.
@@ -212,7 +212,7 @@ pub fn save_segment(
     description: Option<String>,
 ) -> Result<SavedSegment> {
     check_segment_name(name)?;
-    let expr = parse_filter(filter)?;
+    let expr = parse_filter(filter, kind)?;
     let canonical = expr.to_string();
     if canonical.len() > MAX_FILTER_BYTES {
         return Err(Error::CanonicalTooLong {

@@ -37,7 +37,7 @@ fn store(dir: &std::path::Path, users: u32) -> Store {
 }
 
 fn members(store: &Store, filter: &str) -> Result<u64, Error> {
-    let filter = app::parse_filter(filter)?;
+    let filter = app::parse_filter(filter, SubjectKind::User)?;
     let request = EvalRequest {
         now: NOW,
         kind: SubjectKind::User,
@@ -167,10 +167,14 @@ fn doubling_references_are_evaluated_once_each() {
     // The reference evaluator (explain) decides each segment once too.
     let view = store.view();
     let events = view.events(SubjectKind::User, "u1", ..).unwrap();
-    let filter = app::parse_filter(&top).unwrap();
-    let (held, trace) =
-        cohort::eval::reference::explain(&filter, &events, NOW, &StoreSegments::new(&store))
-            .unwrap();
+    let filter = app::parse_filter(&top, SubjectKind::User).unwrap();
+    let (held, trace) = cohort::eval::reference::explain(
+        &filter,
+        cohort::eval::reference::Subject::with_events(&events),
+        NOW,
+        &StoreSegments::new(&store),
+    )
+    .unwrap();
     assert!(held);
     assert!(
         trace.len() < 4 * MAX_SEGMENT_DEPTH,

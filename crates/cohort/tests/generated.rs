@@ -71,7 +71,15 @@ fn benchmark_segments_match_the_reference_evaluator() {
         let filter = cohort::filter::parse(&entry.filter).unwrap();
         let expected: BTreeSet<&str> = users
             .iter()
-            .filter(|(_, events)| reference::evaluate(&filter, events, END, &NoSegments).unwrap())
+            .filter(|(_, events)| {
+                reference::evaluate(
+                    &filter,
+                    reference::Subject::with_events(events),
+                    END,
+                    &NoSegments,
+                )
+                .unwrap()
+            })
             .map(|(id, _)| id.as_str())
             .collect();
         for (parallel, executor) in [

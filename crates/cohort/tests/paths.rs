@@ -82,7 +82,13 @@ fn contents(store: &Store) -> Vec<String> {
         for n in 0..12 {
             let id = format!("u{n}");
             let events = view.events(SubjectKind::User, &id, ..).unwrap();
-            let holds = reference::evaluate(&filter, &events, NOW, &NoSegments).unwrap();
+            let holds = reference::evaluate(
+                &filter,
+                reference::Subject::with_events(&events),
+                NOW,
+                &NoSegments,
+            )
+            .unwrap();
             assert_eq!(holds, ids.contains(&id), "{text} for {id}");
         }
         out.push(format!("{text}: {ids:?}"));

@@ -14,6 +14,7 @@ mod count;
 mod days;
 mod first_seen;
 mod moment;
+mod profile;
 mod seq;
 
 use std::sync::Arc;
@@ -29,6 +30,7 @@ pub(crate) use count::Count;
 pub(crate) use days::Days;
 pub(crate) use first_seen::FirstSeen;
 pub(crate) use moment::Moment;
+pub(crate) use profile::{fields_of, Columns, FieldName, ProfileTest};
 pub(crate) use seq::{Seq, Step};
 
 /// Which event types a selection reads: any, or a list of ids (empty when
@@ -111,6 +113,8 @@ pub(crate) struct Finish<'a> {
     pub universe: &'a RoaringBitmap,
     pub facts: &'a [SubjectFacts],
     pub now: i64,
+    /// The profile columns the evaluation's profile conditions read.
+    pub profile: &'a Columns,
 }
 
 /// One condition kind.
@@ -175,9 +179,20 @@ pub(crate) enum Kind {
     Moment(Moment),
     FirstSeen(FirstSeen),
     Seq(Seq),
+    Profile(ProfileTest),
+    Birthday,
 }
 
 impl Planned {
+    /// The profile fields the condition reads (pushed onto `out`).
+    pub fn profile_fields(&self, out: &mut Vec<FieldName>) {
+        match &self.kind {
+            Kind::Profile(p) => out.extend(fields_of(Some(p.test.path()))),
+            Kind::Birthday => out.extend(fields_of(None)),
+            _ => {}
+        }
+    }
+
     /// Every data key the condition reads (pushed onto `out`): the blocks
     /// it reads need only these columns decoded.
     pub fn columns(&self, out: &mut Vec<u32>) {
@@ -191,7 +206,12 @@ impl Planned {
                 .iter()
                 .filter_map(|step| step.pred.as_ref())
                 .for_each(|p| p.keys(out)),
-            Kind::Count(_) | Kind::Days(_) | Kind::Moment(_) | Kind::FirstSeen(_) => {}
+            Kind::Count(_)
+            | Kind::Days(_)
+            | Kind::Moment(_)
+            | Kind::FirstSeen(_)
+            | Kind::Profile(_)
+            | Kind::Birthday => {}
         }
     }
 
@@ -207,6 +227,9 @@ impl Planned {
         match &self.kind {
             // Answered from the facts: nothing to scan.
             Kind::FirstSeen(k) => k.finish((), cx),
+            // Answered from the profile columns.
+            Kind::Profile(k) => k.evaluate(cx.profile, cx),
+            Kind::Birthday => profile::birthday(cx.profile, cx),
             Kind::Count(k) => run(k, c, &mine, cx, executor),
             Kind::Days(k) => run(k, c, &mine, cx, executor),
             Kind::Aggregate(k) => run(k, c, &mine, cx, executor),

@@ -9,17 +9,24 @@ use cohort_store::{AppendOptions, Source, Store, StoreOptions, SubjectKind, View
 
 pub fn store_from_ndjson(dir: &std::path::Path, ndjson: &str) -> Store {
     let store = Store::open(dir, StoreOptions::default()).unwrap();
-    let events: Vec<_> = ndjson
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| {
-            cohort_event::parse_event(l.as_bytes(), Source::System)
-                .unwrap_or_else(|e| panic!("{l}: {e:?}"))
-        })
-        .collect();
+    // Lines are events or whole track requests (tags, attributes); a
+    // `dob` is checked against the latest day there is.
+    let mut all = cohort_event::TrackRequest::default();
+    for l in ndjson.lines().filter(|l| !l.trim().is_empty()) {
+        match cohort_event::parse_line(l.as_bytes(), Source::System, cohort_event::MAX_MILLIS)
+            .unwrap_or_else(|e| panic!("{l}: {e:?}"))
+        {
+            cohort_event::Line::Event(e) => all.events.push(e),
+            cohort_event::Line::Request(r) => {
+                all.events.extend(r.events);
+                all.tags.extend(r.tags);
+                all.attributes.extend(r.attributes);
+            }
+        }
+    }
     store
-        .append(
-            &events,
+        .apply(
+            &all,
             AppendOptions {
                 received_at: Some(0),
                 ..Default::default()
@@ -88,9 +95,54 @@ pub fn members_in_view(
     for sid in 0..view.subject_count(kind) {
         let id = view.subject_id(kind, sid).unwrap();
         let events = view.events(kind, &id, ..).unwrap();
-        if reference::evaluate_resolved(filter, &resolved, &events, now) {
+        let profile = view.profile_of(kind, sid).unwrap();
+        let subject = reference::Subject {
+            events: &events,
+            profile: &profile,
+        };
+        if reference::evaluate_resolved(filter, &resolved, subject, now) {
             reference_members.insert(id);
         }
     }
     (names(&parallel), reference_members)
+}
+
+/// Filters of random conditions combined with `and`, `or` and `not`, two
+/// levels deep.
+#[allow(dead_code)] // Not every test binary that shares this module uses it.
+pub fn combined(
+    condition: impl proptest::strategy::Strategy<Value = String> + 'static,
+) -> impl proptest::strategy::Strategy<Value = String> {
+    use proptest::prelude::*;
+    condition.prop_recursive(2, 6, 2, |inner| {
+        prop_oneof![
+            (inner.clone(), inner.clone()).prop_map(|(a, b)| format!("({a}) and ({b})")),
+            (inner.clone(), inner.clone()).prop_map(|(a, b)| format!("({a}) or ({b})")),
+            inner.prop_map(|a| format!("not ({a})")),
+        ]
+    })
+}
+
+/// Runs a property for `cases` cases on a thread with a large stack
+/// (proptest's strategy trees are deep in debug builds); the strategy is
+/// made on that thread.
+#[allow(dead_code)]
+pub fn check_property<S: proptest::strategy::Strategy>(
+    cases: u32,
+    strategy: impl FnOnce() -> S + Send + 'static,
+    test: impl Fn(S::Value) -> Result<(), proptest::test_runner::TestCaseError> + Send + 'static,
+) {
+    std::thread::Builder::new()
+        .stack_size(256 << 20)
+        .spawn(move || {
+            let config = proptest::test_runner::Config {
+                cases,
+                ..Default::default()
+            };
+            let mut runner = proptest::test_runner::TestRunner::new(config);
+            runner.run(&strategy(), test).unwrap();
+        })
+        .unwrap()
+        .join()
+        .unwrap();
 }
