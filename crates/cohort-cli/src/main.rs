@@ -14,6 +14,7 @@ mod recover_cmd;
 mod segment_cmd;
 mod segments_file;
 mod text;
+mod users_cmd;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -70,6 +71,7 @@ enum Command {
     Ingest(ingest_cmd::Args),
     Events(events_cmd::Args),
     Profile(profile_cmd::Args),
+    Users(users_cmd::Args),
     Catalog(catalog_cmd::Args),
     Eval(eval_cmd::Args),
     Check(check_cmd::Args),
@@ -137,6 +139,7 @@ fn main() -> ExitCode {
         }
         Command::Events(args) => events_cmd::run(args),
         Command::Profile(args) => profile_cmd::run(args),
+        Command::Users(args) => users_cmd::run(args),
         Command::Catalog(args) => catalog_cmd::run(args),
         Command::Eval(args) => eval_cmd::run(args),
         Command::Check(args) => check_cmd::run(args),

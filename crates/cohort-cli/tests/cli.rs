@@ -243,6 +243,32 @@ fn profile_shows_tags_and_attributes_as_of_an_instant() {
 }
 
 #[test]
+fn users_delete_removes_a_user_and_says_which_were_missing() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("db").display().to_string();
+    let input = write(dir.path(), "e.ndjson", &format!("{GOOD}\n"));
+    assert_eq!(
+        cohort(&["ingest", "--db", &db, &input]).status.code(),
+        Some(0)
+    );
+    let out = cohort(&["users", "delete", "--db", &db, "u1", "ghost"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout),
+        "deleted user u1: 1 events, 0 tag and attribute changes\n\
+         no user ghost in this store: nothing deleted\n"
+    );
+    let out = cohort(&["events", "--db", &db, "--user", "u1"]);
+    assert!(
+        text(&out.stdout).contains("no user \"u1\" in this store"),
+        "{}",
+        text(&out.stdout)
+    );
+    let out = cohort(&["users", "delete", "--db", &db]);
+    assert_eq!(out.status.code(), Some(2), "an ID is required");
+}
+
+#[test]
 fn read_commands_do_not_create_stores() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("missing").display().to_string();

@@ -71,6 +71,19 @@ impl BlockCache {
         }
     }
 
+    /// Forgets the decoded blocks under `keys` (a deletion rewrote them).
+    pub(crate) fn remove(&self, keys: &[Key]) {
+        let mut inner = self.lock();
+        for k in keys {
+            if inner.map.remove(k).is_some() {
+                if let Some(at) = inner.order.iter().position(|(o, _)| o == k) {
+                    let (_, size) = inner.order.remove(at).expect("found at this place");
+                    inner.bytes -= size;
+                }
+            }
+        }
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         // A panic while holding the lock leaves a consistent map (every
         // mutation completes before the next statement), so go on.

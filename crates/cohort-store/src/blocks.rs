@@ -179,6 +179,41 @@ impl Blocks {
         Ok(())
     }
 
+    /// Appends the rows of `block` whose `keep` is true, in order (a
+    /// deletion rewrites a block without one subject's rows).
+    pub fn append_rows(
+        &mut self,
+        kind: SubjectKind,
+        seq: u64,
+        block: &Block,
+        keep: &[bool],
+    ) -> Result<()> {
+        block.decode_columns(None)?;
+        if !keep.iter().any(|k| *k) {
+            return Ok(());
+        }
+        let b = self.builder(kind, block.type_id, block.bucket, seq);
+        let base = b.subjects.len() as u32;
+        // Each kept row's index in the new block.
+        let mut at = vec![u32::MAX; keep.len()];
+        let kept = keep.iter().enumerate().filter(|(_, k)| **k);
+        for (n, (row, _)) in kept.enumerate() {
+            at[row] = base + n as u32;
+            b.subjects.push(block.subjects()[row]);
+            b.times.push(block.times()[row]);
+        }
+        for c in &block.columns {
+            if let Some(column) = block.lazy(c) {
+                column.for_each(|row, value| {
+                    if keep[row as usize] {
+                        b.push(c.key, at[row as usize], &value);
+                    }
+                });
+            }
+        }
+        Ok(())
+    }
+
     /// The (key, value) of every block, encoded in parallel (a bulk commit
     /// encodes thousands of blocks; one by one, that was a serial step of
     /// every commit).

@@ -12,7 +12,7 @@
 //! |         | `bulk_commit`, `bulk_files` (see `bulk.rs`) | u64 each |
 //! | `log`   | kind u8 · subject u32 · time i64 · seq u64 (21 bytes) | postcard [`crate::codec::StoredEvent`] |
 //! | `time`  | time i64 · seq u64 (16 bytes) | kind u8 · subject u32 |
-//! | `dict`  | `s` · kind u8 · subject id bytes | subject u32 |
+//! | `dict`  | `h` · kind u8 · xxh3-128 of the subject id (format 5; formats 2–4: `s` · kind u8 · subject id bytes) | subject u32, then the subject id bytes (formats 2–4: subject u32) |
 //! |         | `S` · kind u8 · subject u32 | subject id bytes |
 //! |         | `t` · type name / `T` · type u32 | type u32 / type name |
 //! |         | `k` · data key / `K` · key u32 | key u32 / data key |
@@ -198,10 +198,33 @@ pub(crate) fn parse_block_key(k: &[u8]) -> Option<BlockKeyParts> {
     })
 }
 
+/// The forward `dict` key of a subject (format 5): `h` · kind · the
+/// 128-bit xxh3 of its ID. No key holds a subject's ID — a MANIFEST keeps
+/// the key ranges of table files long after they are gone, so an ID in a
+/// key would outlive the deletion of its user. The value is the dense id
+/// (u32) then the ID, checked on lookup.
+pub(crate) fn subject_fwd_key(kind: SubjectKind, id: &str) -> [u8; 18] {
+    let mut k = [0u8; 18];
+    k[0] = tag::SUBJECT_HASH;
+    k[1] = kind.tag();
+    k[2..].copy_from_slice(&xxhash_rust::xxh3::xxh3_128(id.as_bytes()).to_be_bytes());
+    k
+}
+
+/// The value of a subject's forward `dict` entry (format 5).
+pub(crate) fn subject_fwd_value(sid: u32, id: &str) -> Vec<u8> {
+    let mut v = Vec::with_capacity(4 + id.len());
+    v.extend_from_slice(&sid.to_be_bytes());
+    v.extend_from_slice(id.as_bytes());
+    v
+}
+
 /// Dictionary tags.
 pub(crate) mod tag {
-    /// subject id → dense id
+    /// subject id → dense id (formats 2 to 4: the key holds the ID)
     pub const SUBJECT: u8 = b's';
+    /// hash of the subject id → dense id and subject id (format 5)
+    pub const SUBJECT_HASH: u8 = b'h';
     /// dense id → subject id
     pub const SUBJECT_REV: u8 = b'S';
     /// type name → type id
@@ -240,6 +263,9 @@ pub(crate) mod meta {
     /// big-endian; format 5): tag and attribute changes are numbered
     /// apart from events, in arrival order.
     pub const PROFILE_SEQ: &[u8] = b"profile_seq";
+    /// Events removed by deleting users, u64 big-endian (format 5): the
+    /// catalog counts `next_seq` less these.
+    pub const DELETED_EVENTS: &[u8] = b"deleted_events";
 }
 
 /// Length of a `profile` key.
@@ -403,6 +429,11 @@ mod tests {
         assert_eq!(hex(&time_key(-1, 1)), "7fffffffffffffff0000000000000001");
         assert_eq!(hex(&subject_key(SubjectKind::User, 1)), "0000000001");
         assert_eq!(hex(&dict_key(tag::SUBJECT, &[&[1], b"d1"])), "73016431");
+        assert_eq!(
+            hex(&subject_fwd_key(SubjectKind::Device, "d1")),
+            format!("6801{:032x}", xxhash_rust::xxh3::xxh3_128(b"d1"))
+        );
+        assert_eq!(hex(&subject_fwd_value(2, "d1")), "000000026431");
         assert_eq!(hex(&subject_rev_key(SubjectKind::User, 2)), "530000000002");
         assert_eq!(
             hex(&dict_key(tag::TYPE_REV, &[&7u32.to_be_bytes()])),

@@ -44,6 +44,7 @@ mod bulk;
 mod catalog;
 mod codec;
 mod db;
+mod delete;
 mod error;
 mod keys;
 mod load;
@@ -66,6 +67,7 @@ pub use cohort_event::{
     format_millis, parse_rfc3339, Event, Source, SubjectKind, Value, ValueKind,
 };
 pub use db::{FORMAT_VERSION, OLDEST_FORMAT_VERSION};
+pub use delete::DeleteReceipt;
 pub use error::{Result, StoreError};
 pub use load::OpenCost;
 pub use options::{Access, Durability, Recovery, StoreOptions};

@@ -66,7 +66,7 @@ pub(crate) enum SubjectMap {
 }
 
 /// Visits every entry of `cf` whose key starts with `prefix`.
-fn scan_prefix(
+pub(crate) fn scan_prefix(
     db: &DB,
     cf: &rocksdb::ColumnFamily,
     prefix: &[u8],
@@ -120,12 +120,21 @@ pub(crate) fn load_state(db: &DB, subject_map: SubjectMap) -> Result<(State, Ope
         state.keys.push(utf8(v, "key")?);
         Ok(())
     })?;
+    // How many dense ids each kind's dictionary holds (deleted users'
+    // included: they keep their ids, with empty names).
+    let mut dense_ids = [0usize; 2];
     if subject_map == SubjectMap::Load {
         scan_prefix(db, dict, &[tag::SUBJECT_REV], |k, v| {
             let (kind, sid) = parse_subject_key(&k[1..]).ok_or_else(|| corrupt("subject"))?;
+            let count = &mut dense_ids[kind.tag() as usize];
+            dense(sid, *count, kind.as_str())?;
+            *count += 1;
             let subjects = &mut state.subjects[kind.tag() as usize];
-            dense(sid, subjects.len(), kind.as_str())?;
             cost.subject_ids += 1;
+            // A deleted user's dense id keeps an empty name.
+            if v.is_empty() {
+                return Ok(());
+            }
             if subjects.insert(utf8(v, "subject")?, sid).is_some() {
                 return Err(StoreError::Corrupt(format!(
                     "two {kind}s have the same ID (#{sid})"
@@ -142,6 +151,9 @@ pub(crate) fn load_state(db: &DB, subject_map: SubjectMap) -> Result<(State, Ope
     }
     if let Some(profile_seq) = meta_u64(db, meta::PROFILE_SEQ)? {
         state.profile_seq = profile_seq;
+    }
+    if let Some(deleted) = meta_u64(db, meta::DELETED_EVENTS)? {
+        state.deleted_events = deleted;
     }
     if let Some(v) = db.get_cf(meta_cf, meta::LAST_WRITE_AT)? {
         state.last_write_at = Some(
@@ -183,7 +195,7 @@ pub(crate) fn load_state(db: &DB, subject_map: SubjectMap) -> Result<(State, Ope
     for kind in SubjectKind::ALL {
         let k = kind.tag() as usize;
         let in_dictionary = if state.subject_map_loaded {
-            state.subjects[k].len()
+            dense_ids[k]
         } else {
             last_subject_id(db, dict, kind)?.map_or(0, |id| id as usize + 1)
         };

@@ -12,7 +12,9 @@
 //! older cohort, which knows neither, refuses the store instead of showing
 //! or reusing what an unfinished commit left.
 //!
-//! 4 → 5: nothing to move. Format 5 adds profiles: the `profile` family
+//! 4 → 5: subjects' forward dictionary keys hold a hash of the ID, not
+//! the ID (so that no key, and no MANIFEST, outlives a deleted user's ID).
+//! Format 5 also adds profiles: the `profile` family
 //! (made when the store is opened for writing), `profile_seq`, and a
 //! `profile_first` in each facts value; a 24-byte facts value is read as a
 //! subject without profile changes and rewritten whole by the next write
@@ -24,18 +26,20 @@ use rocksdb::{WriteBatch, WriteOptions, DB};
 use crate::codec::{self, CatalogRecord};
 use crate::db::{cf, FORMAT_VERSION};
 use crate::error::{Result, StoreError};
-use crate::keys::{catalog_key_key, meta};
+use crate::keys::{self, catalog_key_key, meta, tag};
 
 pub(crate) fn migrate(db: &DB, from: u32) -> Result<()> {
     let mut batch = WriteBatch::default();
-    match from {
-        2 => catalog_keys_apart(db, &mut batch)?,
-        3 | 4 => {}
-        _ => {
-            return Err(StoreError::Corrupt(format!(
-                "no migration from format version {from}"
-            )))
-        }
+    if !(2..FORMAT_VERSION).contains(&from) {
+        return Err(StoreError::Corrupt(format!(
+            "no migration from format version {from}"
+        )));
+    }
+    if from == 2 {
+        catalog_keys_apart(db, &mut batch)?;
+    }
+    if from <= 4 {
+        hash_subject_keys(db, &mut batch)?;
     }
     let meta_cf = db
         .cf_handle(cf::META)
@@ -44,6 +48,39 @@ pub(crate) fn migrate(db: &DB, from: u32) -> Result<()> {
     let mut w = WriteOptions::default();
     w.set_sync(true);
     db.write_opt(batch, &w)?;
+    Ok(())
+}
+
+/// 4 → 5: every subject's forward dictionary entry moves from a key that
+/// holds the ID to one that holds its hash (`keys::subject_fwd_key`).
+fn hash_subject_keys(db: &DB, batch: &mut WriteBatch) -> Result<()> {
+    let dict = db
+        .cf_handle(cf::DICT)
+        .expect("every column family is opened for writing");
+    let mut it = db.raw_iterator_cf(dict);
+    it.seek([tag::SUBJECT]);
+    while let (Some(k), Some(v)) = (it.key(), it.value()) {
+        if k.first() != Some(&tag::SUBJECT) {
+            break;
+        }
+        let malformed = || StoreError::Corrupt("malformed subject dictionary entry".into());
+        let kind = k
+            .get(1)
+            .and_then(|&t| cohort_event::SubjectKind::from_tag(t))
+            .ok_or_else(malformed)?;
+        let id = std::str::from_utf8(&k[2..]).map_err(|_| malformed())?;
+        let sid = <[u8; 4]>::try_from(v)
+            .map(u32::from_be_bytes)
+            .map_err(|_| malformed())?;
+        batch.put_cf(
+            dict,
+            keys::subject_fwd_key(kind, id),
+            keys::subject_fwd_value(sid, id),
+        );
+        batch.delete_cf(dict, k);
+        it.next();
+    }
+    it.status()?;
     Ok(())
 }
 

@@ -67,8 +67,11 @@ pub(crate) struct State {
     /// Per type id.
     pub catalog: Vec<TypeStats>,
     pub next_seq: u64,
-    /// The sequence number of the next profile change.
+    /// The sequence number of the next profile change (a deletion takes
+    /// one too).
     pub profile_seq: u64,
+    /// Events removed by deleting users.
+    pub deleted_events: u64,
     /// When the last write was made (Unix ms), from `meta`.
     pub last_write_at: Option<i64>,
 }
@@ -253,7 +256,9 @@ impl<'s> Pending<'s> {
             });
         }
         intern(
-            self.base.subjects[k].len(),
+            // Every subject has facts: their count is the next dense id
+            // (the map lacks deleted users).
+            self.base.facts[k].len(),
             &mut self.o.new_subjects[k],
             id,
             match kind {
@@ -434,10 +439,12 @@ impl Changes {
     }
 
     pub fn apply(self, state: &mut State) {
+        // New subjects take the ids after every existing one (each has
+        // facts, a deleted user's too), in order.
         for (k, names) in self.new_subjects.into_iter().enumerate() {
-            for name in names {
-                let sid = state.subjects[k].len() as u32;
-                state.subjects[k].insert(name, sid);
+            let first = state.facts[k].len();
+            for (i, name) in names.into_iter().enumerate() {
+                state.subjects[k].insert(name, (first + i) as u32);
             }
         }
         for name in self.new_types {

@@ -121,7 +121,7 @@ impl Store {
         let mut tries = 0;
         while read_only
             && !(crate::bulk::reader_sees_last_commit(&opened.db)?
-                && state.event_count() == state.next_seq)
+                && state.event_count() + state.deleted_events == state.next_seq)
         {
             tries += 1;
             if tries > 200 {
@@ -493,6 +493,13 @@ impl Store {
             self.db
                 .put_cf(self.cf(cf::META), keys::meta::FACTS_SNAPSHOT, snapshot)?;
         }
+        self.flush_all()?;
+        Ok(())
+    }
+
+    /// Flushes every column family's memtable and waits; returns the
+    /// families.
+    pub(crate) fn flush_all(&self) -> Result<Vec<&ColumnFamily>> {
         let families: Vec<&ColumnFamily> = db::cf::ALL
             .iter()
             .filter_map(|name| self.db.cf_handle(name))
@@ -500,7 +507,7 @@ impl Store {
         let mut opts = rocksdb::FlushOptions::default();
         opts.set_wait(true);
         self.db.flush_cfs_opt(&families, &opts)?;
-        Ok(())
+        Ok(families)
     }
 
     /// Whether RocksDB is flushing or compacting, or has compactions
@@ -555,14 +562,28 @@ impl Store {
         id: &str,
         options: &rocksdb::ReadOptions,
     ) -> Result<Option<u32>> {
-        let key = keys::dict_key(tag::SUBJECT, &[&[kind.tag()], id.as_bytes()]);
+        let malformed =
+            || StoreError::Corrupt(format!("malformed dictionary entry for {kind} {id:?}"));
+        if self.format_version() < 5 {
+            // Read as it is (opened read-only): the key holds the ID.
+            let key = keys::dict_key(tag::SUBJECT, &[&[kind.tag()], id.as_bytes()]);
+            return match self.db.get_pinned_cf_opt(self.cf(cf::DICT), key, options)? {
+                None => Ok(None),
+                Some(v) => <[u8; 4]>::try_from(&*v)
+                    .map(|b| Some(u32::from_be_bytes(b)))
+                    .map_err(|_| malformed()),
+            };
+        }
+        let key = keys::subject_fwd_key(kind, id);
         match self.db.get_pinned_cf_opt(self.cf(cf::DICT), key, options)? {
             None => Ok(None),
-            Some(v) => <[u8; 4]>::try_from(&*v)
-                .map(|b| Some(u32::from_be_bytes(b)))
-                .map_err(|_| {
-                    StoreError::Corrupt(format!("malformed dictionary entry for {kind} {id:?}"))
-                }),
+            Some(v) if v.len() < 4 => Err(malformed()),
+            // Another ID with the same 128-bit hash would be a different
+            // subject: checked, never assumed.
+            Some(v) if &v[4..] != id.as_bytes() => Ok(None),
+            Some(v) => Ok(Some(u32::from_be_bytes(
+                v[..4].try_into().expect("4 bytes"),
+            ))),
         }
     }
 
@@ -664,50 +685,32 @@ impl Store {
     }
 
     /// Writes both directions of every dictionary entry the write created:
-    /// name → id under the forward tag, id → name under the reverse one,
-    /// subjects with their kind before the name or id.
+    /// name → id under the forward tag, id → name under the reverse one;
+    /// a subject's forward key is a hash of its ID (`keys::subject_fwd_key`).
     fn put_names(&self, pending: &Pending<'_>, batch: &mut WriteBatch) {
         let dict = self.cf(cf::DICT);
         let (base, o) = (pending.base, &pending.o);
-        let user = [SubjectKind::User.tag()];
-        let device = [SubjectKind::Device.tag()];
-        let names: [(&NewNames, usize, u8, u8, &[u8]); 4] = [
-            (
-                &o.new_subjects[0],
-                base.subjects[0].len(),
-                tag::SUBJECT,
-                tag::SUBJECT_REV,
-                &user,
-            ),
-            (
-                &o.new_subjects[1],
-                base.subjects[1].len(),
-                tag::SUBJECT,
-                tag::SUBJECT_REV,
-                &device,
-            ),
-            (
-                &o.new_types,
-                base.types.len(),
-                tag::TYPE,
-                tag::TYPE_REV,
-                &[],
-            ),
-            (&o.new_keys, base.keys.len(), tag::KEY, tag::KEY_REV, &[]),
+        for (k, new) in o.new_subjects.iter().enumerate() {
+            let kind = SubjectKind::from_tag(k as u8).expect("two kinds");
+            for (i, name) in new.names.iter().enumerate() {
+                let sid = (base.facts[k].len() + i) as u32;
+                batch.put_cf(
+                    dict,
+                    keys::subject_fwd_key(kind, name),
+                    keys::subject_fwd_value(sid, name),
+                );
+                batch.put_cf(dict, keys::subject_rev_key(kind, sid), name.as_bytes());
+            }
+        }
+        let names: [(&NewNames, usize, u8, u8); 2] = [
+            (&o.new_types, base.types.len(), tag::TYPE, tag::TYPE_REV),
+            (&o.new_keys, base.keys.len(), tag::KEY, tag::KEY_REV),
         ];
-        for (new, first, forward, reverse, prefix) in names {
+        for (new, first, forward, reverse) in names {
             for (i, name) in new.names.iter().enumerate() {
                 let id = ((first + i) as u32).to_be_bytes();
-                batch.put_cf(
-                    dict,
-                    keys::dict_key(forward, &[prefix, name.as_bytes()]),
-                    id,
-                );
-                batch.put_cf(
-                    dict,
-                    keys::dict_key(reverse, &[prefix, &id]),
-                    name.as_bytes(),
-                );
+                batch.put_cf(dict, keys::dict_key(forward, &[name.as_bytes()]), id);
+                batch.put_cf(dict, keys::dict_key(reverse, &[&id]), name.as_bytes());
             }
         }
     }

@@ -64,6 +64,12 @@ pub fn subject_report(
     }))
 }
 
+/// Deletes a user (see [`Store::delete_user`]): invisible at once,
+/// physically gone when this returns; `None` when there is no such user.
+pub fn delete_user(store: &Store, id: &str) -> Result<Option<cohort_store::DeleteReceipt>> {
+    Ok(store.delete_user(id)?)
+}
+
 /// Why an application call failed. Callers tell cases apart by variant.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
