@@ -212,7 +212,13 @@ impl Store {
     /// no write-ahead log or table file keeps what was deleted or
     /// overwritten.
     fn purge(&self) -> Result<()> {
-        let families = self.flush_all()?;
+        // `flush` also writes the facts snapshot of now: the store stays
+        // settled (cheap to open).
+        self.flush()?;
+        let families: Vec<&rocksdb::ColumnFamily> = cf::ALL
+            .iter()
+            .filter_map(|name| self.db.cf_handle(name))
+            .collect();
         let mut opts = rocksdb::CompactOptions::default();
         // Rewrite the bottommost files too: they hold the oldest entries.
         opts.set_bottommost_level_compaction(rocksdb::BottommostLevelCompaction::Force);

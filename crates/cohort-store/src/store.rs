@@ -493,13 +493,6 @@ impl Store {
             self.db
                 .put_cf(self.cf(cf::META), keys::meta::FACTS_SNAPSHOT, snapshot)?;
         }
-        self.flush_all()?;
-        Ok(())
-    }
-
-    /// Flushes every column family's memtable and waits; returns the
-    /// families.
-    pub(crate) fn flush_all(&self) -> Result<Vec<&ColumnFamily>> {
         let families: Vec<&ColumnFamily> = db::cf::ALL
             .iter()
             .filter_map(|name| self.db.cf_handle(name))
@@ -507,7 +500,7 @@ impl Store {
         let mut opts = rocksdb::FlushOptions::default();
         opts.set_wait(true);
         self.db.flush_cfs_opt(&families, &opts)?;
-        Ok(families)
+        Ok(())
     }
 
     /// Whether RocksDB is flushing or compacting, or has compactions

@@ -138,6 +138,14 @@ fn a_deleted_user_is_invisible_at_once_and_gone_from_every_file() {
             "{needle}"
         );
     }
+    // The store is left settled: a reader opens from the facts snapshot.
+    let reader = Store::open(dir.path(), StoreOptions::read_only()).unwrap();
+    assert!(reader.open_cost().facts_snapshot);
+    assert!(reader
+        .events(SubjectKind::User, GONE, ..)
+        .unwrap()
+        .is_empty());
+    drop(reader);
     // Other users keep their data.
     assert_eq!(
         store.events(SubjectKind::User, "u1", ..).unwrap().len(),
