@@ -3,13 +3,15 @@
 use std::io::{self, Write};
 
 use anyhow::Context;
-use cohort::{format_millis, CatalogEntry};
+use cohort::{format_millis, CatalogEntry, TagKeyEntry};
 
 use crate::text::{shown, thousands};
 use crate::{open_read, open_write, DbArg, Format};
 
 /// Show the events catalog: every event type, when it was first and last
-/// seen, how many events, and each data key with the kinds of value seen.
+/// seen, how many events, and each data key with the kinds of value seen;
+/// then every tag key of users and devices, with the kinds of value set and
+/// how many subjects hold it now.
 ///
 /// Example: cohort catalog --db ./store
 #[derive(clap::Args)]
@@ -58,13 +60,19 @@ pub(crate) fn run(args: Args) -> anyhow::Result<u8> {
             let db = args.db.context("--db DIR is required")?;
             let store = open_read(&db.db)?;
             let catalog = store.catalog()?;
+            let tags = store.view().tag_catalog(cohort::now_millis())?;
             let mut out = io::BufWriter::new(io::stdout().lock());
             match args.format {
                 Format::Json => {
                     let entries: Vec<_> = catalog.iter().map(CatalogEntry::to_json).collect();
-                    writeln!(out, "{}", serde_json::to_string_pretty(&entries)?)?;
+                    let tags: Vec<_> = tags.iter().map(tag_json).collect();
+                    let json = serde_json::json!({"eventTypes": entries, "tagKeys": tags});
+                    writeln!(out, "{}", serde_json::to_string_pretty(&json)?)?;
                 }
-                Format::Text => print_text(&mut out, &catalog)?,
+                Format::Text => {
+                    print_text(&mut out, &catalog)?;
+                    print_tags(&mut out, &tags)?;
+                }
             }
             out.flush()?;
             Ok(0)
@@ -108,4 +116,51 @@ fn print_text(out: &mut impl Write, catalog: &[CatalogEntry]) -> io::Result<()> 
         }
     }
     Ok(())
+}
+
+fn print_tags(out: &mut impl Write, tags: &[TagKeyEntry]) -> io::Result<()> {
+    if tags.is_empty() {
+        return Ok(());
+    }
+    writeln!(out)?;
+    writeln!(
+        out,
+        "{:<24} {:<7} {:>12}  KINDS SET",
+        "TAG KEY", "OF", "HOLDERS NOW"
+    )?;
+    for t in tags {
+        let mut kinds: Vec<String> = t
+            .kinds
+            .iter()
+            .map(|(kind, n)| format!("{kind} {}", thousands(*n)))
+            .collect();
+        if t.deletes > 0 {
+            kinds.push(format!("deleted {}", thousands(t.deletes)));
+        }
+        writeln!(
+            out,
+            "{:<24} {:<7} {:>12}  {}",
+            // As a filter names it.
+            cohort::filter::ProfilePath::Tag(t.key.clone()).to_string(),
+            t.kind.as_str(),
+            thousands(t.holders),
+            kinds.join(", ")
+        )?;
+    }
+    Ok(())
+}
+
+fn tag_json(t: &TagKeyEntry) -> serde_json::Value {
+    let kinds: serde_json::Map<String, serde_json::Value> = t
+        .kinds
+        .iter()
+        .map(|(k, n)| (k.as_str().to_owned(), (*n).into()))
+        .collect();
+    serde_json::json!({
+        "key": t.key,
+        "subjectType": t.kind.as_str(),
+        "kinds": kinds,
+        "deletes": t.deletes,
+        "holdersNow": t.holders,
+    })
 }

@@ -161,7 +161,9 @@ fn events_and_catalog_show_what_arrived() {
     ]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let out = cohort(&["catalog", "--db", &db, "--format", "json"]);
-    let catalog: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["tagKeys"], serde_json::json!([]));
+    let catalog = &json["eventTypes"];
     assert_eq!(catalog[0]["type"], "purchase");
     assert_eq!(catalog[0]["count"], 2);
     assert_eq!(catalog[0]["keys"]["amount"]["number"], 2);
@@ -229,6 +231,16 @@ fn profile_shows_tags_and_attributes_as_of_an_instant() {
     assert_eq!(
         json["changes"]["tags.plan"][1]["value"],
         serde_json::Value::Null
+    );
+    let out = cohort(&["catalog", "--db", &db]);
+    let shown = text(&out.stdout);
+    assert!(
+        shown.contains("tag.point                user               1  number 1\n"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("tag.plan                 user               0  string 1, deleted 1\n"),
+        "{shown}"
     );
     let out = cohort(&["profile", "--db", &db, "--device", "nobody"]);
     assert_eq!(out.status.code(), Some(2));

@@ -10,7 +10,7 @@
 
 use std::collections::BTreeMap;
 
-use cohort_event::{Attribute, AttributeChange, SubjectKind, TagChange, Value};
+use cohort_event::{Attribute, AttributeChange, SubjectKind, TagChange, Value, ValueKind};
 
 use crate::codec;
 use crate::error::{Result, StoreError};
@@ -189,7 +189,92 @@ pub enum Field<'a> {
     Attribute(Attribute),
 }
 
+/// A tag key in the catalog (docs/events.md: "the catalog lists tag keys
+/// too, with the value kinds observed and how many subjects hold each key
+/// now").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TagKeyEntry {
+    /// Users' or devices' tags.
+    pub kind: SubjectKind,
+    /// The tag key.
+    pub key: String,
+    /// Values set, by kind (only kinds seen), over every change.
+    pub kinds: Vec<(ValueKind, u64)>,
+    /// Deletes (`null`) received.
+    pub deletes: u64,
+    /// Subjects holding a value at the instant asked for.
+    pub holders: u64,
+}
+
 impl View<'_> {
+    /// Every tag key of both subject kinds, by kind then key: the value
+    /// kinds seen and how many subjects hold the key at `now`. One pass
+    /// over the tag part of `profile_index`.
+    pub fn tag_catalog(&self, now: i64) -> Result<Vec<TagKeyEntry>> {
+        let mut out: Vec<TagKeyEntry> = Vec::new();
+        for kind in SubjectKind::ALL {
+            let Some(mut it) = self.prefix_iter(crate::db::cf::PROFILE_INDEX, &[kind.tag(), b't'])
+            else {
+                return Ok(out);
+            };
+            let mut current: Option<(u32, u32, bool)> = None; // (key, subject, holds now)
+            let mut per_key: BTreeMap<u32, ([u64; 7], u64, u64)> = BTreeMap::new();
+            let settle =
+                |c: Option<(u32, u32, bool)>, per_key: &mut BTreeMap<u32, ([u64; 7], u64, u64)>| {
+                    if let Some((key, _, true)) = c {
+                        per_key.entry(key).or_default().2 += 1;
+                    }
+                };
+            while let (Some(k), Some(v)) = (it.key(), it.value()) {
+                let key = keys::parse_profile_index_key(k)
+                    .ok_or_else(|| StoreError::Corrupt("malformed profile index key".into()))?;
+                let ProfileField::Tag(key_id) = key.field else {
+                    return Err(StoreError::Corrupt("an attribute among tags".into()));
+                };
+                let value: Option<Value> = codec::decode(v, "a profile value")?;
+                let counts = per_key.entry(key_id).or_default();
+                match &value {
+                    Some(v) => counts.0[v.kind().index()] += 1,
+                    None => counts.1 += 1,
+                }
+                if current.is_some_and(|(k, s, _)| (k, s) != (key_id, key.subject)) {
+                    settle(current.take(), &mut per_key);
+                }
+                let holds = current.is_some_and(|c| c.2);
+                current = Some((
+                    key_id,
+                    key.subject,
+                    if key.millis <= now {
+                        value.is_some()
+                    } else {
+                        holds
+                    },
+                ));
+                it.next();
+            }
+            it.status()?;
+            settle(current, &mut per_key);
+            for (key_id, (counts, deletes, holders)) in per_key {
+                out.push(TagKeyEntry {
+                    kind,
+                    key: self.key_name(key_id).ok_or_else(|| {
+                        StoreError::Corrupt(format!("a tag names key #{key_id}, which is unknown"))
+                    })?,
+                    kinds: ValueKind::ALL
+                        .iter()
+                        .zip(counts)
+                        .filter(|(_, n)| *n > 0)
+                        .map(|(k, n)| (*k, n))
+                        .collect(),
+                    deletes,
+                    holders,
+                });
+            }
+        }
+        out.sort_by(|a, b| (a.kind, &a.key).cmp(&(b.kind, &b.key)));
+        Ok(out)
+    }
+
     /// One profile field's value at `now` for every subject of `kind` that
     /// has one (its latest change at or before `now`, ties in arrival
     /// order, is not a delete), in dense-id order. Reads that field's range

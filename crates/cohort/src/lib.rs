@@ -41,7 +41,7 @@ pub use cohort_eval as eval;
 
 pub use cohort_event::{
     data_path, format_millis, parse_event, parse_line, parse_rfc3339, parse_track_request,
-    Attribute, AttributeChange, Event, FieldError, Group, InvalidItem, Line, LineError,
+    tag_path, Attribute, AttributeChange, Event, FieldError, Group, InvalidItem, Line, LineError,
     RequestError, Source, SubjectKind, TagChange, TimeValue, TrackRequest, Value, ValueKind,
     AUTOMATIC_EVENT_TYPES,
 };
@@ -49,5 +49,5 @@ pub use cohort_store::{
     now_millis, Access, AppendOptions, AppendReceipt, CatalogEntry, Cursor, DeleteReceipt,
     Durability, EventRecord, KeyStats, LoadMark, Profile, ProfileChanges, ProfileEntry, RecentPage,
     RecentQuery, Recovery, SavedSegment, Store, StoreError, StoreOptions, StoreStats, SubjectFacts,
-    View,
+    TagKeyEntry, View,
 };
