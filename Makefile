@@ -54,13 +54,21 @@ demo: deps
 	$(COHORT) eval --db $(DEMO_DB) --now 1998-07-01 'count(purchase) >= 3 and last(purchase) < now - 180d'
 	@echo; echo "== why customer 07592 is in or out"
 	$(COHORT) explain --db $(DEMO_DB) --now 1998-07-01 --user 07592 'count(purchase) >= 3 and last(purchase) < now - 180d'
+	@echo; echo "== profiles: tags and attributes, with history (testdata/cdnow-profiles.ndjson)"
+	$(COHORT) ingest --db $(DEMO_DB) testdata/cdnow-profiles.ndjson
+	$(COHORT) profile --db $(DEMO_DB) --user 07592 --now 1998-07-01
+	@echo; echo "== a tag segment: gold-tier customers who bought in the last 90 days, on 1998-07-01"
+	$(COHORT) eval --db $(DEMO_DB) --now 1998-07-01 --format ids 'tag.tier = "gold" and did(purchase, last 90d)'
+	$(COHORT) explain --db $(DEMO_DB) --now 1998-07-01 --user 07592 'tag.tier = "gold" and age >= 30 and did(purchase, last 90d)'
 	@echo; echo "== 300,000 generated app events (cohort gen), the ten benchmark segments timed warm"
 	@echo "   (this binary is the dev build; BENCHMARKS.md has release figures against DuckDB and ClickHouse)"
 	rm -rf $(DEMO_DB)-generated
-	$(COHORT) gen --users 5000 --events 300000 --days 180 --out $(DEMO_DB)-generated.ndjson
+	$(COHORT) gen --users 5000 --events 300000 --days 180 --profiles --out $(DEMO_DB)-generated.ndjson
 	$(COHORT) ingest --system --db $(DEMO_DB)-generated $(DEMO_DB)-generated.ndjson
 	rm -f $(DEMO_DB)-generated.ndjson
 	$(COHORT) bench --db $(DEMO_DB)-generated --now 2026-01-01 --segments benches/compare/segments.toml --runs 5
+	@echo; echo "== the generated tags: pro-plan users with a purchase in the last 30 days"
+	$(COHORT) eval --db $(DEMO_DB)-generated --now 2026-01-01 'tag.plan = "pro" and did(purchase, last 30d)'
 
 lint: deps
 	$(CARGO) fmt --all -- --check

@@ -24,6 +24,7 @@ fn store_written(events: u64, days: u32, chunk_bytes: usize) -> (tempfile::TempD
     let mut ndjson = Vec::new();
     generate(
         &GenOptions {
+            profiles: false,
             users: 20_000,
             events,
             days,

@@ -47,6 +47,13 @@ pub(crate) struct Args {
     /// Write here instead of standard output.
     #[arg(long, value_name = "FILE")]
     out: Option<PathBuf>,
+    /// Also write tag and attribute changes: after about 4% of the events
+    /// a track request line sets or deletes the subject's tags (plan,
+    /// point, cart_at), after about 1% of the user events one sets the
+    /// user's dob, timeZone, country (and language). Without it, the same
+    /// events only.
+    #[arg(long)]
+    profiles: bool,
     /// Never show a progress bar (it shows only on a terminal anyway).
     #[arg(long)]
     quiet: bool,
@@ -59,6 +66,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<u8> {
         days: args.days,
         seed: args.seed,
         end: crate::parse_now(Some(&args.end)).context("--end")?,
+        profiles: args.profiles,
     };
     let mut out: Box<dyn Write> = match &args.out {
         Some(path) => Box::new(io::BufWriter::with_capacity(

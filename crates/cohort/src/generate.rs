@@ -17,6 +17,13 @@
 //!   arrive at uniform moments of it and act only after they joined.
 //! - **When.** Timestamps spread evenly over `days` days ending (exclusive)
 //!   at `end`, in non-decreasing order, as a live stream would arrive.
+//! - **Profiles** (with [`GenOptions::profiles`]). After about 4% of the
+//!   events, a track request line changes the same subject's tags at the
+//!   same instant: `plan` set (`free`, `pro`, `team`) or deleted (`null`),
+//!   `point` (a number), `cart_at` (a time up to a day after). After about
+//!   1% of the user events, a line sets the user's attributes: `dob`,
+//!   `timeZone` and `country` (and `language` for some). Without the
+//!   option the output is the same bytes as before profiles existed.
 //!
 //! The output depends only on the options: events are produced in fixed
 //! chunks, chunk `i` from its own generator seeded by `(seed, i)`, so the
@@ -82,6 +89,8 @@ pub struct GenOptions {
     pub seed: u64,
     /// Unix milliseconds the history ends at (every event is earlier).
     pub end: i64,
+    /// Also write tag and attribute changes (track request lines).
+    pub profiles: bool,
 }
 
 /// What [`generate`] wrote.
@@ -206,6 +215,7 @@ pub fn generate(
         span,
         total: options.events,
         seed: options.seed,
+        profiles: options.profiles,
     };
     let chunks = options.events.div_ceil(CHUNK_EVENTS);
     // A wave of chunks is built in parallel, then written in order: memory
@@ -242,6 +252,7 @@ struct Context {
     span: i64,
     total: u64,
     seed: u64,
+    profiles: bool,
 }
 
 impl Context {
@@ -255,17 +266,31 @@ impl Context {
         let hi = (lo + CHUNK_EVENTS).min(self.total);
         let mut buf = Vec::with_capacity((hi - lo) as usize * 190);
         let mut day = Day::default();
+        // Profile lines draw from their own generator: the events are the
+        // same bytes with or without them.
+        let mut profile_rng = fastrand::Rng::with_seed(
+            (self.seed ^ 0x5052_4f46_494c_4553)
+                .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+                .wrapping_add(c.wrapping_mul(0xD1B5_4A32_D192_ED03)),
+        );
         for i in lo..hi {
             // Event i sits at a uniform point of its own slice of the span:
             // times never decrease and never reach `end`.
             let slot = (i as f64 + rng.f64()) / self.total as f64;
             let t = self.start + ((self.span as f64 * slot) as i64).min(self.span - 1);
-            self.event(&mut rng, t, &mut day, &mut buf);
+            self.event(&mut rng, &mut profile_rng, t, &mut day, &mut buf);
         }
         buf
     }
 
-    fn event(&self, rng: &mut fastrand::Rng, t: i64, day: &mut Day, buf: &mut Vec<u8>) {
+    fn event(
+        &self,
+        rng: &mut fastrand::Rng,
+        profile_rng: &mut fastrand::Rng,
+        t: i64,
+        day: &mut Day,
+        buf: &mut Vec<u8>,
+    ) {
         let device = rng.u32(0..1000) < DEVICE_PER_MILLE;
         let (kind, prefix, id) = if device {
             ("device", 'd', self.devices.sample(rng, t))
@@ -289,6 +314,9 @@ impl Context {
         buf.extend_from_slice(br#"","data":{"#);
         self.data(rng, ty, t, day, buf);
         buf.extend_from_slice(b"}}\n");
+        if self.profiles {
+            profile_lines(profile_rng, kind, prefix, id, t, day, buf);
+        }
     }
 
     fn data(&self, rng: &mut fastrand::Rng, ty: &str, t: i64, day: &mut Day, buf: &mut Vec<u8>) {
@@ -357,6 +385,74 @@ impl Context {
 
 /// An index in `0..n`, lower ones more often (each about twice as likely
 /// as the one after it, the last two alike).
+const TIME_ZONES: [&str; 6] = [
+    "Asia/Seoul",
+    "America/Los_Angeles",
+    "Europe/Berlin",
+    "UTC",
+    "Asia/Tokyo",
+    "Pacific/Kiritimati",
+];
+const COUNTRIES: [&str; 6] = ["KR", "US", "DE", "GB", "JP", "KI"];
+const LANGUAGES: [&str; 5] = ["ko", "en", "de", "en", "ja"];
+
+/// The profile lines after one event of subject `{prefix}{id}` at `t`.
+fn profile_lines(
+    rng: &mut fastrand::Rng,
+    kind: &str,
+    prefix: char,
+    id: u32,
+    t: i64,
+    day: &mut Day,
+    buf: &mut Vec<u8>,
+) {
+    if rng.u32(0..100) < 4 {
+        let _ = write!(
+            buf,
+            r#"{{"tags":[{{"subjectType":"{kind}","subjectId":"{prefix}{id}","createdAt":""#
+        );
+        day.write_time(buf, t, 0);
+        buf.extend_from_slice(br#"","tags":{"#);
+        match rng.u32(0..100) {
+            0..50 => {
+                let _ = write!(buf, r#""plan":"{}""#, PLANS[skewed(rng, PLANS.len())]);
+            }
+            50..60 => buf.extend_from_slice(br#""plan":null"#),
+            60..85 => {
+                let _ = write!(buf, r#""point":{}"#, rng.u32(0..100) * 50);
+            }
+            _ => {
+                buf.extend_from_slice(br#""cart_at":""#);
+                day.write_time(buf, t + rng.i64(0..86_400_000), 0);
+                buf.push(b'"');
+            }
+        }
+        buf.extend_from_slice(b"}}]}\n");
+    }
+    if prefix == 'u' && rng.u32(0..100) < 1 {
+        let (year, month, mday) = (rng.i32(1950..2011), rng.u32(1..=12), rng.u32(1..=28));
+        let place = rng.usize(0..TIME_ZONES.len());
+        let _ = write!(
+            buf,
+            r#"{{"userAttributes":[{{"userId":"u{id}","createdAt":""#
+        );
+        day.write_time(buf, t, 0);
+        let _ = write!(
+            buf,
+            r#"","dob":"{year:04}-{month:02}-{mday:02}","timeZone":"{}","country":"{}""#,
+            TIME_ZONES[place], COUNTRIES[place]
+        );
+        if rng.bool() {
+            let _ = write!(
+                buf,
+                r#","language":"{}""#,
+                LANGUAGES[place % LANGUAGES.len()]
+            );
+        }
+        buf.extend_from_slice(b"}]}\n");
+    }
+}
+
 fn skewed(rng: &mut fastrand::Rng, n: usize) -> usize {
     let bits = rng.u32(..) | (1 << (n - 1));
     (bits.trailing_zeros() as usize).min(n - 1)
@@ -416,6 +512,7 @@ mod tests {
 
     fn options() -> GenOptions {
         GenOptions {
+            profiles: false,
             users: 1000,
             events: 200_000,
             days: 30,
@@ -461,6 +558,53 @@ mod tests {
         for (name, _) in EVENT_MIX {
             assert!(types.contains_key(name), "{name} missing");
         }
+    }
+
+    #[test]
+    fn profiles_add_valid_request_lines_and_leave_the_events_as_they_were() {
+        let plain = run(&options());
+        let with = run(&GenOptions {
+            profiles: true,
+            ..options()
+        });
+        let text = std::str::from_utf8(&with).unwrap();
+        let (mut events, mut tags, mut attributes) = (Vec::new(), 0, 0);
+        let mut plan_deletes = 0;
+        for line in text.lines() {
+            match cohort_event::parse_line(
+                line.as_bytes(),
+                cohort_event::Source::System,
+                i64::MAX / 4,
+            )
+            .unwrap_or_else(|e| panic!("{line}: {e:?}"))
+            {
+                cohort_event::Line::Event(_) => events.push(line),
+                cohort_event::Line::Request(r) => {
+                    tags += r.tags.len();
+                    attributes += r.attributes.len();
+                    plan_deletes += r
+                        .tags
+                        .iter()
+                        .filter(|t| t.tags.iter().any(|(k, v)| k == "plan" && v.is_none()))
+                        .count();
+                    assert!(r.events.is_empty());
+                }
+            }
+        }
+        // The same events, byte for byte.
+        let plain: Vec<&str> = std::str::from_utf8(&plain).unwrap().lines().collect();
+        assert_eq!(events, plain);
+        // About 4% tag changes, 1% of user events with attributes.
+        let n = plain.len() as f64;
+        assert!(
+            (0.03..0.05).contains(&(tags as f64 / n)),
+            "{tags} tag changes"
+        );
+        assert!(
+            (0.005..0.015).contains(&(attributes as f64 / n)),
+            "{attributes}"
+        );
+        assert!(plan_deletes > 0, "deletes too");
     }
 
     #[test]

@@ -27,6 +27,7 @@ fn benchmark_segments_match_the_reference_evaluator() {
     let mut ndjson = Vec::new();
     generate(
         &GenOptions {
+            profiles: false,
             users: 1500,
             events: 150_000,
             days: 200,
