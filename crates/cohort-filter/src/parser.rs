@@ -43,7 +43,7 @@ pub const MAX_DEPTH: usize = 64;
 const RED_ZONE: usize = 128 * 1024;
 const STACK_CHUNK: usize = 2 * 1024 * 1024;
 
-const KEYWORDS: [&str; 30] = [
+const KEYWORDS: [&str; 28] = [
     "and",
     "or",
     "not",
@@ -72,9 +72,11 @@ const KEYWORDS: [&str; 30] = [
     "matches",
     "is",
     "null",
-    "birthday",
-    "age",
 ];
+// `birthday` and `age` (version 2) are not reserved: they are special only
+// where a condition starts, where no event name can stand, so an event
+// named `birthday` stays `did(birthday)` as version 1 wrote it — saved
+// segments keep parsing.
 
 /// Whether a word is reserved (an event with that name must be quoted).
 pub fn is_keyword(word: &str) -> bool {

@@ -303,11 +303,20 @@ fn the_spec_examples_parse() {
         "tag.cart_at >= now - 3h and tag.cart_at <= now",
         "tag.expires_at > now and tag.expires_at <= now + 168h",
         "tag[\"a key\"] != 1 and user.dob = \"1990-01-01\" and user.phoneNumber starts_with \"+82\"",
+        // Version 1 filters naming events `birthday` or `age` still parse.
+        "did(birthday) and count(age) >= 1 and birthday and age > 1",
     ];
     for text in examples {
         let e = parse(text).unwrap_or_else(|err| panic!("{text}\n{err}"));
         assert_eq!(parse(&e.to_string()).unwrap(), e, "{text}");
     }
+    assert_eq!(
+        parse("did(birthday) and count(age) >= 1")
+            .unwrap()
+            .to_string(),
+        "did(birthday) and count(age) >= 1",
+        "printed unquoted, as version 1 saved them"
+    );
 }
 
 #[test]

@@ -65,6 +65,7 @@ pub struct BulkLoad<'s> {
     mark: Option<([u8; 16], LoadMark)>,
     written_at: i64,
     staged_events: u64,
+    staged_changes: u64,
 }
 
 impl Store {
@@ -83,6 +84,7 @@ impl Store {
             mark: None,
             written_at: now_millis(),
             staged_events: 0,
+            staged_changes: 0,
         })
     }
 }
@@ -120,6 +122,7 @@ impl BulkLoad<'_> {
         self.parked = Some(pending.park());
         let receipt = staged?;
         self.staged_events += (receipt.stored + receipt.first_sessions) as u64;
+        self.staged_changes += receipt.profile_changes as u64;
         self.written_at = received_at;
         if let Some((fingerprint, mark)) = mark {
             self.mark = Some((*fingerprint, mark.clone()));
@@ -138,6 +141,11 @@ impl BulkLoad<'_> {
         self.staged_events
     }
 
+    /// Tag and attribute changes staged since the last commit.
+    pub fn staged_changes(&self) -> u64 {
+        self.staged_changes
+    }
+
     /// Makes every staged chunk stored and durable, all or nothing (see
     /// the module docs). Returns the store's sequence number after it.
     pub fn commit(&mut self) -> Result<u64> {
@@ -147,11 +155,13 @@ impl BulkLoad<'_> {
             return Ok(store.read_state().next_seq);
         };
         self.staged_events = 0;
+        self.staged_changes = 0;
         let mark = self.mark.take();
         let state = store.read_state();
         let mut pending = parked.resume(&state);
         let (from, to) = (state.next_seq, pending.o.next_seq);
-        if from == to && mark.is_none() {
+        // Nothing to store (profile changes take no event sequence number).
+        if from == to && mark.is_none() && pending.o.profile.is_empty() {
             return Ok(to);
         }
         let dir = store.path().join(BULK_DIR);

@@ -20,9 +20,14 @@
 //!    then every column family is compacted, which rewrites every table
 //!    file without the deleted and overwritten entries. When the call
 //!    returns, no file of the store holds the user's ID or data
-//!    (`tests/delete.rs` reads every file to check). A read-only process
-//!    that opened the store before keeps its view — and the files it
-//!    holds open — until it closes.
+//!    (`tests/delete.rs` reads every file to check). The batch records a
+//!    pending purge; a writer that opens the store after a crash between
+//!    the batch and the end of the purge runs it before anything else.
+//!    Exceptions: a read-only process that opened the store before keeps
+//!    its view — and the files it holds open — until it closes, and a
+//!    [`crate::View`] held in this process while the call runs keeps what
+//!    it sees (its snapshot) until it is dropped: the next compaction
+//!    then removes it.
 //!
 //! The rewritten blocks keep their keys: an exception to "blocks are
 //! immutable". A decoded copy of the old block (in this process's cache,
@@ -189,6 +194,9 @@ impl Store {
             meta::DELETED_EVENTS,
             deleted_events.to_be_bytes(),
         );
+        // Until the purge has run: a writer that opens the store after a
+        // crash runs it (`finish_purge`).
+        batch.put_cf(self.cf(cf::META), meta::PURGE_PENDING, b"");
         {
             let mut w = rocksdb::WriteOptions::default();
             w.set_sync(true);
@@ -206,6 +214,19 @@ impl Store {
         self.block_cache.remove(&rewritten);
         self.purge()?;
         Ok(Some(receipt))
+    }
+
+    /// Runs the purge of a deletion that was committed but not purged (the
+    /// process stopped in between); nothing when none is pending.
+    pub(crate) fn finish_purge(&self) -> Result<()> {
+        if self
+            .db
+            .get_cf(self.cf(cf::META), meta::PURGE_PENDING)?
+            .is_some()
+        {
+            self.purge()?;
+        }
+        Ok(())
     }
 
     /// Flushes every memtable and compacts every column family, so that
@@ -226,6 +247,12 @@ impl Store {
             self.db
                 .compact_range_cf_opt(family, None::<&[u8]>, None::<&[u8]>, &opts);
         }
+        let mut w = rocksdb::WriteOptions::default();
+        w.set_sync(true);
+        self.db
+            .delete_cf_opt(self.cf(cf::META), meta::PURGE_PENDING, &w)?;
+        // The marker's own write and delete go too: the next flush and
+        // compaction of `meta` drop them, and they hold nothing of the user.
         Ok(())
     }
 }

@@ -266,6 +266,9 @@ pub(crate) mod meta {
     /// Events removed by deleting users, u64 big-endian (format 5): the
     /// catalog counts `next_seq` less these.
     pub const DELETED_EVENTS: &[u8] = b"deleted_events";
+    /// Present (empty) from a user deletion's batch until its purge has
+    /// run (format 5; see `delete.rs`).
+    pub const PURGE_PENDING: &[u8] = b"purge_pending";
 }
 
 /// Length of a `profile` key.

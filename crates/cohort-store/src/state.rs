@@ -321,6 +321,16 @@ impl<'s> Pending<'s> {
         *facts = facts.with_event(millis);
     }
 
+    /// How many events a subject has, this write's staged ones included.
+    pub fn event_count(&self, kind: SubjectKind, sid: u32) -> u64 {
+        let k = kind.tag();
+        self.o
+            .facts
+            .get(&(k, sid))
+            .or_else(|| self.base.facts[k as usize].get(sid as usize))
+            .map_or(0, |f| f.count)
+    }
+
     /// Records a profile change of a subject at `millis` in its facts.
     pub fn touch_profile(&mut self, kind: SubjectKind, sid: u32, millis: i64) {
         let facts = self.facts_mut(kind, sid);

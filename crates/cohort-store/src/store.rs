@@ -135,7 +135,7 @@ impl Store {
             crate::lock::register_writer(&path);
         }
         let seq = state.next_seq;
-        Ok(Store {
+        let store = Store {
             db: opened.db,
             path,
             writer: Mutex::new(()),
@@ -154,7 +154,13 @@ impl Store {
             durable_seq: AtomicU64::new(seq),
             _secondary_dir: opened.secondary_dir,
             open_cost,
-        })
+        };
+        if !read_only {
+            // A deletion whose purge did not finish (a crash after its
+            // batch) is purged now, before anything else is written.
+            store.finish_purge()?;
+        }
+        Ok(store)
     }
 
     /// What opening the store read (see [`OpenCost`](crate::OpenCost)).
@@ -764,11 +770,11 @@ fn resolve(pending: &mut Pending<'_>, events: &[Event], received_at: i64) -> Res
     {
         let millis = event.time.unwrap_or(received_at);
         let subject = pending.subject(SubjectKind::Device, &event.subject_id)?;
-        if subject.is_new {
-            out.new_subjects += 1;
-            new_devices.insert(subject.id, (millis, false));
-        }
-        if let Some(d) = new_devices.get_mut(&subject.id) {
+        out.new_subjects += usize::from(subject.is_new);
+        // A device is first seen by its first event: also a device that
+        // existed already through tag changes only.
+        if subject.is_new || pending.event_count(SubjectKind::Device, subject.id) == 0 {
+            let d = new_devices.entry(subject.id).or_insert((millis, false));
             d.0 = d.0.min(millis);
             d.1 |= event.event_type == FIRST_SESSION;
         }

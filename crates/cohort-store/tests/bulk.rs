@@ -455,3 +455,38 @@ fn a_reader_never_holds_a_commits_write_without_its_files() {
         Ok(_) => panic!("a view without the last commit's files was opened"),
     }
 }
+
+/// Found in review: a commit holding only tag and attribute changes (no
+/// event, no load mark) was skipped as empty, and its changes lost.
+#[test]
+fn a_commit_of_profile_changes_alone_is_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
+    let body = br#"{"tags":[{"subjectType":"user","subjectId":"t1","createdAt":5,"tags":{"plan":"pro"}}]}"#;
+    let request =
+        cohort_event::parse_track_request(body, cohort_event::Source::Client, 10).unwrap();
+    let mut bulk = store.bulk_load().unwrap();
+    let receipt = bulk
+        .append(
+            &[],
+            cohort_store::ProfileChanges {
+                tags: &request.tags,
+                attributes: &[],
+            },
+            Some(10),
+            None,
+        )
+        .unwrap();
+    assert_eq!(receipt.profile_changes, 1);
+    assert_eq!(bulk.staged_changes(), 1);
+    bulk.commit().unwrap();
+    drop(bulk);
+    drop(store);
+    let store = Store::open(dir.path(), StoreOptions::read_only()).unwrap();
+    let profile = store
+        .view()
+        .profile(cohort_store::SubjectKind::User, "t1")
+        .unwrap()
+        .expect("the tagged user");
+    assert_eq!(profile.tags_at(10).len(), 1);
+}

@@ -231,6 +231,56 @@ fn a_request_stores_events_tags_and_attributes_together_or_nothing() {
     common::check_derived(&store).unwrap();
 }
 
+/// Found in review: a device first created by a tag change had no
+/// `@first_session` when its first event came (the device was no longer
+/// new). The first event of a device is what counts.
+#[test]
+fn a_device_known_from_tags_gets_first_session_with_its_first_event() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let tags = |id: &str| {
+        format!(
+            r#"{{"tags":[{{"subjectType":"device","subjectId":"{id}","createdAt":{T0},"tags":{{"push":true}}}}]}}"#
+        )
+    };
+    let event = |id: &str, t: i64| {
+        format!(
+            r#"{{"subjectType":"device","subjectId":"{id}","type":"app_open","createdAt":{t}}}"#
+        )
+    };
+    // d1: tagged first, its event later; d2: both in one request.
+    store.track(tags("d1").as_bytes(), Source::Client).unwrap();
+    store
+        .track(
+            format!(r#"{{"events":[{}]}}"#, event("d1", T0 + DAY)).as_bytes(),
+            Source::Client,
+        )
+        .unwrap();
+    let both = format!(
+        r#"{{"events":[{}],"tags":[{}]}}"#,
+        event("d2", T0 + 2 * DAY),
+        &tags("d2")[9..tags("d2").len() - 2]
+    );
+    store.track(both.as_bytes(), Source::Client).unwrap();
+    for (id, t) in [("d1", T0 + DAY), ("d2", T0 + 2 * DAY)] {
+        let events = store.events(SubjectKind::Device, id, ..).unwrap();
+        let seen: Vec<(&str, i64)> = events
+            .iter()
+            .map(|e| (e.event_type.as_str(), e.time))
+            .collect();
+        assert_eq!(seen, [("@first_session", t), ("app_open", t)], "{id}");
+    }
+    // A second event records none.
+    store
+        .track(
+            format!(r#"{{"events":[{}]}}"#, event("d1", T0 + 3 * DAY)).as_bytes(),
+            Source::Client,
+        )
+        .unwrap();
+    assert_eq!(types(&store, SubjectKind::Device, "d1").len(), 3);
+    common::check_derived(&store).unwrap();
+}
+
 #[test]
 fn first_session_is_recorded_once_for_a_new_device_at_its_earliest_event() {
     let dir = tempfile::tempdir().unwrap();

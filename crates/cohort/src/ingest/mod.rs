@@ -425,7 +425,7 @@ pub fn ingest_reader<'r, R: Read + Send + 'r>(
                     Ok(parsed) => parsed,
                     Err(RecvTimeoutError::Disconnected) => break,
                     Err(RecvTimeoutError::Timeout) => {
-                        if bulk.staged_events() > 0 {
+                        if bulk.staged_events() > 0 || bulk.staged_changes() > 0 {
                             commit(&mut bulk, &mut report, &mut staged)?;
                             (observer.on_progress)(&Progress {
                                 bytes: report.bytes,
