@@ -27,7 +27,7 @@ use crate::conditions::{BlocksByType, Columns, Finish};
 use crate::error::EvalError;
 use crate::executor::Executor;
 use crate::plan::plan;
-use crate::segments::{resolve, Segments};
+use crate::segments::{resolve, Resolved, Segments};
 
 /// How to evaluate.
 #[derive(Debug, Clone)]
@@ -73,15 +73,8 @@ pub fn evaluate_many(
     let resolved = resolve(filters, segments)?;
     if options.kind == SubjectKind::Device {
         // Refused before any work (docs/filter-language.md).
-        for f in filters {
-            if uses_user_profile(f) {
-                return Err(EvalError::UsersOnly(format!("the filter `{f}`")));
-            }
-        }
-        for (name, f) in &resolved.segments {
-            if uses_user_profile(f) {
-                return Err(EvalError::UsersOnly(format!("the segment {name:?}")));
-            }
+        if let Some(what) = user_profile_in(filters, &resolved) {
+            return Err(EvalError::UsersOnly(what));
         }
     }
     let plan = plan(view, filters, &resolved, options.now);
@@ -116,6 +109,20 @@ pub fn evaluate_many(
         .map(|c| c.evaluate(&blocks, &cx, &options.executor))
         .collect();
     Ok(plan.combine(&results, &universe))
+}
+
+/// What, among `filters` and the segments they reach, tests what only
+/// users have (`user.`, `age`, `birthday`): "the filter `…`" or "the
+/// segment \"…\"", the first found; `None` when nothing does.
+pub fn user_profile_in(filters: &[Expr], resolved: &Resolved) -> Option<String> {
+    if let Some(f) = filters.iter().find(|f| uses_user_profile(f)) {
+        return Some(format!("the filter `{f}`"));
+    }
+    resolved
+        .segments
+        .iter()
+        .find(|(_, f)| uses_user_profile(f))
+        .map(|(name, _)| format!("the segment {name:?}"))
 }
 
 /// Whether a filter tests what only users have: `user.`, `age`,

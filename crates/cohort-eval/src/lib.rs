@@ -45,7 +45,9 @@ mod segments;
 mod window;
 
 pub use error::EvalError;
-pub use evaluate::{evaluate, evaluate_many, universe, uses_user_profile, EvalOptions};
+pub use evaluate::{
+    evaluate, evaluate_many, universe, user_profile_in, uses_user_profile, EvalOptions,
+};
 pub use exact::{exact_mean, exact_sum};
 pub use executor::Executor;
 pub use segments::{

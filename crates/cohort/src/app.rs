@@ -7,7 +7,8 @@
 //! about data.
 
 use cohort_eval::{
-    evaluate_many, resolve, universe, EvalError, EvalOptions, Executor, Segments, StoreSegments,
+    evaluate_many, resolve, universe, user_profile_in, EvalError, EvalOptions, Executor, Segments,
+    StoreSegments,
 };
 use cohort_event::{RequestError, Source, SubjectKind};
 use cohort_filter::{parse, parse_for, Condition, Expr, ParseError, MAX_FILTER_BYTES};
@@ -230,14 +231,33 @@ pub fn save_segment(
     let _changes = store.segment_change_lock();
     let before = StoreSegments::new(store);
     let after = StoreSegments::new(store).with_batch([(name.to_owned(), expr.clone())]);
-    resolve(&[reference(name)], &after)?;
-    for (other, _) in store.segments()? {
+    // A device segment may not reach `user.`, `age` or `birthday`, through
+    // its own filter or the segments it refers to.
+    let users_only = |root: &str, kind: SubjectKind, segments: &dyn cohort_eval::Segments| {
+        let resolved = resolve(&[reference(root)], segments)?;
+        Ok::<_, EvalError>(
+            (kind == SubjectKind::Device)
+                .then(|| user_profile_in(&[], &resolved))
+                .flatten()
+                .map(EvalError::UsersOnly),
+        )
+    };
+    if let Some(e) = users_only(name, kind, &after)? {
+        return Err(Error::Eval(e));
+    }
+    for (other, saved) in store.segments()? {
         if other == name {
             continue;
         }
-        if let Err(source) = resolve(&[reference(&other)], &after) {
+        let broken = match resolve(&[reference(&other)], &after) {
+            Err(source) => Some(source),
+            Ok(_) => users_only(&other, saved.kind, &after)?,
+        };
+        if let Some(source) = broken {
             // A segment broken already is not this save's doing.
-            if resolve(&[reference(&other)], &before).is_ok() {
+            let was_fine = resolve(&[reference(&other)], &before).is_ok()
+                && users_only(&other, saved.kind, &before).is_ok_and(|e| e.is_none());
+            if was_fine {
                 return Err(Error::BreaksSegment {
                     name: name.to_owned(),
                     broken: other,

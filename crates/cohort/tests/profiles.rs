@@ -1,5 +1,7 @@
-//! A deleted user is in no segment's answer — `not` ones included — in
-//! either evaluator, and a new user with the same ID is a new subject.
+//! Profiles through the application layer: a deleted user is in no
+//! segment's answer — `not` ones included — in either evaluator, and a new
+//! user with the same ID is a new subject; device segments never reach
+//! user-only conditions.
 
 use cohort::eval::{evaluate, reference, EvalOptions, Executor, NoSegments};
 use cohort::{app, AppendOptions, Store, StoreOptions, SubjectKind};
@@ -72,4 +74,39 @@ fn a_deleted_user_is_in_no_answer_and_its_id_starts_afresh() {
         "a new, empty a"
     );
     assert!(members(&store, "tag.plan = \"pro\"").is_empty());
+}
+
+/// Found in review: a device segment could reach `user.`/`age`/`birthday`
+/// through a saved user segment, and re-saving that user segment with
+/// such a condition was accepted, breaking the device segment.
+#[test]
+fn a_device_segment_never_reaches_user_conditions() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
+    app::save_segment(&store, "u1", "did(open)", SubjectKind::User, None).unwrap();
+    app::save_segment(
+        &store,
+        "d2",
+        r#"in_segment("u1")"#,
+        SubjectKind::Device,
+        None,
+    )
+    .unwrap();
+    let err = app::save_segment(&store, "u1", "age > 3", SubjectKind::User, None).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "saving \"u1\" would break the saved segment \"d2\": `user.`, `age` and `birthday` describe users; the segment \"u1\" is evaluated for devices"
+    );
+    let err = app::save_segment(&store, "d3", "birthday", SubjectKind::Device, None).unwrap_err();
+    assert!(err.to_string().contains("describe users"), "{err}");
+    app::save_segment(&store, "u2", "birthday", SubjectKind::User, None).unwrap();
+    let err = app::save_segment(
+        &store,
+        "d4",
+        r#"in_segment("u2")"#,
+        SubjectKind::Device,
+        None,
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("the segment \"u2\""), "{err}");
 }
