@@ -257,6 +257,19 @@ fn open_once(path: &Path, opts: &StoreOptions) -> Result<Attempt> {
     Ok(Attempt::Opened(opened))
 }
 
+/// The format version `meta` holds, if any (unchecked: for a reader that
+/// caught up after opening).
+pub(crate) fn stored_version(db: &DB) -> Result<Option<u32>> {
+    let Some(meta_cf) = db.cf_handle(cf::META) else {
+        return Ok(None);
+    };
+    Ok(db
+        .get_cf(meta_cf, meta::FORMAT_VERSION)?
+        .and_then(|v| <[u8; 4]>::try_from(v.as_slice()).ok())
+        .map(u32::from_be_bytes)
+        .filter(|v| (OLDEST_FORMAT_VERSION..=FORMAT_VERSION).contains(v)))
+}
+
 /// The store's format version, written now for a new store.
 fn check_version(db: &DB, path: &Path, exists: bool, read_only: bool) -> Result<u32> {
     let Some(meta_cf) = db.cf_handle(cf::META) else {

@@ -83,12 +83,6 @@ impl State {
         self.subjects[kind.tag() as usize].get(id).copied()
     }
 
-    /// Every subject has facts (checked at open), so this is the number
-    /// of subjects of `kind`, with or without the map.
-    pub fn subject_count(&self, kind: SubjectKind) -> usize {
-        self.facts[kind.tag() as usize].len()
-    }
-
     pub fn event_count(&self) -> u64 {
         self.catalog.iter().map(|c| c.record.count).sum()
     }

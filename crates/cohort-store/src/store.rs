@@ -134,6 +134,12 @@ impl Store {
         if !read_only {
             crate::lock::register_writer(&path);
         }
+        // A reader that caught up may have caught up past a writer's
+        // migration: read the version its view holds.
+        let version = match read_only {
+            true => crate::db::stored_version(&opened.db)?.unwrap_or(opened.version),
+            false => opened.version,
+        };
         let seq = state.next_seq;
         let store = Store {
             db: opened.db,
@@ -145,7 +151,7 @@ impl Store {
             bulk_load: options.bulk_load,
             read_only,
             poisoned: std::sync::atomic::AtomicBool::new(false),
-            version: opened.version,
+            version,
             limits: crate::state::Limits {
                 types: options.max_event_types,
                 keys: options.max_data_keys,
@@ -719,13 +725,21 @@ impl Store {
         self.view().subject_facts(kind, id)
     }
 
-    /// Counts of what the store holds.
+    /// Counts of what the store holds. Users and devices are those with an
+    /// event or a profile change (a deleted user's dense id, which keeps
+    /// nothing, is not counted): one pass over the facts.
     pub fn stats(&self) -> StoreStats {
         let state = self.read_state();
+        let live = |kind: SubjectKind| {
+            state.facts[kind.tag() as usize]
+                .iter()
+                .filter(|f| **f != SubjectFacts::NONE)
+                .count() as u64
+        };
         StoreStats {
             events: state.event_count(),
-            users: state.subject_count(SubjectKind::User) as u64,
-            devices: state.subject_count(SubjectKind::Device) as u64,
+            users: live(SubjectKind::User),
+            devices: live(SubjectKind::Device),
             event_types: state.catalog.len() as u64,
             next_seq: state.next_seq,
         }

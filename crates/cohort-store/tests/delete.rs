@@ -118,6 +118,7 @@ fn a_deleted_user_is_invisible_at_once_and_gone_from_every_file() {
     let theirs = catalog.iter().find(|c| c.name == "only_theirs").unwrap();
     assert_eq!((theirs.count, theirs.first_seen), (0, None));
     assert_eq!(store.stats().events, before.events - 51);
+    assert_eq!(store.stats().users, before.users - 1);
     assert_eq!(check_derived(&store).unwrap(), before.events - 51);
     let facts = view.facts(SubjectKind::User);
     assert_eq!(
@@ -176,8 +177,8 @@ fn a_deleted_user_is_invisible_at_once_and_gone_from_every_file() {
         assert_eq!(check_derived(&store).unwrap(), before.events - 50);
         assert_eq!(
             store.stats().users,
-            before.users + 1,
-            "the old id stays, empty"
+            before.users,
+            "the old dense id, empty, is not counted; the new user is"
         );
     }
 }
