@@ -756,37 +756,41 @@ fn quoted_after<'a>(i: &'a str, word: &str) -> Res<'a, String> {
 fn path(i: &str) -> Res<'_, Path> {
     let i = ws(i);
     let (r, _) = tag("data").parse(i)?;
+    match key_after(i, r, "data") {
+        Some(keyed) => keyed.map(|(r, key)| (r, Path { key })),
+        None => Err(nom::Err::Error(Fail {
+            at: i,
+            message: "expected a data path".into(),
+        })),
+    }
+}
+
+/// The key after `data` or `tag` (`word`, which `start` begins with and
+/// `r` follows): `.KEY` or `["any key"]`; `None` when neither follows.
+fn key_after<'a>(start: &'a str, r: &'a str, word: &str) -> Option<Res<'a, String>> {
     if let Some(r) = r.strip_prefix('.') {
-        return match ident(r) {
-            Ok((r, key)) => Ok((
-                r,
-                Path {
-                    key: key.to_owned(),
-                },
-            )),
+        return Some(match ident(r) {
+            Ok((r, key)) => Ok((r, key.to_owned())),
             Err(_) => fail(
                 r,
-                "expected a key after `data.`; use data[\"any key\"] for other keys",
+                format!("expected a key after `{word}.`; use {word}[\"any key\"] for other keys"),
             ),
-        };
+        });
     }
-    if let Some(r) = r.strip_prefix('[') {
-        let (r, key) = string(ws(r)).map_err(|e| match e {
-            nom::Err::Error(_) => nom::Err::Failure(Fail {
-                at: ws(r),
-                message: "expected a quoted key after `data[`".into(),
-            }),
-            other => other,
-        })?;
+    let r = r.strip_prefix('[')?;
+    let quoted = string(ws(r)).map_err(|e| match e {
+        nom::Err::Error(_) => nom::Err::Failure(Fail {
+            at: ws(r),
+            message: format!("expected a quoted key after `{word}[`").into(),
+        }),
+        other => other,
+    });
+    Some(quoted.and_then(|(r, key)| {
         let (r, _) = expect(r, tag("]"), "expected `]` after the key")?;
         if key.is_empty() {
-            return fail(i, "a data key cannot be empty");
+            return fail(start, format!("a {word} key cannot be empty"));
         }
-        return Ok((r, Path { key }));
-    }
-    Err(nom::Err::Error(Fail {
-        at: i,
-        message: "expected a data path".into(),
+        Ok((r, key))
     }))
 }
 
@@ -809,28 +813,8 @@ fn profile_path(i: &str) -> Res<'_, ProfilePath> {
             None => fail(r, ATTRIBUTES),
         };
     }
-    if let Some(r) = i.strip_prefix("tag.") {
-        return match ident(r) {
-            Ok((r, key)) => Ok((r, ProfilePath::Tag(key.to_owned()))),
-            Err(_) => fail(
-                r,
-                "expected a key after `tag.`; use tag[\"any key\"] for other keys",
-            ),
-        };
-    }
-    if let Some(r) = i.strip_prefix("tag[") {
-        let (r, key) = string(ws(r)).map_err(|e| match e {
-            nom::Err::Error(_) => nom::Err::Failure(Fail {
-                at: ws(r),
-                message: "expected a quoted key after `tag[`".into(),
-            }),
-            other => other,
-        })?;
-        let (r, _) = expect(r, tag("]"), "expected `]` after the key")?;
-        if key.is_empty() {
-            return fail(i, "a tag key cannot be empty");
-        }
-        return Ok((r, ProfilePath::Tag(key)));
+    if let Some(keyed) = i.strip_prefix("tag").and_then(|r| key_after(i, r, "tag")) {
+        return keyed.map(|(r, key)| (r, ProfilePath::Tag(key)));
     }
     Err(nom::Err::Error(Fail {
         at: i,
