@@ -189,6 +189,14 @@ pub enum Field<'a> {
     Attribute(Attribute),
 }
 
+/// What [`View::walk_index`] shows its visitor.
+enum IndexStep<'v> {
+    /// One change of a field: its value, `None` for a delete.
+    Change(ProfileField, &'v Option<Value>),
+    /// A field's value for one subject at the instant asked for.
+    Latest(ProfileField, u32, Option<Value>),
+}
+
 /// A tag key in the catalog (docs/events.md: "the catalog lists tag keys
 /// too, with the value kinds observed and how many subjects hold each key
 /// now").
@@ -213,47 +221,22 @@ impl View<'_> {
     pub fn tag_catalog(&self, now: i64) -> Result<Vec<TagKeyEntry>> {
         let mut out: Vec<TagKeyEntry> = Vec::new();
         for kind in SubjectKind::ALL {
-            let Some(mut it) = self.prefix_iter(crate::db::cf::PROFILE_INDEX, &[kind.tag(), b't'])
-            else {
-                return Ok(out);
-            };
-            let mut current: Option<(u32, u32, bool)> = None; // (key, subject, holds now)
+            // Per key id: values set by kind, deletes, holders at `now`.
             let mut per_key: BTreeMap<u32, ([u64; 7], u64, u64)> = BTreeMap::new();
-            let settle =
-                |c: Option<(u32, u32, bool)>, per_key: &mut BTreeMap<u32, ([u64; 7], u64, u64)>| {
-                    if let Some((key, _, true)) = c {
-                        per_key.entry(key).or_default().2 += 1;
-                    }
-                };
-            while let (Some(k), Some(v)) = (it.key(), it.value()) {
-                let key = keys::parse_profile_index_key(k)
-                    .ok_or_else(|| StoreError::Corrupt("malformed profile index key".into()))?;
-                let ProfileField::Tag(key_id) = key.field else {
+            self.walk_index(kind, &[kind.tag(), b't'], now, |step| {
+                let (IndexStep::Change(field, _) | IndexStep::Latest(field, _, _)) = step;
+                let ProfileField::Tag(key_id) = field else {
                     return Err(StoreError::Corrupt("an attribute among tags".into()));
                 };
-                let value: Option<Value> = codec::decode(v, "a profile value")?;
-                let counts = per_key.entry(key_id).or_default();
-                match &value {
-                    Some(v) => counts.0[v.kind().index()] += 1,
-                    None => counts.1 += 1,
+                let entry = per_key.entry(key_id).or_default();
+                match step {
+                    IndexStep::Change(_, Some(v)) => entry.0[v.kind().index()] += 1,
+                    IndexStep::Change(_, None) => entry.1 += 1,
+                    IndexStep::Latest(_, _, Some(_)) => entry.2 += 1,
+                    IndexStep::Latest(_, _, None) => {}
                 }
-                if current.is_some_and(|(k, s, _)| (k, s) != (key_id, key.subject)) {
-                    settle(current.take(), &mut per_key);
-                }
-                let holds = current.is_some_and(|c| c.2);
-                current = Some((
-                    key_id,
-                    key.subject,
-                    if key.millis <= now {
-                        value.is_some()
-                    } else {
-                        holds
-                    },
-                ));
-                it.next();
-            }
-            it.status()?;
-            settle(current, &mut per_key);
+                Ok(())
+            })?;
             for (key_id, (counts, deletes, holders)) in per_key {
                 out.push(TagKeyEntry {
                     kind,
@@ -295,37 +278,56 @@ impl View<'_> {
             },
         };
         let prefix = keys::profile_field_prefix(kind, field);
-        let Some(mut it) = self.prefix_iter(crate::db::cf::PROFILE_INDEX, &prefix) else {
-            return Ok(Vec::new());
+        let mut out: Vec<(u32, Value)> = Vec::new();
+        self.walk_index(kind, &prefix, now, |step| {
+            if let IndexStep::Latest(_, sid, Some(value)) = step {
+                out.push((sid, value));
+            }
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    /// Walks the entries of `profile_index` that start with `prefix` (of
+    /// subjects of `kind`): `visit` sees each change, then — once per
+    /// field and subject, after its changes — the value at `now`: the last
+    /// change at or before it (keys are in time order within a subject,
+    /// ties in arrival order), `None` for a delete or no change yet.
+    fn walk_index(
+        &self,
+        kind: SubjectKind,
+        prefix: &[u8],
+        now: i64,
+        mut visit: impl FnMut(IndexStep<'_>) -> Result<()>,
+    ) -> Result<()> {
+        let Some(mut it) = self.prefix_iter(crate::db::cf::PROFILE_INDEX, prefix) else {
+            return Ok(());
         };
         let subjects = self.subject_count(kind);
-        let mut out: Vec<(u32, Value)> = Vec::new();
-        // The current subject and its latest value so far at or before now.
-        let mut current: Option<(u32, Option<Value>)> = None;
+        let mut current: Option<(ProfileField, u32, Option<Value>)> = None;
         while let (Some(k), Some(v)) = (it.key(), it.value()) {
             let key = keys::parse_profile_index_key(k)
-                .filter(|key| key.kind == kind && key.field == field && key.subject < subjects)
+                .filter(|key| key.kind == kind && key.subject < subjects)
                 .ok_or_else(|| StoreError::Corrupt("malformed profile index key".into()))?;
-            if current.as_ref().is_some_and(|(sid, _)| *sid != key.subject) {
-                if let Some((sid, Some(value))) = current.take() {
-                    out.push((sid, value));
-                }
+            let value: Option<Value> = codec::decode(v, "a profile value")?;
+            visit(IndexStep::Change(key.field, &value))?;
+            if let Some((field, sid, latest)) =
+                current.take_if(|(f, s, _)| (*f, *s) != (key.field, key.subject))
+            {
+                visit(IndexStep::Latest(field, sid, latest))?;
             }
-            // Keys are in time order within a subject: the last at or
-            // before `now` wins; later ones do not exist for this view.
             if key.millis <= now {
-                let value: Option<Value> = codec::decode(v, "a profile value")?;
-                current = Some((key.subject, value));
+                current = Some((key.field, key.subject, value));
             } else if current.is_none() {
-                current = Some((key.subject, None));
+                current = Some((key.field, key.subject, None));
             }
             it.next();
         }
         it.status()?;
-        if let Some((sid, Some(value))) = current {
-            out.push((sid, value));
+        if let Some((field, sid, latest)) = current {
+            visit(IndexStep::Latest(field, sid, latest))?;
         }
-        Ok(out)
+        Ok(())
     }
 
     /// An iterator over the keys of `family` that start with `prefix`, at
