@@ -60,6 +60,10 @@ demo: deps
 	@echo; echo "== a tag segment: gold-tier customers who bought in the last 90 days, on 1998-07-01"
 	$(COHORT) eval --db $(DEMO_DB) --now 1998-07-01 --format ids 'tag.tier = "gold" and did(purchase, last 90d)'
 	$(COHORT) explain --db $(DEMO_DB) --now 1998-07-01 --user 07592 'tag.tier = "gold" and age >= 30 and did(purchase, last 90d)'
+	@echo; echo "== a personalised message for customer 07592: a Liquid template over the profile and the latest purchase"
+	$(COHORT) render --db $(DEMO_DB) --now 1998-07-01 --user 07592 --entry-event-type purchase \
+	  'Hi {{ name | default: "there" }}! Thanks for your {{ entry_event.data.cds }} CDs ($${{ entry_event.data.dollarValue }}) on {{ entry_event.createdAt | date: "%B %-d, %Y" }}. As a {{ tags.tier | default: "valued" | capitalize }} member you save 10% on your next order.'
+	@echo
 	@echo; echo "== 300,000 generated app events (cohort gen), the ten benchmark segments timed warm"
 	@echo "   (this binary is the dev build; BENCHMARKS.md has release figures against DuckDB and ClickHouse)"
 	rm -rf $(DEMO_DB)-generated
@@ -107,6 +111,8 @@ fuzz:
 	mkdir -p fuzz/corpus/parse_filter fuzz/corpus/filter_roundtrip
 	cd fuzz && RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run parse_filter corpus/parse_filter seeds/parse_filter -- -max_total_time=$(FUZZ_SECONDS)
 	cd fuzz && RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run filter_roundtrip corpus/filter_roundtrip seeds/parse_filter -- -max_total_time=$(FUZZ_SECONDS)
+	mkdir -p fuzz/corpus/render_template
+	cd fuzz && RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run render_template corpus/render_template seeds/render_template -- -max_total_time=$(FUZZ_SECONDS) -timeout=10 -max_len=4096
 
 # The evaluator differential fuzz target links RocksDB (a long first build).
 fuzz-eval:

@@ -1,17 +1,23 @@
 #!/usr/bin/env python3
-"""cohort vs DuckDB vs ClickHouse (chDB) on the ten benchmark segments.
+"""cohort vs DuckDB vs ClickHouse (chDB) on the benchmark segments: ten over
+events (s01-s10) and three over tags and user attributes (p01-p03).
 
     python3 benches/compare/compare.py --cohort target/release/cohort \
         [--users 200000] [--events 10000000] [--days 365] [--runs 15]
 
 One run, one machine, one dataset:
 
-1. `cohort gen` writes the NDJSON (deterministic for --seed).
+1. `cohort gen --profiles` writes the NDJSON (deterministic for --seed); its
+   event lines (the same bytes as without --profiles) and its track-request
+   lines (tags, attributes) are split into two files.
 2. Ingest, timed, of that same file: `cohort ingest --system` into a fresh
    store; DuckDB `read_json` (typed columns) into a table; chDB `INSERT …
    SELECT FROM file(…, JSONEachRow)` into a MergeTree table.
+   Then, untimed in that table, the request lines: `cohort ingest` of the
+   request file; for the peers, one row per tag or attribute change
+   (kind, subject, key, value, ts, seq) loaded into `tags` and `attrs`.
 3. Query tables: DuckDB's sorted by (type, ts); chDB's MergeTree is
-   `ORDER BY (type, ts)` and OPTIMIZEd.
+   `ORDER BY (type, ts)` and OPTIMIZEd; `tags`/`attrs` by (key, subject, ts).
 4. The segments of segments.toml, at now = the generator's end, users only:
    cohort through `cohort bench` (warm, in process); each peer with its best
    SQL below, timed as `SELECT count(*) FROM (segment)` after warm-up runs,
@@ -125,6 +131,87 @@ CLICKHOUSE.update({
             type = 'view_item', type = 'add_to_cart', type = 'purchase') = 3""",
 })
 
+# The three profile segments (segments.toml, p01-p03) over the flat tables
+# `tags` (kind, subject, key, value, ts, seq) and `attrs` (subject, attr,
+# value, ts, seq) that split_requests() makes from the track requests. A
+# key's value at now is its latest change at or before now, ties in arrival
+# order (seq); a delete is a NULL value. arg_max of a one-field struct keeps
+# a NULL (a delete) as the latest value instead of skipping it.
+PROFILE_DUCKDB = {
+    "p01_pro_plan": """
+        SELECT subject FROM tags
+        WHERE kind = 'user' AND key = 'plan' AND ts <= {now}
+        GROUP BY subject
+        HAVING arg_max({{'v': value}}, (ts, seq)).v = 'pro'""",
+    "p02_stale_cart": """
+        SELECT subject FROM tags
+        WHERE kind = 'user' AND key = 'cart_at' AND ts <= {now}
+        GROUP BY subject
+        HAVING TRY_CAST(arg_max({{'v': value}}, (ts, seq)).v AS TIMESTAMPTZ)
+               < CAST({now} AS TIMESTAMPTZ) - INTERVAL 3 HOUR""",
+    # age: whole years from dob to the date of now in the user's zone (UTC
+    # when unset), one fewer before this year's birthday.
+    "p03_adult_kr_buyers": """
+        WITH a AS (
+            SELECT subject,
+                   CAST(arg_max({{'v': value}}, (ts, seq)) FILTER (WHERE attr = 'dob') .v AS DATE) AS dob,
+                   arg_max({{'v': value}}, (ts, seq)) FILTER (WHERE attr = 'timeZone') .v AS tz,
+                   arg_max({{'v': value}}, (ts, seq)) FILTER (WHERE attr = 'country') .v AS country
+            FROM attrs WHERE ts <= {now} AND attr IN ('dob', 'timeZone', 'country')
+            GROUP BY subject),
+        l AS (
+            SELECT subject, dob, CAST(timezone(coalesce(tz, 'UTC'), CAST({now} AS TIMESTAMPTZ)) AS DATE) AS d
+            FROM a WHERE country = 'KR' AND dob IS NOT NULL),
+        b AS (
+            SELECT subject FROM events
+            WHERE type = 'purchase' AND kind = 'user' AND ts BETWEEN {now} - INTERVAL 30 DAY AND {now}
+            GROUP BY subject)
+        SELECT l.subject FROM l JOIN b ON l.subject = b.subject
+        WHERE dob <= d
+          AND year(d) - year(dob) - CASE WHEN month(d) * 100 + day(d) < month(dob) * 100 + day(dob)
+                                        THEN 1 ELSE 0 END >= 20""",
+}
+
+
+def profile_clickhouse(zones):
+    """ClickHouse's profile SQL. Its date functions take a constant zone, so
+    the user's local date is a multiIf over the zones the data holds."""
+    local = "multiIf(" + ", ".join(f"tz = '{z}', toDate({{now}}, '{z}')" for z in zones) + \
+        ", toDate({now}, 'UTC'))" if zones else "toDate({now}, 'UTC')"
+    return {
+        "p01_pro_plan": """
+            SELECT subject FROM tags
+            WHERE kind = 'user' AND key = 'plan' AND ts <= {now}
+            GROUP BY subject
+            HAVING argMax(tuple(value), (ts, seq)).1 = 'pro'""",
+        "p02_stale_cart": """
+            SELECT subject FROM tags
+            WHERE kind = 'user' AND key = 'cart_at' AND ts <= {now}
+            GROUP BY subject
+            HAVING parseDateTime64BestEffortOrNull(argMax(tuple(value), (ts, seq)).1, 3, 'UTC')
+                   < {now} - INTERVAL 3 HOUR""",
+        "p03_adult_kr_buyers": """
+            WITH a AS (
+                SELECT subject,
+                       toDateOrNull(argMaxIf(tuple(value), (ts, seq), attr = 'dob').1) AS dob,
+                       argMaxIf(tuple(value), (ts, seq), attr = 'timeZone').1 AS tz,
+                       argMaxIf(tuple(value), (ts, seq), attr = 'country').1 AS country
+                FROM attrs WHERE ts <= {now} AND attr IN ('dob', 'timeZone', 'country')
+                GROUP BY subject),
+            l AS (
+                SELECT subject, dob, LOCAL AS d FROM a WHERE country = 'KR' AND dob IS NOT NULL),
+            b AS (
+                SELECT subject FROM events
+                WHERE type = 'purchase' AND kind = 'user' AND ts BETWEEN {now} - INTERVAL 30 DAY AND {now}
+                GROUP BY subject)
+            SELECT l.subject FROM l JOIN b ON l.subject = b.subject
+            WHERE dob <= d
+              AND toYear(d) - toYear(dob) - if(toMonth(d) * 100 + toDayOfMonth(d)
+                                               < toMonth(dob) * 100 + toDayOfMonth(dob), 1, 0) >= 20""".replace(
+            "LOCAL", local),
+    }
+
+
 # The data keys the segments read, typed, for both peers.
 DUCK_COLUMNS = (
     "{subjectType: 'VARCHAR', subjectId: 'VARCHAR', type: 'VARCHAR', createdAt: 'TIMESTAMPTZ', "
@@ -187,6 +274,24 @@ class Duck:
         self.con.execute("DROP TABLE raw")
         self.con.execute("CHECKPOINT")
 
+    def load_profiles(self, tags, attrs):
+        for table, path, cols, order in (
+                ("tags", tags, "kind VARCHAR, subject VARCHAR, key VARCHAR, value VARCHAR", "key, subject"),
+                ("attrs", attrs, "subject VARCHAR, attr VARCHAR, value VARCHAR", "attr, subject")):
+            names = [c.split()[0] for c in cols.split(", ")]
+            columns = "{" + ", ".join(f"{n}: 'VARCHAR'" for n in names) + ", ts: 'TIMESTAMPTZ', seq: 'BIGINT'}"
+            self.con.execute(f"DROP TABLE IF EXISTS {table}")
+            self.con.execute(f"""
+                CREATE TABLE {table} AS
+                SELECT {', '.join(names)}, CAST(ts AS TIMESTAMP) AS ts, seq
+                FROM read_json(?, format = 'newline_delimited', columns = {columns})
+                ORDER BY {order}, ts""", [path])
+        self.con.execute("CHECKPOINT")
+
+    def zones(self):
+        return [r[0] for r in self.con.execute(
+            "SELECT DISTINCT value FROM attrs WHERE attr = 'timeZone' AND value IS NOT NULL ORDER BY 1").fetchall()]
+
     def members(self, sql):
         return sorted(r[0] for r in self.con.execute(sql).fetchall())
 
@@ -224,12 +329,58 @@ class ClickHouse:
     def prepare(self):
         self.sess.query("OPTIMIZE TABLE events FINAL")
 
+    def load_profiles(self, tags, attrs):
+        for table, path, cols, order in (
+                ("tags", tags, "kind LowCardinality(String), subject String, key LowCardinality(String)", "key, subject"),
+                ("attrs", attrs, "subject String, attr LowCardinality(String)", "attr, subject")):
+            self.sess.query(f"DROP TABLE IF EXISTS {table}")
+            self.sess.query(f"""
+                CREATE TABLE {table} ({cols}, value Nullable(String), ts DateTime64(3, 'UTC'), seq UInt64)
+                ENGINE = MergeTree ORDER BY ({order}, ts)""")
+            names = [c.split()[0] for c in cols.split(", ")]
+            structure = ", ".join(f"{n} String" for n in names) + ", value Nullable(String), ts String, seq UInt64"
+            self.q(f"""
+                INSERT INTO {table}
+                SELECT {', '.join(names)}, value, parseDateTime64BestEffort(ts, 3, 'UTC'), seq
+                FROM file('{path}', 'JSONEachRow', '{structure}')""")
+            self.sess.query(f"OPTIMIZE TABLE {table} FINAL")
+
     def members(self, sql):
         out = self.q(sql, "TabSeparated").bytes().decode()
         return sorted(line for line in out.splitlines() if line)
 
     def count(self, sql):
         return int(self.q(f"SELECT count() FROM ({sql})", "TabSeparated").bytes().decode().strip())
+
+
+def split_requests(path, events, requests, tags, attrs):
+    """Splits `cohort gen --profiles` output into its event lines (the same
+    bytes `cohort gen` writes without --profiles) and its track-request
+    lines, and flattens the requests into one row per tag or attribute
+    change for the peers (seq: arrival order)."""
+    seq = 0
+    with open(path, "rb") as src, open(events, "wb") as ev, open(requests, "wb") as rq, \
+            open(tags, "w") as tg, open(attrs, "w") as at:
+        for line in src:
+            if not (line.startswith(b'{"tags"') or line.startswith(b'{"userAttributes"')):
+                ev.write(line)
+                continue
+            rq.write(line)
+            req = json.loads(line)
+            for item in req.get("tags", []):
+                for key, value in item["tags"].items():
+                    seq += 1
+                    tg.write(json.dumps({"kind": item["subjectType"], "subject": item["subjectId"], "key": key,
+                                         "value": None if value is None else
+                                         value if isinstance(value, str) else json.dumps(value),
+                                         "ts": item["createdAt"], "seq": seq}) + "\n")
+            for item in req.get("userAttributes", []):
+                for attr, value in item.items():
+                    if attr in ("userId", "createdAt"):
+                        continue
+                    seq += 1
+                    at.write(json.dumps({"subject": item["userId"], "attr": attr, "value": value,
+                                         "ts": item["createdAt"], "seq": seq}) + "\n")
 
 
 def main():
@@ -274,9 +425,14 @@ def main():
     shutil.rmtree(args.work, ignore_errors=True)
     os.makedirs(args.work)
 
+    generated = os.path.join(args.work, "generated.ndjson")
     _, gen_s = timed(lambda: run([args.cohort, "gen", "--quiet", "--users", str(args.users),
-                                  "--events", str(args.events), "--days", str(args.days),
-                                  "--seed", str(args.seed), "--end", args.end, "--out", data], env=env))
+                                  "--events", str(args.events), "--days", str(args.days), "--profiles",
+                                  "--seed", str(args.seed), "--end", args.end, "--out", generated], env=env))
+    requests = os.path.join(args.work, "requests.ndjson")
+    tags_rows, attrs_rows = os.path.join(args.work, "tags.ndjson"), os.path.join(args.work, "attrs.ndjson")
+    split_requests(generated, data, requests, tags_rows, attrs_rows)
+    os.remove(generated)
     size = os.path.getsize(data)
     log(f"generated {args.events:,} events, {size / 1e6:.0f} MB, in {gen_s:.1f} s")
     # Write back the new file (and the deleted old stores) now, so that no
@@ -292,6 +448,11 @@ def main():
     # measured before the peers load, so that their background work (chDB
     # merges its parts after an insert) does not share its cores.
     _, first_after_load = timed(lambda: subprocess.run(trivial, check=True, env=env, stdout=subprocess.DEVNULL))
+    # Tags and attributes: the request lines, after the events (not part
+    # of the ingest comparison, which stays on the same event file as before).
+    profile_load = {}
+    _, profile_load["cohort"] = timed(lambda: run(
+        [args.cohort, "ingest", "--quiet", "--db", store, requests], env=env, stdout=subprocess.DEVNULL))
     duck = Duck(args.work, args.threads)
     os.sync()
     _, ingest["DuckDB"] = timed(lambda: duck.ingest(data))
@@ -302,6 +463,10 @@ def main():
         log(f"ingest {name}: {secs:.1f} s, {args.events / secs:,.0f} events/s")
     duck.prepare()
     ch.prepare()
+    _, profile_load["DuckDB"] = timed(lambda: duck.load_profiles(tags_rows, attrs_rows))
+    _, profile_load["chDB"] = timed(lambda: ch.load_profiles(tags_rows, attrs_rows))
+    log("profile load: " + ", ".join(f"{k} {v:.1f} s" for k, v in profile_load.items()))
+    duck_profile, ch_profile = PROFILE_DUCKDB, profile_clickhouse(duck.zones())
 
     # cohort: warm timings and members from one process.
     members_dir = os.path.join(args.work, "cohort-members")
@@ -314,11 +479,11 @@ def main():
 
     rows = []
     mismatches = []
-    for name in segments:
+    for name in segments + list(PROFILE_DUCKDB):
         with open(os.path.join(members_dir, f"{name}.txt")) as f:
             expected = [line for line in f.read().splitlines() if line]
         row = {"segment": name, "members": len(expected), "cohort": cohort_ms[name]}
-        for engine, table in ((duck, DUCKDB), (ch, CLICKHOUSE)):
+        for engine, table in ((duck, {**DUCKDB, **duck_profile}), (ch, {**CLICKHOUSE, **ch_profile})):
             sql = table[name].format(now=now_sql if engine is duck else ch_now_sql)
             got = engine.members(sql)
             if got != expected:
@@ -337,6 +502,8 @@ def main():
         cold = cold_step(args, env, store, now_sql, trivial, first_after_load)
     append = append_step(args, env, store)
     report = render(args, rows, cohort, ingest, size, duck, ch, history, cold)
+    report += ("\n\nTags and attributes (the generator's track-request lines, loaded after the events; "
+               "not in the ingest table): " + ", ".join(f"{k} {v:.1f} s" for k, v in profile_load.items()) + ".")
     report += (f"\n\nAppending one more day ({append['events']:,} events) to the populated stores: "
                f"`cohort ingest` {append['cohort']:.2f} s ({append['events'] / append['cohort']:,.0f} events/s), "
                f"DuckDB `INSERT ... FROM read_json` {append['DuckDB']:.2f} s "
@@ -349,6 +516,7 @@ def main():
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"rows": rows, "cohort": cohort, "ingestSeconds": ingest, "bytes": size,
+                       "profileLoadSeconds": profile_load,
                        "history": history, "cold": cold, "append": append, "mismatches": mismatches},
                       f, indent=2)
     if mismatches:
@@ -498,8 +666,8 @@ def render(args, rows, cohort, ingest, size, duck, ch, history=None, cold=None):
     batch = cohort["batch"]["medianMs"]
     lines += [
         "",
-        f"All ten in one cohort batch pass: {batch:.2f} ms, against {faster_sum:.2f} ms for the faster "
-        f"peer's ten queries: {batch / faster_sum:.2f}×.",
+        f"All {len(rows)} in one cohort batch pass: {batch:.2f} ms, against {faster_sum:.2f} ms for the faster "
+        f"peer's {len(rows)} queries: {batch / faster_sum:.2f}×.",
     ]
     rss = cohort.get("peakRssBytes")
     if rss:
@@ -515,6 +683,8 @@ def render(args, rows, cohort, ingest, size, duck, ch, history=None, cold=None):
                   "cohort, back to back.", "",
                   f"| segment | {d} days ms | {2 * d} days ms | ratio |", "|---|---:|---:|---:|"]
         for name, one in history["one"].items():
+            if name not in DUCKDB:
+                continue  # the 2x store has no tags or attributes
             two = history["two"][name]
             lines.append(f"| {name} | {one:.2f} | {two:.2f} | {two / one:.2f} |")
     return "\n".join(lines) + "\n"

@@ -2,10 +2,10 @@
 
 use anyhow::bail;
 use cohort::eval::{reference, StoreSegments};
-use cohort::{format_millis, SubjectKind};
+use cohort::format_millis;
 
 use crate::text::shown;
-use crate::{open_read, parse_now, DbArg};
+use crate::{open_read, parse_now, DbArg, SubjectArg};
 
 /// Explain a filter for one user or device: each condition with its value,
 /// its window and whether it held, so you can see why the subject is in or
@@ -19,28 +19,15 @@ pub(crate) struct Args {
     /// The evaluation instant (RFC 3339, a date, or Unix ms). Default: the clock.
     #[arg(long, value_name = "TIME")]
     now: Option<String>,
-    /// The user to explain.
-    #[arg(
-        long,
-        value_name = "ID",
-        conflicts_with = "device",
-        required_unless_present = "device"
-    )]
-    user: Option<String>,
-    /// The device to explain.
-    #[arg(long, value_name = "ID")]
-    device: Option<String>,
+    #[command(flatten)]
+    subject: SubjectArg,
     /// The filter.
     filter: String,
 }
 
 pub(crate) fn run(args: Args) -> anyhow::Result<u8> {
     let now = parse_now(args.now.as_deref())?;
-    let (kind, id) = match (args.user, args.device) {
-        (Some(id), _) => (SubjectKind::User, id),
-        (None, Some(id)) => (SubjectKind::Device, id),
-        (None, None) => bail!("give --user ID or --device ID"),
-    };
+    let (kind, id) = args.subject.kind_and_id();
     let filter = match cohort::app::parse_filter(&args.filter, kind) {
         Ok(f) => f,
         Err(e) => {

@@ -11,6 +11,7 @@ mod ingest_cmd;
 mod init_cmd;
 mod profile_cmd;
 mod recover_cmd;
+mod render_cmd;
 mod segment_cmd;
 mod segments_file;
 mod text;
@@ -47,8 +48,10 @@ fn keep_freed_memory() {
 /// Segment evaluation over an embedded event store.
 ///
 /// A store is one directory. Ingest track-API events into it, look at what
-/// arrived (the catalog, recent events), then select users or devices with
-/// segment filters (eval, check, explain, segment).
+/// arrived (the catalog, recent events, a subject's profile), select users
+/// or devices with segment filters (eval, check, explain, segment), and
+/// render personalised messages with Liquid templates (render, check
+/// --template).
 ///
 /// Read commands (events, catalog, eval, explain, segment list/show) open
 /// the store read-only and work while another process writes to it; they
@@ -76,6 +79,7 @@ enum Command {
     Eval(eval_cmd::Args),
     Check(check_cmd::Args),
     Explain(explain_cmd::Args),
+    Render(render_cmd::Args),
     Segment(segment_cmd::Args),
     Gen(gen_cmd::Args),
     Bench(bench_cmd::Args),
@@ -97,6 +101,29 @@ pub(crate) struct DbArg {
     /// The store's directory.
     #[arg(long, value_name = "DIR")]
     pub db: PathBuf,
+}
+
+/// `--user ID` or `--device ID`: the one subject a command is about.
+#[derive(clap::Args)]
+#[group(required = true, multiple = false)]
+pub(crate) struct SubjectArg {
+    /// The user's ID.
+    #[arg(long, value_name = "ID")]
+    user: Option<String>,
+    /// The device's ID.
+    #[arg(long, value_name = "ID")]
+    device: Option<String>,
+}
+
+impl SubjectArg {
+    /// The kind and ID given (clap requires exactly one).
+    pub(crate) fn kind_and_id(self) -> (cohort::SubjectKind, String) {
+        match (self.user, self.device) {
+            (Some(id), _) => (cohort::SubjectKind::User, id),
+            (None, Some(id)) => (cohort::SubjectKind::Device, id),
+            (None, None) => unreachable!("clap requires --user or --device"),
+        }
+    }
 }
 
 /// Exit codes: 0 success, 1 some input rejected, 2 usage or I/O error.
@@ -139,6 +166,7 @@ fn main() -> ExitCode {
         }
         Command::Events(args) => events_cmd::run(args),
         Command::Profile(args) => profile_cmd::run(args),
+        Command::Render(args) => render_cmd::run(args),
         Command::Users(args) => users_cmd::run(args),
         Command::Catalog(args) => catalog_cmd::run(args),
         Command::Eval(args) => eval_cmd::run(args),

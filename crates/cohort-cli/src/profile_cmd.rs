@@ -7,7 +7,7 @@ use cohort::{format_millis, Value};
 use serde_json::{json, Map};
 
 use crate::text::shown;
-use crate::{open_read, parse_now, DbArg, Format};
+use crate::{open_read, parse_now, DbArg, Format, SubjectArg};
 
 /// Show one subject's profile: tags, user attributes and event facts.
 ///
@@ -17,16 +17,11 @@ use crate::{open_read, parse_now, DbArg, Format};
 ///
 /// Example: cohort profile --db ./store --user u1 --now 2026-06-01
 #[derive(clap::Args)]
-#[command(group(clap::ArgGroup::new("subject").required(true).args(["user", "device"])))]
 pub(crate) struct Args {
     #[command(flatten)]
     db: DbArg,
-    /// The user to show.
-    #[arg(long, value_name = "ID")]
-    user: Option<String>,
-    /// The device to show.
-    #[arg(long, value_name = "ID")]
-    device: Option<String>,
+    #[command(flatten)]
+    subject: SubjectArg,
     /// The instant to show the profile at: RFC 3339, a date, or Unix ms.
     #[arg(long, value_name = "TIME")]
     now: Option<String>,
@@ -38,11 +33,7 @@ pub(crate) struct Args {
 pub(crate) fn run(args: Args) -> anyhow::Result<u8> {
     let store = open_read(&args.db.db)?;
     let now = parse_now(args.now.as_deref())?;
-    let (kind, id) = match (args.user, args.device) {
-        (Some(id), _) => (cohort::SubjectKind::User, id),
-        (None, Some(id)) => (cohort::SubjectKind::Device, id),
-        (None, None) => unreachable!("clap requires --user or --device"),
-    };
+    let (kind, id) = args.subject.kind_and_id();
     let view = store.view();
     let Some(report) = subject_report(&view, kind, &id, now)? else {
         anyhow::bail!("no {kind} {id:?} in this store");

@@ -255,6 +255,120 @@ fn profile_shows_tags_and_attributes_as_of_an_instant() {
 }
 
 #[test]
+fn render_personalises_a_message_from_the_profile_and_entry_event() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("db").display().to_string();
+    let input = write(
+        dir.path(),
+        "p.ndjson",
+        concat!(
+            r#"{"subjectType":"user","subjectId":"u1","type":"purchase","createdAt":"2026-05-20T10:00:00Z","data":{"productName":"Running Shoes","amount":129000}}"#,
+            "\n",
+            r#"{"subjectType":"user","subjectId":"u1","type":"purchase","createdAt":"2026-06-20T10:00:00Z","data":{"productName":"Later"}}"#,
+            "\n",
+            r#"{"tags":[{"subjectType":"user","subjectId":"u1","createdAt":"2026-05-01T00:00:00Z","tags":{"point":1234567,"signup_date":"2026-04-30T20:00:00Z"}}],"userAttributes":[{"userId":"u1","createdAt":"2026-01-01T00:00:00Z","name":"Kim","timeZone":"Asia/Seoul"}]}"#,
+            "\n"
+        ),
+    );
+    assert_eq!(
+        cohort(&["ingest", "--db", &db, &input]).status.code(),
+        Some(0)
+    );
+    let render = |extra: &[&str], template: &str| {
+        let mut args = vec!["render", "--db", &db, "--user", "u1", "--now", "2026-06-01"];
+        args.extend_from_slice(extra);
+        args.push(template);
+        cohort(&args)
+    };
+    // The latest purchase at or before --now (not the one after it).
+    let out = render(
+        &["--entry-event-type", "purchase"],
+        "Hi {{ name }}, {{ entry_event.data.productName }} ({{ entry_event.data.amount | number_with_delimiter }}); \
+         {{ tags.point | number_with_delimiter }} points since {{ tags.signup_date | date: \"%Y-%m-%d\" }}",
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout),
+        "Hi Kim, Running Shoes (129,000); 1,234,567 points since 2026-05-01"
+    );
+    // No event of that type: entry_event is missing, default stands in, and stderr says so.
+    let out = render(
+        &["--entry-event-type", "refund"],
+        r#"{{ entry_event.data.productName | default: "your item" }}"#,
+    );
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(text(&out.stdout), "your item");
+    assert!(
+        text(&out.stderr).contains(r#"no "refund" event"#),
+        "{}",
+        text(&out.stderr)
+    );
+    // An entry event given whole, and one of another subject.
+    let event = write(
+        dir.path(),
+        "e.json",
+        r#"{"subjectType":"user","subjectId":"u1","type":"@clicked","data":{"campaign":"summer"}}"#,
+    );
+    let out = render(
+        &["--entry-event", &event],
+        "{{ entry_event.type }} {{ entry_event.data.campaign }} {{ entry_event.createdAt }}",
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout),
+        "@clicked summer 2026-06-01T00:00:00.000Z"
+    );
+    let other = write(
+        dir.path(),
+        "o.json",
+        r#"{"subjectType":"user","subjectId":"u2","type":"x"}"#,
+    );
+    let out = render(&["--entry-event", &other], "x");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains(r#"the entry event is for user "u2", not user "u1""#),
+        "{}",
+        text(&out.stderr)
+    );
+    // A bad template is refused with its position; a limit names itself.
+    let out = render(&[], "{{ name | shout }}");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("line 1, column 11: Unknown filter"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = render(&[], "{% for i in (1..100000) %}{% endfor %}");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("more than 10000 iterations"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = cohort(&["render", "--db", &db, "--user", "ghost", "x"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains(r#"no user "ghost" in this store"#));
+}
+
+#[test]
+fn check_template_shows_the_error_with_a_caret() {
+    let out = cohort(&["check", "--template", "Hello {{ name | default: \"you\" }}"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).starts_with("ok"));
+    let out = cohort(&[
+        "check",
+        "--template",
+        "Hi\n{{ tags.d | date: \"%Y\", \"Mars/Base\" }}",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(err.contains("line 2"), "{err}");
+    assert!(err.contains("unknown time zone \"Mars/Base\""), "{err}");
+    assert!(err.contains("2 | {{ tags.d"), "{err}");
+    assert!(err.contains("^"), "{err}");
+}
+
+#[test]
 fn users_delete_removes_a_user_and_says_which_were_missing() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("db").display().to_string();

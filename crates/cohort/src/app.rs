@@ -15,6 +15,9 @@ use cohort_filter::{parse, parse_for, Condition, Expr, ParseError, MAX_FILTER_BY
 use cohort_store::{AppendReceipt, SavedSegment, Store, StoreError, View};
 use roaring::RoaringBitmap;
 
+mod render;
+pub use render::{check_template, parse_entry_event, render_message, Entry, Rendered};
+
 /// What cohort knows of one subject at an instant: its profile as it was
 /// then, its event facts, and every profile change (for history).
 #[derive(Debug, Clone)]
@@ -128,6 +131,31 @@ pub enum Error {
         bytes: usize,
         /// The limit.
         limit: usize,
+    },
+    /// No such subject in the store.
+    #[error("no {kind} {id:?} in this store")]
+    SubjectNotFound {
+        /// User or device.
+        kind: SubjectKind,
+        /// The ID asked for.
+        id: String,
+    },
+    /// A template was refused when checked, or its render failed.
+    #[error("template: {0}")]
+    Template(cohort_liquid::Error),
+    /// An entry event given whole is not a valid event.
+    #[error("the entry event is not valid: {}", reasons.join("; "))]
+    InvalidEntryEvent {
+        /// Each invalid field, with why.
+        reasons: Vec<String>,
+    },
+    /// An entry event given whole is another subject's.
+    #[error("the entry event is for {found}, not {expected}")]
+    EntryEventSubject {
+        /// The subject rendered for.
+        expected: String,
+        /// The event's subject.
+        found: String,
     },
     /// Evaluation failed (an unknown or cyclic segment, a limit, the store).
     #[error(transparent)]

@@ -39,6 +39,9 @@ pub use cohort_filter as filter;
 /// The evaluator: filters to roaring bitmaps, and the reference evaluator.
 pub use cohort_eval as eval;
 
+/// Personalisation: Liquid templates over a subject's data, bounded.
+pub use cohort_liquid as liquid;
+
 pub use cohort_event::{
     data_path, format_millis, parse_event, parse_line, parse_rfc3339, parse_track_request,
     tag_path, Attribute, AttributeChange, Event, FieldError, Group, InvalidItem, Line, LineError,

@@ -1,7 +1,8 @@
-//! The ten benchmark segments (benches/compare/segments.toml) on a
-//! generated store: the fast evaluator, parallel and single-threaded, gives
-//! exactly the reference evaluator's members. The store is ingested in
-//! small chunks, so every bucket holds many blocks.
+//! The benchmark segments (benches/compare/segments.toml: ten over events,
+//! three over tags and attributes) on a generated store with profiles: the
+//! fast evaluator, parallel and single-threaded, gives exactly the
+//! reference evaluator's members. The store is ingested in small chunks, so
+//! every bucket holds many blocks.
 
 use std::collections::BTreeSet;
 
@@ -27,7 +28,7 @@ fn benchmark_segments_match_the_reference_evaluator() {
     let mut ndjson = Vec::new();
     generate(
         &GenOptions {
-            profiles: false,
+            profiles: true,
             users: 1500,
             events: 150_000,
             days: 200,
@@ -59,29 +60,31 @@ fn benchmark_segments_match_the_reference_evaluator() {
 
     let file: File =
         toml::from_str(include_str!("../../../benches/compare/segments.toml")).unwrap();
-    assert_eq!(file.segments.len(), 10);
+    assert_eq!(file.segments.len(), 13);
     let kind = SubjectKind::User;
-    let users: Vec<(String, Vec<cohort::EventRecord>)> = (0..store.facts(kind).len() as u32)
-        .map(|sid| {
-            let id = store.subject_id(kind, sid).unwrap();
-            let events = store.events(kind, &id, ..).unwrap();
-            (id, events)
-        })
-        .collect();
+    let view = store.view();
+    let users: Vec<(String, Vec<cohort::EventRecord>, cohort::Profile)> =
+        (0..store.facts(kind).len() as u32)
+            .map(|sid| {
+                let id = store.subject_id(kind, sid).unwrap();
+                let events = store.events(kind, &id, ..).unwrap();
+                (id, events, view.profile_of(kind, sid).unwrap())
+            })
+            .collect();
     for (name, entry) in &file.segments {
         let filter = cohort::filter::parse(&entry.filter).unwrap();
         let expected: BTreeSet<&str> = users
             .iter()
-            .filter(|(_, events)| {
+            .filter(|(_, events, profile)| {
                 reference::evaluate(
                     &filter,
-                    reference::Subject::with_events(events),
+                    reference::Subject { events, profile },
                     END,
                     &NoSegments,
                 )
                 .unwrap()
             })
-            .map(|(id, _)| id.as_str())
+            .map(|(id, _, _)| id.as_str())
             .collect();
         for (parallel, executor) in [
             (true, Executor::with_threads(3).unwrap()),
