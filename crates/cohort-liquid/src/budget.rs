@@ -93,23 +93,46 @@ pub(crate) fn value_size(value: &dyn ValueView) -> usize {
 
 /// A runtime that reads a missing variable as nil (the spec's "a missing
 /// variable renders as nothing") and charges each read its value's size.
-/// It wraps the root runtime and every loop's frame.
-pub(crate) struct Metered<R> {
+/// It wraps the root runtime and every loop's frame; a frame charges only
+/// the reads of its own names (a read it passes to its parent is charged
+/// there), so a read is charged once however deep the loops.
+pub(crate) struct Metered<'n, R> {
     inner: R,
+    /// The names a loop frame holds; `None` for the root, which holds all.
+    own: Option<[&'n str; 2]>,
 }
 
-impl<R: Runtime> Metered<R> {
+impl<R: Runtime> Metered<'static, R> {
     pub(crate) fn new(inner: R) -> Self {
-        Metered { inner }
+        Metered { inner, own: None }
+    }
+}
+
+impl<'n, R: Runtime> Metered<'n, R> {
+    /// A loop frame holding `own` (`forloop` and the loop's variable).
+    pub(crate) fn frame(inner: R, own: [&'n str; 2]) -> Self {
+        Metered {
+            inner,
+            own: Some(own),
+        }
     }
 
-    fn charge_read(&self, value: Option<&ValueCow<'_>>) -> Result<(), LiquidError> {
+    fn charge_read(
+        &self,
+        path: &[ScalarCow<'_>],
+        value: Option<&ValueCow<'_>>,
+    ) -> Result<(), LiquidError> {
+        if let (Some(own), Some(first)) = (self.own, path.first()) {
+            if !own.contains(&first.to_kstr().as_str()) {
+                return Ok(());
+            }
+        }
         let units = 1 + value.map_or(0, |v| value_size(v.as_view()) as u64);
         budget(&self.inner).charge(units)
     }
 }
 
-impl<R: Runtime> Runtime for Metered<R> {
+impl<R: Runtime> Runtime for Metered<'_, R> {
     fn partials(&self) -> &dyn PartialStore {
         self.inner.partials()
     }
@@ -126,13 +149,13 @@ impl<R: Runtime> Runtime for Metered<R> {
         let value = self.inner.try_get(path);
         // `try_get` cannot fail: a passed limit is recorded and raised by
         // the next filter, loop iteration or read through `get`.
-        let _ = self.charge_read(value.as_ref());
+        let _ = self.charge_read(path, value.as_ref());
         value
     }
 
     fn get(&self, path: &[ScalarCow<'_>]) -> liquid_core::Result<ValueCow<'_>> {
         let value = self.inner.try_get(path);
-        self.charge_read(value.as_ref())?;
+        self.charge_read(path, value.as_ref())?;
         Ok(value.unwrap_or(ValueCow::Owned(Value::Nil)))
     }
 

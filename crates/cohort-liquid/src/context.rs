@@ -4,7 +4,9 @@
 use std::collections::BTreeMap;
 
 use cohort_event::{format_millis, format_time_value, Attribute, SubjectKind, Value};
-use liquid_core::model::{Object, Value as LValue};
+use liquid_core::model::Value as LValue;
+
+use crate::ordered::{Node, Ordered};
 
 /// The subject a message is for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,46 +56,42 @@ impl Context {
             .unwrap_or(chrono_tz::UTC)
     }
 
-    /// The globals of a render.
-    pub(crate) fn to_object(&self) -> Object {
-        let mut root = Object::new();
+    /// The globals of a render, keys in a fixed order.
+    pub(crate) fn to_object(&self) -> Ordered {
+        let mut root = Ordered::default();
         if let Some(s) = &self.subject {
-            root.insert("subject".into(), LValue::Object(subject(s)));
+            root.insert("subject", Node::Map(subject(s)));
         }
         if let Some(e) = &self.entry_event {
-            let mut event = Object::new();
-            event.insert("type".into(), LValue::scalar(e.event_type.clone()));
-            event.insert("createdAt".into(), LValue::scalar(format_millis(e.time)));
-            event.insert(
-                "subjectType".into(),
-                LValue::scalar(e.subject.kind.as_str()),
-            );
-            event.insert("subjectId".into(), LValue::scalar(e.subject.id.clone()));
-            let data: Object = e
-                .data
-                .iter()
-                .map(|(k, v)| (k.clone().into(), value(v)))
-                .collect();
-            event.insert("data".into(), LValue::Object(data));
-            root.insert("entry_event".into(), LValue::Object(event));
+            let mut event = Ordered::default();
+            let leaf = |s: &str| Node::Leaf(LValue::scalar(s.to_owned()));
+            event.insert("type", leaf(&e.event_type));
+            event.insert("createdAt", leaf(&format_millis(e.time)));
+            event.insert("subjectType", leaf(e.subject.kind.as_str()));
+            event.insert("subjectId", leaf(&e.subject.id));
+            let mut data = Ordered::default();
+            for (k, v) in &e.data {
+                data.insert(k, Node::Leaf(value(v)));
+            }
+            event.insert("data", Node::Map(data));
+            root.insert("entry_event", Node::Map(event));
         }
-        let tags: Object = self
-            .tags
-            .iter()
-            .map(|(k, v)| (k.clone().into(), value(v)))
-            .collect();
-        root.insert("tags".into(), LValue::Object(tags));
+        let mut tags = Ordered::default();
+        for (k, v) in &self.tags {
+            tags.insert(k, Node::Leaf(value(v)));
+        }
+        root.insert("tags", Node::Map(tags));
         for (a, v) in &self.attributes {
-            root.insert(a.as_str().into(), LValue::scalar(v.clone()));
+            root.insert(a.as_str(), Node::Leaf(LValue::scalar(v.clone())));
         }
         root
     }
 }
 
-fn subject(s: &Subject) -> Object {
-    let mut o = Object::new();
-    o.insert("type".into(), LValue::scalar(s.kind.as_str()));
-    o.insert("id".into(), LValue::scalar(s.id.clone()));
+fn subject(s: &Subject) -> Ordered {
+    let mut o = Ordered::default();
+    o.insert("type", Node::Leaf(LValue::scalar(s.kind.as_str())));
+    o.insert("id", Node::Leaf(LValue::scalar(s.id.clone())));
     o
 }
 

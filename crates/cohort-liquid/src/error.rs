@@ -67,6 +67,15 @@ pub enum Error {
     /// Rendering passed a limit.
     #[error("rendering stopped: {0}")]
     Limit(Limit),
+    /// The Liquid engine failed on this template (a panic inside it,
+    /// caught): when checking, the template is refused; when rendering,
+    /// that render fails. Examples: an integer literal wider than 64 bits,
+    /// `modulo: -1` of the smallest integer.
+    #[error("the Liquid engine failed on this template: {reason}")]
+    Engine {
+        /// What the engine said.
+        reason: String,
+    },
     /// A filter refused its input at render time (`divided_by: 0`, a `date`
     /// zone held in a variable that is not an IANA name).
     #[error("rendering failed: {reason}")]
@@ -87,12 +96,22 @@ pub(crate) fn reason(e: &liquid_core::Error) -> String {
         if line.is_empty() || line.starts_with("from:") || line.starts_with("with:") {
             continue;
         }
-        parts.push(line.to_owned());
+        parts.push(clip(line));
     }
     if parts.is_empty() {
         text
     } else {
         parts.join("; ")
+    }
+}
+
+/// At most 200 characters of one part of a message: liquid's context
+/// quotes whole values (a filter's input can be a megabyte).
+fn clip(text: &str) -> String {
+    const MAX: usize = 200;
+    match text.char_indices().nth(MAX) {
+        Some((at, _)) => format!("{}… ({} bytes)", &text[..at], text.len()),
+        None => text.to_owned(),
     }
 }
 
@@ -104,19 +123,33 @@ pub(crate) fn parse_error(e: &liquid_core::Error, template: &str) -> Error {
     let text = e.to_string();
     let mut position = None;
     let mut reason = None;
+    let mut requested = None;
     for line in text.lines() {
         let line = line.trim();
+        let line = line.strip_prefix("liquid:").unwrap_or(line).trim();
+        if let Some(name) = line.strip_prefix("requested=") {
+            requested = Some(name.to_owned());
+        }
         if let Some(rest) = line.strip_prefix("--> ") {
             let mut it = rest.split(':').map(|n| n.trim().parse::<usize>());
             if let (Some(Ok(l)), Some(Ok(c))) = (it.next(), it.next()) {
                 position = Some((l, c));
             }
         } else if let Some(rest) = line.strip_prefix("= ") {
-            reason = Some(rest.to_owned());
+            reason = Some(clip(rest));
         }
     }
-    let reason = reason.unwrap_or_else(|| self::reason(e));
+    let mut reason = reason.unwrap_or_else(|| self::reason(e));
+    if let Some(name) = requested.filter(|_| reason.starts_with("Unknown tag")) {
+        reason = match name.as_str() {
+            "include" | "render" => format!(
+                "unknown tag {name:?}: cohort stores no partial templates, so include and render are not offered"
+            ),
+            _ => format!("unknown tag {name:?}"),
+        };
+    }
     let (line, column) = position
+        .or_else(|| quoted_culprit(&reason).and_then(|q| locate_quoted(template, &q)))
         .or_else(|| culprit(&text).and_then(|name| locate(template, &name)))
         .unwrap_or((1, 1));
     Error::Parse {
@@ -139,6 +172,27 @@ fn culprit(text: &str) -> Option<String> {
                     .to_owned()
             })
     })
+}
+
+/// The literal a `date` argument error names (`unknown time zone "X"`,
+/// `date: "%Q" is not a strftime format`), with its quotes.
+fn quoted_culprit(reason: &str) -> Option<String> {
+    let start = reason.find('"')?;
+    let end = start + 1 + reason[start + 1..].find('"')?;
+    (reason.contains("unknown time zone") || reason.contains("not a strftime format"))
+        .then(|| reason[start..=end].to_owned())
+}
+
+/// Line and column of the first place the template holds `quoted` (in
+/// double or single quotes).
+fn locate_quoted(template: &str, quoted: &str) -> Option<(usize, usize)> {
+    let inner = &quoted[1..quoted.len() - 1];
+    let single = format!("'{inner}'");
+    let at = [template.find(quoted), template.find(&single)]
+        .into_iter()
+        .flatten()
+        .min()?;
+    Some(line_column(template, at))
 }
 
 /// Line and column of the first `| name` in the template.

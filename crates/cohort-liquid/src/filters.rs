@@ -44,15 +44,18 @@ impl ParseFilter for Metered {
             positional: Box::new(positional.clone().into_iter()),
             keyword: arguments.keyword,
         })?;
-        let growth = match self.0.reflection().name() {
+        let name = self.0.reflection().name();
+        let growth = match name {
             "replace" => Growth::Replace,
             "join" => Growth::Join,
+            "uniq" => Growth::Quadratic,
             _ => Growth::Additive,
         };
         Ok(Box::new(MeteredFilter {
             inner,
             growth,
             positional,
+            passes_nil: name != "default",
         }))
     }
 
@@ -69,6 +72,9 @@ enum Growth {
     Replace,
     /// `join: glue`: one copy of `glue` between each two items.
     Join,
+    /// `uniq` compares each item with those kept: its work is the square
+    /// of its length.
+    Quadratic,
 }
 
 #[derive(Debug)]
@@ -76,6 +82,9 @@ struct MeteredFilter {
     inner: Box<dyn Filter>,
     growth: Growth,
     positional: Vec<Expression>,
+    /// A missing input stays missing (so `default` can stand in at the
+    /// chain's end): true for every filter but `default`.
+    passes_nil: bool,
 }
 
 impl fmt::Display for MeteredFilter {
@@ -94,7 +103,7 @@ impl MeteredFilter {
     /// larger than its input.
     fn predicted(&self, input: &dyn ValueView, runtime: &dyn Runtime) -> usize {
         match self.growth {
-            Growth::Additive => 0,
+            Growth::Additive | Growth::Quadratic => 0,
             Growth::Replace => {
                 let text = input.to_kstr();
                 let pattern = self.text_arg(0, runtime).unwrap_or_default();
@@ -121,7 +130,14 @@ impl MeteredFilter {
 
 impl Filter for MeteredFilter {
     fn evaluate(&self, input: &dyn ValueView, runtime: &dyn Runtime) -> Result<Value> {
+        if self.passes_nil && input.is_nil() {
+            return Ok(Value::Nil);
+        }
         budget(runtime).charge(1 + value_size(input) as u64)?;
+        if let (Growth::Quadratic, Some(items)) = (self.growth, input.as_array()) {
+            let n = items.size().max(0) as u64;
+            budget(runtime).charge(n.saturating_mul(n))?;
+        }
         if self.predicted(input, runtime) > MAX_VALUE_BYTES {
             return Err(budget(runtime).fail(Limit::Value));
         }

@@ -11,7 +11,7 @@ use liquid_core::{
 use liquid_lib::stdlib;
 
 use crate::filters::{Date, Metered, NumberWithDelimiter};
-use crate::{capture, error, loops, Error, MAX_NESTING};
+use crate::{buffered, error, loops, Error, MAX_NESTING};
 
 thread_local! {
     /// How deep the block being parsed on this thread is nested.
@@ -85,12 +85,12 @@ pub(crate) fn build() -> Language {
     block(&mut lang, stdlib::RawBlock);
     block(&mut lang, stdlib::IfBlock);
     block(&mut lang, stdlib::UnlessBlock);
-    block(&mut lang, stdlib::IfChangedBlock);
+    block(&mut lang, buffered::IfChangedBlock);
     block(&mut lang, stdlib::CommentBlock);
     block(&mut lang, stdlib::CaseBlock);
     block(&mut lang, loops::ForBlock);
     block(&mut lang, loops::TableRowBlock);
-    block(&mut lang, capture::CaptureBlock);
+    block(&mut lang, buffered::CaptureBlock);
 
     let standard: Vec<Box<dyn ParseFilter>> = vec![
         stdlib::Abs.into(),

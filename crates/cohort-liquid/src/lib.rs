@@ -12,9 +12,10 @@
 //!
 //! - `include` and `render` are not offered: cohort stores no partial
 //!   templates, and a template naming one would fail only when sent;
-//! - `for`, `tablerow` and `capture` are this crate's own (adapted from
-//!   liquid-lib's), because liquid-lib's materialise a whole counted range
-//!   before the first iteration and have no iteration or size bound;
+//! - `for`, `tablerow`, `capture` and `ifchanged` are this crate's own
+//!   (adapted from liquid-lib's), because liquid-lib's materialise a whole
+//!   counted range before the first iteration, or buffer a body without
+//!   bound;
 //! - every other block and filter is liquid-lib's, wrapped to count nesting
 //!   depth, work and value sizes.
 //!
@@ -30,16 +31,18 @@
 //! ```
 
 mod budget;
-mod capture;
+mod buffered;
 mod context;
 mod error;
 mod filters;
 mod language;
 mod loops;
+mod ordered;
 
 pub use context::{Context, EntryEvent, Subject};
 pub use error::{Error, Limit};
 
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::OnceLock;
 
 use liquid_core::runtime::RuntimeBuilder;
@@ -60,8 +63,32 @@ pub const MAX_LOOP_ITERATIONS: u64 = 10_000;
 pub const MAX_NESTING: usize = 64;
 /// The work one render may do, in units: each byte a filter reads or
 /// makes, each byte of a variable read, each loop iteration and each filter
-/// call is one unit (64 Mi units is a few tens of milliseconds).
+/// call is one unit, and `uniq` costs the square of its length (64 Mi
+/// units is well under a second on the benchmark machine).
 pub const MAX_WORK_UNITS: u64 = 64 * 1024 * 1024;
+
+/// The stack parsing and rendering run on. liquid recurses once per level
+/// of a nested expression; a 64 KiB template can nest some 30,000 levels,
+/// which needs far more than a thread's default stack. The memory is
+/// reserved, not committed: only the pages a deep template touches are used.
+const STACK_BYTES: usize = 256 << 20;
+
+/// Runs `f` on its own large stack, turning a panic inside liquid (it has
+/// a few on hostile input: an integer literal past i64, `modulo: -1` of
+/// the smallest integer, an empty `cycle` group) into an error.
+fn guarded<T>(f: impl FnOnce() -> Result<T, Error>) -> Result<T, Error> {
+    stacker::grow(STACK_BYTES, || match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(result) => result,
+        Err(payload) => {
+            let reason = payload
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown".to_owned());
+            Err(Error::Engine { reason })
+        }
+    })
+}
 
 /// A checked template, ready to render any number of times.
 #[derive(Debug)]
@@ -85,7 +112,7 @@ impl Template {
                 limit: MAX_TEMPLATE_BYTES,
             });
         }
-        let elements = language::parse(text, language())?;
+        let elements = guarded(|| language::parse(text, language()))?;
         Ok(Template {
             inner: liquid_core::Template::new(elements),
         })
@@ -96,6 +123,10 @@ impl Template {
     /// Fails when a limit is passed (the error names which) or a filter
     /// refuses its input (`divided_by: 0`); a failed render has no output.
     pub fn render(&self, context: &Context) -> Result<String, Error> {
+        guarded(|| self.render_here(context))
+    }
+
+    fn render_here(&self, context: &Context) -> Result<String, Error> {
         let globals = context.to_object();
         let core = RuntimeBuilder::new().set_globals(&globals).build();
         let runtime = budget::Metered::new(core);

@@ -24,7 +24,13 @@ use crate::budget::{budget, Metered};
 /// What a loop walks: a counted range, or the items of an array (or an
 /// object's `[key, value]` pairs).
 enum Items<'a> {
-    Counted { first: i64, count: u64, step: i64 },
+    /// `first`, then each next value `step` (±1) on, `count` of them;
+    /// 128-bit so no range of 64-bit ends can overflow.
+    Counted {
+        first: i128,
+        count: u64,
+        step: i128,
+    },
     Values(Vec<ValueCow<'a>>),
 }
 
@@ -39,7 +45,8 @@ impl Items<'_> {
     fn get(&self, i: u64) -> ValueCow<'_> {
         match self {
             Items::Counted { first, step, .. } => {
-                ValueCow::Owned(Value::scalar(first + step * i as i64))
+                // Within the range's ends, so it fits an i64.
+                ValueCow::Owned(Value::scalar((first + step * i128::from(i)) as i64))
             }
             Items::Values(v) => ValueCow::Borrowed(v[i as usize].as_view()),
         }
@@ -69,15 +76,17 @@ fn items<'r>(
 ) -> Result<Items<'r>> {
     match range {
         RangeExpression::Counted(start, stop) => {
-            let start = whole(start, runtime, "start")?;
-            let stop = whole(stop, runtime, "end")?;
-            let total = (i128::from(stop) - i128::from(start) + 1).max(0) as u64;
+            let start = i128::from(whole(start, runtime, "start")?);
+            let stop = i128::from(whole(stop, runtime, "end")?);
+            // A full i64 range holds 2^64 values, one more than u64 counts;
+            // the iteration limit stops such a loop long before.
+            let total = (stop - start + 1).clamp(0, i128::from(u64::MAX)) as u64;
             let offset = offset.min(total);
             let count = limit.map_or(total - offset, |l| l.min(total - offset));
-            let first = start + offset as i64;
+            let first = start + i128::from(offset);
             Ok(if reversed && count > 0 {
                 Items::Counted {
-                    first: first + (count - 1) as i64,
+                    first: first + i128::from(count - 1),
                     count,
                     step: -1,
                 }
@@ -298,7 +307,7 @@ impl Renderable for For {
             let mut root = HashMap::<KStringRef<'_>, &dyn ValueView>::new();
             root.insert("forloop".into(), &forloop);
             root.insert(h.var.as_ref(), item.as_view());
-            let scope = Metered::new(StackFrame::new(runtime, &root));
+            let scope = Metered::frame(StackFrame::new(runtime, &root), ["forloop", &h.var]);
             self.body
                 .render_to(writer, &scope)
                 .context_key("index")
@@ -392,7 +401,7 @@ impl Renderable for TableRow {
             let mut root = HashMap::<KStringRef<'_>, &dyn ValueView>::new();
             root.insert("tablerow".into(), &tablerow);
             root.insert(h.var.as_ref(), item.as_view());
-            let scope = Metered::new(StackFrame::new(runtime, &root));
+            let scope = Metered::frame(StackFrame::new(runtime, &root), ["tablerow", &h.var]);
             self.body.render_to(writer, &scope)?;
             write!(writer, "</td>").map_err(render_failed)?;
             if col_last {

@@ -294,8 +294,150 @@ fn templates_are_bounded_in_size_and_nesting() {
 }
 
 #[test]
-fn render_errors_name_the_cause() {
+fn render_errors_name_the_cause_without_quoting_whole_values() {
     let e = render("{{ 1 | divided_by: 0 }}").unwrap_err();
     assert!(matches!(e, Error::Render { .. }), "{e:?}");
     assert!(!e.to_string().is_empty());
+    // liquid's context quotes the filter's input: a 600 KiB tag here.
+    let e = render("{{ tags.big | divided_by: 0 }}").unwrap_err();
+    assert!(matches!(e, Error::Render { .. }), "{e:?}");
+    assert!(e.to_string().len() < 2000, "{} bytes", e.to_string().len());
+}
+
+#[test]
+fn engine_panics_become_errors() {
+    let e = Template::parse("{{ 99999999999999999999 }}").unwrap_err();
+    assert!(matches!(e, Error::Engine { .. }), "{e:?}");
+    let e = Template::parse("{{ \"a\n{{\" }}{% \" }}");
+    assert!(e.is_err(), "{e:?}");
+    for t in [
+        "{{ -9223372036854775808 | modulo: -1 }}",
+        "{{ -9223372036854775808 | divided_by: -1 }}",
+        "{% cycle \"a\": %}",
+    ] {
+        match Template::parse(t).and_then(|t| t.render(&context())) {
+            Err(Error::Engine { .. } | Error::Render { .. } | Error::Parse { .. }) => {}
+            other => panic!("{t}: {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn ranges_at_the_ends_of_i64_neither_overflow_nor_wrap() {
+    assert_eq!(
+        render("{% for i in (9223372036854775806..9223372036854775807) offset: 2 %}x{% endfor %}-")
+            .unwrap(),
+        "-"
+    );
+    assert_eq!(
+        render("{% for i in (9223372036854775806..9223372036854775807) reversed %}{{ i }} {% endfor %}")
+            .unwrap(),
+        "9223372036854775807 9223372036854775806 "
+    );
+    assert_eq!(
+        limit("{% for i in (-9223372036854775808..0) reversed %}{% endfor %}"),
+        Limit::Iterations
+    );
+    assert_eq!(
+        limit("{% for i in (-9223372036854775808..9223372036854775807) %}x{% endfor %}"),
+        Limit::Iterations
+    );
+}
+
+#[test]
+fn deep_expressions_run_on_their_own_stack() {
+    // 64 KiB allows ~21,000 levels of `a[…]` and ~12,000 `or` terms; liquid
+    // recurses on both. Either answer is fine; a stack overflow is not.
+    let n = 21_000;
+    let deep = format!("{{{{ {}b{} }}}}", "a[".repeat(n), "]".repeat(n));
+    assert!(deep.len() <= crate::MAX_TEMPLATE_BYTES);
+    let _ = Template::parse(&deep).and_then(|t| t.render(&context()));
+    let ors = format!("{{% if a{} %}}x{{% endif %}}", " or a".repeat(12_000));
+    let t = Template::parse(&ors).unwrap();
+    assert_eq!(t.render(&context()).unwrap(), "");
+    let elsifs = format!("{{% if a %}}{}{{% endif %}}", "{% elsif a %}".repeat(4_000));
+    let _ = Template::parse(&elsifs).and_then(|t| t.render(&context()));
+}
+
+#[test]
+fn ifchanged_and_uniq_are_bounded_too() {
+    let body = "x".repeat(1000);
+    assert_eq!(
+        limit(&format!(
+            "{{%ifchanged%}}{{%for i in (1..10000)%}}{body}{{%endfor%}}{{%endifchanged%}}"
+        )),
+        Limit::Value
+    );
+    assert_eq!(
+        render("{% for i in (1..3) %}{% ifchanged %}{{ i | divided_by: 2 }}{% endifchanged %}{% endfor %}")
+            .unwrap(),
+        "01"
+    );
+    // 300,000 one-character items: uniq would compare 9e10 pairs.
+    assert_eq!(
+        limit("{% assign xs = tags.big | slice: 0, 300000 | split: \"\" %}{{ xs | uniq | size }}"),
+        Limit::Work
+    );
+}
+
+#[test]
+fn a_read_is_charged_once_however_deep_the_loops() {
+    // 100 reads of the 600 KiB tag fit the budget, at any loop depth.
+    let one = "{% for i in (1..100) %}{% if tags.big %}{% endif %}{% endfor %}ok";
+    assert_eq!(render(one).unwrap(), "ok");
+    let two =
+        format!("{{% for j in (1..1) %}}{{% for k in (1..1) %}}{one}{{% endfor %}}{{% endfor %}}");
+    assert_eq!(render(&two).unwrap(), "ok");
+}
+
+#[test]
+fn parse_errors_point_at_their_line_and_column() {
+    let at = |t: &str| match Template::parse(t).unwrap_err() {
+        Error::Parse {
+            line,
+            column,
+            reason,
+        } => (line, column, reason),
+        other => panic!("{other:?}"),
+    };
+    let (line, _, _) = at("a\nbb {{ x | }}");
+    assert_eq!(line, 2);
+    let (line, column, reason) = at("hello\nworld {% foo %}");
+    assert_eq!((line, column), (2, 10), "{reason}");
+    assert!(reason.contains("unknown tag \"foo\""), "{reason}");
+    let (_, _, reason) = at("{% include 'x' %}");
+    assert!(reason.contains("no partial templates"), "{reason}");
+    let (line, column, _) = at("{{ a | date: \"%Y\" }}\n{{ b | date: \"%Y\", \"Mars/Base\" }}");
+    assert_eq!((line, column), (2, 20));
+}
+
+#[test]
+fn a_missing_value_stays_missing_through_any_filter_until_default() {
+    assert_eq!(
+        render("{{ tags.nope | times: 2 | default: 0 }}").unwrap(),
+        "0"
+    );
+    assert_eq!(render("[{{ tags.nope | plus: 1 | round }}]").unwrap(), "[]");
+    assert_eq!(
+        render("{{ tags.nope | upcase | default: \"x\" }}").unwrap(),
+        "x"
+    );
+}
+
+#[test]
+fn objects_render_in_a_fixed_order() {
+    let t = "{% for pair in entry_event.data %}{{ pair[0] }}={{ pair[1] }};{% endfor %}|{% for p in tags %}{{ p[0] }} {% endfor %}";
+    let mut c = context();
+    if let Some(e) = &mut c.entry_event {
+        e.data = (0..20)
+            .map(|i| (format!("k{}", 20 - i), Value::Number(i as f64)))
+            .collect();
+    }
+    let template = Template::parse(t).unwrap();
+    let first = template.render(&c).unwrap();
+    assert!(first.starts_with("k20=0;k19=1;"), "{first}");
+    assert!(first.ends_with("|big point "), "{first}");
+    for _ in 0..20 {
+        assert_eq!(template.render(&c).unwrap(), first);
+    }
 }
