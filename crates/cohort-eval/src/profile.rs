@@ -70,12 +70,11 @@ pub struct Birth<'a> {
 }
 
 impl Birth<'_> {
-    /// The calendar date of `now` in the user's time zone (UTC when unset,
-    /// or — never for a validated value — unknown).
-    fn today(&self, now: i64) -> Option<NaiveDate> {
+    /// The calendar date of `now` in `time_zone` (UTC when unset, or —
+    /// never for a validated value — unknown).
+    pub fn today_in(time_zone: Option<&str>, now: i64) -> Option<NaiveDate> {
         let utc = chrono::DateTime::from_timestamp_millis(now)?;
-        let zone = self
-            .time_zone
+        let zone = time_zone
             .and_then(|z| z.parse::<chrono_tz::Tz>().ok())
             .unwrap_or(chrono_tz::UTC);
         Some(zone.from_utc_datetime(&utc.naive_utc()).date_naive())
@@ -85,8 +84,12 @@ impl Birth<'_> {
     /// one more on each birthday (29 February falls on 28 February in
     /// other years); `None` without `dob` or when `dob` is later.
     pub fn age(&self, now: i64) -> Option<i64> {
+        self.age_on(Birth::today_in(self.time_zone, now)?)
+    }
+
+    /// `age` when the user's date is `today`.
+    pub fn age_on(&self, today: NaiveDate) -> Option<i64> {
         let dob = parse_date(self.dob?)?;
-        let today = self.today(now)?;
         if dob > today {
             return None;
         }
@@ -101,10 +104,14 @@ impl Birth<'_> {
     /// `birthday`: today's date in the user's zone has the month and day
     /// of `dob` (29 February: 28 February in other years).
     pub fn is_birthday(&self, now: i64) -> bool {
-        let (Some(dob), Some(today)) = (self.dob.and_then(parse_date), self.today(now)) else {
-            return false;
-        };
-        birthday_in(dob, today.year()) == today
+        Birth::today_in(self.time_zone, now).is_some_and(|d| self.is_birthday_on(d))
+    }
+
+    /// `birthday` when the user's date is `today`.
+    pub fn is_birthday_on(&self, today: NaiveDate) -> bool {
+        self.dob
+            .and_then(parse_date)
+            .is_some_and(|dob| birthday_in(dob, today.year()) == today)
     }
 }
 

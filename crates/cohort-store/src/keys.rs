@@ -275,7 +275,7 @@ pub(crate) mod meta {
 pub(crate) const PROFILE_KEY_LEN: usize = 26;
 
 /// What a `profile` entry changes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub(crate) enum ProfileField {
     /// A user attribute, by its [`cohort_event::Attribute::index`].
     Attribute(u8),

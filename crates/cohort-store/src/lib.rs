@@ -71,7 +71,9 @@ pub use delete::DeleteReceipt;
 pub use error::{Result, StoreError};
 pub use load::OpenCost;
 pub use options::{Access, Durability, Recovery, StoreOptions};
-pub use profile::{Field, Profile, ProfileChanges, ProfileEntry, TagKeyEntry};
+pub use profile::{
+    Field, FieldHistory, Profile, ProfileChanges, ProfileEntry, TagKeyEntry, PROFILE_CACHE_ENTRIES,
+};
 pub use read::{CatalogEntry, Cursor, EventRecord, KeyStats, RecentPage, RecentQuery};
 pub use segments::SavedSegment;
 pub use state::{MAX_DATA_KEYS, MAX_EVENT_TYPES};

@@ -8,7 +8,8 @@
 //! docs/events.md ("the latest change at or before T, ties in arrival
 //! order") are the key order.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
 
 use cohort_event::{Attribute, AttributeChange, SubjectKind, TagChange, Value, ValueKind};
 
@@ -194,7 +195,7 @@ enum IndexStep<'v> {
     /// One change of a field: its value, `None` for a delete.
     Change(ProfileField, &'v Option<Value>),
     /// A field's value for one subject at the instant asked for.
-    Latest(ProfileField, u32, Option<Value>),
+    Latest(ProfileField, Option<Value>),
 }
 
 /// A tag key in the catalog (docs/events.md: "the catalog lists tag keys
@@ -224,7 +225,7 @@ impl View<'_> {
             // Per key id: values set by kind, deletes, holders at `now`.
             let mut per_key: BTreeMap<u32, ([u64; 7], u64, u64)> = BTreeMap::new();
             self.walk_index(kind, &[kind.tag(), b't'], now, |step| {
-                let (IndexStep::Change(field, _) | IndexStep::Latest(field, _, _)) = step;
+                let (IndexStep::Change(field, _) | IndexStep::Latest(field, _)) = step;
                 let ProfileField::Tag(key_id) = field else {
                     return Err(StoreError::Corrupt("an attribute among tags".into()));
                 };
@@ -232,8 +233,8 @@ impl View<'_> {
                 match step {
                     IndexStep::Change(_, Some(v)) => entry.0[v.kind().index()] += 1,
                     IndexStep::Change(_, None) => entry.1 += 1,
-                    IndexStep::Latest(_, _, Some(_)) => entry.2 += 1,
-                    IndexStep::Latest(_, _, None) => {}
+                    IndexStep::Latest(_, Some(_)) => entry.2 += 1,
+                    IndexStep::Latest(_, None) => {}
                 }
                 Ok(())
             })?;
@@ -262,30 +263,77 @@ impl View<'_> {
     /// has one (its latest change at or before `now`, ties in arrival
     /// order, is not a delete), in dense-id order. Reads that field's range
     /// of the `profile_index` family, and nothing of other fields or of
-    /// subjects' events: what the evaluator answers profile conditions
-    /// from.
+    /// subjects' events.
     pub fn profile_column(
         &self,
         kind: SubjectKind,
         field: Field<'_>,
         now: i64,
     ) -> Result<Vec<(u32, Value)>> {
+        Ok(self
+            .profile_history(kind, field)?
+            .at(now)
+            .map(|(sid, v)| (sid, v.clone()))
+            .collect())
+    }
+
+    /// One profile field's whole history for every subject of `kind`,
+    /// decoded: what the evaluator answers profile conditions from, at any
+    /// `now` ([`FieldHistory::at`]). Read from that field's range of
+    /// `profile_index` once per store state: the store keeps the decoded
+    /// histories of recently used fields (up to
+    /// [`PROFILE_CACHE_ENTRIES`] changes in all), tagged with the profile
+    /// sequence they were read at, which every profile change and every
+    /// user deletion advances.
+    pub fn profile_history(
+        &self,
+        kind: SubjectKind,
+        field: Field<'_>,
+    ) -> Result<Arc<FieldHistory>> {
         let field = match field {
             Field::Attribute(a) => ProfileField::Attribute(a.index()),
             Field::Tag(name) => match self.key_id(name) {
                 Some(id) => ProfileField::Tag(id),
-                None => return Ok(Vec::new()),
+                None => return Ok(Arc::default()),
             },
         };
+        let cache = &self.store.profile_cache;
+        if let Some(h) = cache.get(kind, field, self.profile_seq()) {
+            return Ok(h);
+        }
         let prefix = keys::profile_field_prefix(kind, field);
-        let mut out: Vec<(u32, Value)> = Vec::new();
-        self.walk_index(kind, &prefix, now, |step| {
-            if let IndexStep::Latest(_, sid, Some(value)) = step {
-                out.push((sid, value));
-            }
+        let mut entries = Vec::new();
+        self.each_index_entry(kind, &prefix, |key, value| {
+            entries.push((key.subject, key.millis, value));
             Ok(())
         })?;
-        Ok(out)
+        let history = Arc::new(FieldHistory { entries });
+        cache.put(kind, field, self.profile_seq(), history.clone());
+        Ok(history)
+    }
+
+    /// Calls `visit` with each entry of `profile_index` that starts with
+    /// `prefix` (of subjects of `kind`), in key order, its value decoded.
+    fn each_index_entry(
+        &self,
+        kind: SubjectKind,
+        prefix: &[u8],
+        mut visit: impl FnMut(keys::ProfileKey, Option<Value>) -> Result<()>,
+    ) -> Result<()> {
+        let Some(mut it) = self.prefix_iter(crate::db::cf::PROFILE_INDEX, prefix) else {
+            return Ok(());
+        };
+        let subjects = self.subject_count(kind);
+        while let (Some(k), Some(v)) = (it.key(), it.value()) {
+            let key = keys::parse_profile_index_key(k)
+                .filter(|key| key.kind == kind && key.subject < subjects)
+                .ok_or_else(|| StoreError::Corrupt("malformed profile index key".into()))?;
+            let value: Option<Value> = codec::decode(v, "a profile value")?;
+            visit(key, value)?;
+            it.next();
+        }
+        it.status()?;
+        Ok(())
     }
 
     /// Walks the entries of `profile_index` that start with `prefix` (of
@@ -300,32 +348,23 @@ impl View<'_> {
         now: i64,
         mut visit: impl FnMut(IndexStep<'_>) -> Result<()>,
     ) -> Result<()> {
-        let Some(mut it) = self.prefix_iter(crate::db::cf::PROFILE_INDEX, prefix) else {
-            return Ok(());
-        };
-        let subjects = self.subject_count(kind);
         let mut current: Option<(ProfileField, u32, Option<Value>)> = None;
-        while let (Some(k), Some(v)) = (it.key(), it.value()) {
-            let key = keys::parse_profile_index_key(k)
-                .filter(|key| key.kind == kind && key.subject < subjects)
-                .ok_or_else(|| StoreError::Corrupt("malformed profile index key".into()))?;
-            let value: Option<Value> = codec::decode(v, "a profile value")?;
+        self.each_index_entry(kind, prefix, |key, value| {
             visit(IndexStep::Change(key.field, &value))?;
-            if let Some((field, sid, latest)) =
+            if let Some((field, _, latest)) =
                 current.take_if(|(f, s, _)| (*f, *s) != (key.field, key.subject))
             {
-                visit(IndexStep::Latest(field, sid, latest))?;
+                visit(IndexStep::Latest(field, latest))?;
             }
             if key.millis <= now {
                 current = Some((key.field, key.subject, value));
             } else if current.is_none() {
                 current = Some((key.field, key.subject, None));
             }
-            it.next();
-        }
-        it.status()?;
-        if let Some((field, sid, latest)) = current {
-            visit(IndexStep::Latest(field, sid, latest))?;
+            Ok(())
+        })?;
+        if let Some((field, _, latest)) = current {
+            visit(IndexStep::Latest(field, latest))?;
         }
         Ok(())
     }
@@ -399,5 +438,86 @@ impl View<'_> {
         }
         it.status()?;
         Ok(profile)
+    }
+}
+
+/// One profile field's changes for every subject of a kind, decoded, in
+/// `profile_index` order: by subject, then time, then arrival.
+#[derive(Debug, Default)]
+pub struct FieldHistory {
+    entries: Vec<(u32, i64, Option<Value>)>,
+}
+
+impl FieldHistory {
+    /// Each subject's value at `now` — its latest change at or before
+    /// `now`, when that is not a delete — in dense-id order.
+    pub fn at(&self, now: i64) -> impl Iterator<Item = (u32, &Value)> + '_ {
+        let mut i = 0;
+        let entries = &self.entries;
+        std::iter::from_fn(move || {
+            while i < entries.len() {
+                let sid = entries[i].0;
+                let mut latest = None;
+                while i < entries.len() && entries[i].0 == sid {
+                    if entries[i].1 <= now {
+                        latest = entries[i].2.as_ref();
+                    }
+                    i += 1;
+                }
+                if let Some(v) = latest {
+                    return Some((sid, v));
+                }
+            }
+            None
+        })
+    }
+
+    /// How many changes it holds.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether it holds no change.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
+/// The most changes the store keeps decoded in its profile cache, over all
+/// fields (about 50 bytes each, plus string contents).
+pub const PROFILE_CACHE_ENTRIES: usize = 4 << 20;
+
+/// Decoded field histories, each tagged with the profile sequence it was
+/// read at; an entry serves only views at that same sequence.
+#[derive(Default)]
+pub(crate) struct ProfileCache {
+    fields: Mutex<HashMap<CacheKey, (u64, Arc<FieldHistory>)>>,
+}
+
+/// A cached field: the subjects' kind tag and the field.
+type CacheKey = (u8, ProfileField);
+
+impl ProfileCache {
+    fn get(&self, kind: SubjectKind, field: ProfileField, seq: u64) -> Option<Arc<FieldHistory>> {
+        let fields = self.fields.lock().unwrap_or_else(|e| e.into_inner());
+        match fields.get(&(kind.tag(), field)) {
+            Some((at, h)) if *at == seq => Some(h.clone()),
+            _ => None,
+        }
+    }
+
+    fn put(&self, kind: SubjectKind, field: ProfileField, seq: u64, history: Arc<FieldHistory>) {
+        if history.len() > PROFILE_CACHE_ENTRIES {
+            return;
+        }
+        let mut fields = self.fields.lock().unwrap_or_else(|e| e.into_inner());
+        // Older sequences serve no new view: drop them, and everything
+        // when the bound would be passed.
+        fields.retain(|_, (at, _)| *at >= seq);
+        let held: usize = fields.values().map(|(_, h)| h.len()).sum();
+        if held + history.len() > PROFILE_CACHE_ENTRIES {
+            fields.clear();
+        }
+        fields.insert((kind.tag(), field), (seq, history));
     }
 }

@@ -36,6 +36,8 @@ pub struct Store {
     /// its read lock (see `view.rs`).
     pub(crate) state: RwLock<State>,
     pub(crate) block_cache: crate::block_cache::BlockCache,
+    /// Decoded profile field histories (see `View::profile_history`).
+    pub(crate) profile_cache: crate::profile::ProfileCache,
     /// Opened for a bulk load (see [`StoreOptions::bulk_load`]).
     pub(crate) bulk_load: bool,
     read_only: bool,
@@ -148,6 +150,7 @@ impl Store {
             segment_changes: Mutex::new(()),
             state: RwLock::new(state),
             block_cache: crate::block_cache::BlockCache::new(options.decoded_block_cache_bytes),
+            profile_cache: crate::profile::ProfileCache::default(),
             bulk_load: options.bulk_load,
             read_only,
             poisoned: std::sync::atomic::AtomicBool::new(false),

@@ -34,6 +34,7 @@ pub struct View<'s> {
     types: u32,
     keys: u32,
     next_seq: u64,
+    profile_seq: u64,
     last_write_at: Option<i64>,
 }
 
@@ -49,6 +50,7 @@ impl Store {
             types: state.types.len() as u32,
             keys: state.keys.len() as u32,
             next_seq: state.next_seq,
+            profile_seq: state.profile_seq,
             last_write_at: state.last_write_at,
         }
     }
@@ -74,6 +76,12 @@ impl<'s> View<'s> {
     /// automatic events) had been stored at this view's instant.
     pub fn next_seq(&self) -> u64 {
         self.next_seq
+    }
+
+    /// The profile sequence at this view's instant: it advances with every
+    /// tag or attribute change and every user deletion.
+    pub fn profile_seq(&self) -> u64 {
+        self.profile_seq
     }
 
     /// When the last write in this view was made (Unix ms), if the store

@@ -110,3 +110,40 @@ fn a_device_segment_never_reaches_user_conditions() {
     .unwrap_err();
     assert!(err.to_string().contains("the segment \"u2\""), "{err}");
 }
+
+#[test]
+fn the_decoded_profile_cache_never_serves_another_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
+    let tag = |id: &str, plan: &str| {
+        let body = format!(
+            r#"{{"tags":[{{"subjectType":"user","subjectId":"{id}","createdAt":1779990000000,"tags":{{"plan":{plan}}}}}]}}"#
+        );
+        app::track(&store, body.as_bytes(), cohort::Source::Client).unwrap();
+    };
+    tag("a", r#""pro""#);
+    tag("b", r#""pro""#);
+    let before = store.view();
+    assert_eq!(members(&store, r#"tag.plan = "pro""#), ["a", "b"]);
+    // A change after the cache was filled: new views see it at once…
+    tag("a", r#""free""#);
+    assert_eq!(members(&store, r#"tag.plan = "pro""#), ["b"]);
+    // …and a view taken before it still sees its own instant.
+    let filter = app::parse_filter(r#"tag.plan = "pro""#, SubjectKind::User).unwrap();
+    let options = EvalOptions {
+        now: NOW,
+        kind: SubjectKind::User,
+        executor: Executor::single_thread(),
+    };
+    assert_eq!(
+        evaluate(&before, &filter, &NoSegments, &options)
+            .unwrap()
+            .len(),
+        2
+    );
+    // A deletion advances the profile sequence too.
+    assert!(app::delete_user(&store, "b").unwrap().is_some());
+    assert!(members(&store, r#"tag.plan = "pro""#).is_empty());
+    tag("b", "null");
+    assert!(members(&store, r#"tag.plan is not null"#) == ["a"]);
+}

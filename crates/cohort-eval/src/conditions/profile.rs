@@ -1,14 +1,15 @@
 //! Profile conditions (`tag.K …`, `user.ATTR …`, `age …`, `birthday`),
-//! answered from profile columns: each field's value at `now` for every
-//! subject holding one, read once per evaluation from the store's
-//! field-ordered `profile_index` (`View::profile_column`) — no subject's
-//! history and no event block is read.
+//! answered from profile columns: each field's history for every subject,
+//! read from the store's field-ordered `profile_index` (and kept decoded
+//! by the store while no profile changes, `View::profile_history`), taken
+//! at `now` — no subject's history and no event block is read.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use cohort_event::Attribute;
 use cohort_filter::{ProfilePath, Test};
-use cohort_store::{Field, SubjectKind, Value, View};
+use cohort_store::{Field, FieldHistory, SubjectKind, Value, View};
 use roaring::RoaringBitmap;
 
 use super::Finish;
@@ -21,10 +22,12 @@ pub(crate) enum FieldName {
     Attribute(Attribute),
 }
 
-/// The profile columns of one evaluation: per field, `(subject, value at
-/// now)` in subject order.
-#[derive(Default)]
-pub(crate) struct Columns(HashMap<FieldName, Vec<(u32, Value)>>);
+/// The profile columns of one evaluation: per field, its history, read at
+/// `now`.
+pub(crate) struct Columns {
+    fields: HashMap<FieldName, Arc<FieldHistory>>,
+    now: i64,
+}
 
 impl Columns {
     /// Reads the columns `fields` name, once each.
@@ -34,9 +37,12 @@ impl Columns {
         fields: &[FieldName],
         now: i64,
     ) -> cohort_store::Result<Columns> {
-        let mut columns = Columns::default();
+        let mut columns = Columns {
+            fields: HashMap::new(),
+            now,
+        };
         for f in fields {
-            if columns.0.contains_key(f) {
+            if columns.fields.contains_key(f) {
                 continue;
             }
             let field = match f {
@@ -44,34 +50,36 @@ impl Columns {
                 FieldName::Attribute(a) => Field::Attribute(*a),
             };
             columns
-                .0
-                .insert(f.clone(), view.profile_column(kind, field, now)?);
+                .fields
+                .insert(f.clone(), view.profile_history(kind, field)?);
         }
         Ok(columns)
     }
 
-    fn get(&self, f: &FieldName) -> &[(u32, Value)] {
-        self.0.get(f).map_or(&[], Vec::as_slice)
+    /// `(subject, value at now)` of a field, in subject order.
+    fn get(&self, f: &FieldName) -> impl Iterator<Item = (u32, &Value)> + '_ {
+        self.fields
+            .get(f)
+            .into_iter()
+            .flat_map(move |h| h.at(self.now))
     }
 
     /// Each subject's `dob` and `timeZone`, for those with a `dob`.
     fn births(&self) -> Vec<(u32, Birth<'_>)> {
         let zones: HashMap<u32, &str> = self
             .get(&FieldName::Attribute(Attribute::TimeZone))
-            .iter()
             .filter_map(|(sid, v)| match v {
-                Value::String(z) => Some((*sid, z.as_str())),
+                Value::String(z) => Some((sid, z.as_str())),
                 _ => None,
             })
             .collect();
         self.get(&FieldName::Attribute(Attribute::Dob))
-            .iter()
             .filter_map(|(sid, v)| match v {
                 Value::String(d) => Some((
-                    *sid,
+                    sid,
                     Birth {
                         dob: Some(d),
-                        time_zone: zones.get(sid).copied(),
+                        time_zone: zones.get(&sid).copied(),
                     },
                 )),
                 _ => None,
@@ -111,8 +119,14 @@ impl ProfileTest {
         };
         match self.test.path() {
             ProfilePath::Age => {
+                // A handful of zones hold every user: each zone's date of
+                // `now` is worked out once.
+                let mut today = HashMap::new();
                 for (sid, birth) in columns.births() {
-                    if let Some(age) = birth.age(now) {
+                    let date = *today
+                        .entry(birth.time_zone)
+                        .or_insert_with(|| Birth::today_in(birth.time_zone, now));
+                    if let Some(age) = date.and_then(|d| birth.age_on(d)) {
                         add(sid, &Value::Number(age as f64));
                     }
                 }
@@ -120,7 +134,7 @@ impl ProfileTest {
             path => {
                 let field = &fields_of(Some(path))[0];
                 for (sid, value) in columns.get(field) {
-                    add(*sid, value);
+                    add(sid, value);
                 }
             }
         }
@@ -134,10 +148,16 @@ impl ProfileTest {
 
 /// `birthday`.
 pub(crate) fn birthday(columns: &Columns, cx: &Finish<'_>) -> RoaringBitmap {
+    let mut today = HashMap::new();
     let mut out: RoaringBitmap = columns
         .births()
         .into_iter()
-        .filter(|(_, birth)| birth.is_birthday(cx.now))
+        .filter(|(_, birth)| {
+            let date = *today
+                .entry(birth.time_zone)
+                .or_insert_with(|| Birth::today_in(birth.time_zone, cx.now));
+            date.is_some_and(|d| birth.is_birthday_on(d))
+        })
         .map(|(sid, _)| sid)
         .collect();
     out &= cx.universe;
