@@ -64,7 +64,7 @@ demo: deps
 	$(COHORT) render --db $(DEMO_DB) --now 1998-07-01 --user 07592 --entry-event-type purchase \
 	  'Hi {{ name | default: "there" }}! Thanks for your {{ entry_event.data.cds }} CDs ($${{ entry_event.data.dollarValue }}) on {{ entry_event.createdAt | date: "%B %-d, %Y" }}. As a {{ tags.tier | default: "valued" | capitalize }} member you save 10% on your next order.'
 	@echo
-	@echo; echo "== 300,000 generated app events (cohort gen), the ten benchmark segments timed warm"
+	@echo; echo "== 300,000 generated app events with tags and attributes (cohort gen --profiles), the benchmark segments timed warm"
 	@echo "   (this binary is the dev build; BENCHMARKS.md has release figures against DuckDB and ClickHouse)"
 	rm -rf $(DEMO_DB)-generated
 	$(COHORT) gen --users 5000 --events 300000 --days 180 --profiles --out $(DEMO_DB)-generated.ndjson
