@@ -160,6 +160,35 @@ struct Head {
     reversed: bool,
 }
 
+impl Head {
+    /// The items this loop walks, after `limit:` and `offset:` (reversed
+    /// when asked).
+    fn items<'r>(&'r self, runtime: &'r dyn Runtime, reversed: bool) -> Result<Items<'r>> {
+        let limit = attribute(&self.limit, runtime, "limit")?;
+        let offset = attribute(&self.offset, runtime, "offset")?.unwrap_or(0);
+        items(&self.range, runtime, limit, offset, reversed)
+    }
+
+    /// Renders `body` for one item, in a frame of its own holding `name`
+    /// (`forloop` or `tablerow`, bound to `counters`) and the loop's
+    /// variable (bound to `item`).
+    fn render_item(
+        &self,
+        body: &Template,
+        name: &'static str,
+        counters: &Object,
+        item: &dyn ValueView,
+        writer: &mut dyn Write,
+        runtime: &dyn Runtime,
+    ) -> Result<()> {
+        let mut root = HashMap::<KStringRef<'_>, &dyn ValueView>::new();
+        root.insert(name.into(), counters);
+        root.insert(self.var.as_ref(), item);
+        let scope = Metered::frame(StackFrame::new(runtime, &root), [name, &self.var]);
+        body.render_to(writer, &scope)
+    }
+}
+
 fn parse_head(arguments: &mut TagTokenIter<'_>, tablerow: bool) -> Result<Head> {
     let var = arguments
         .expect_next("Identifier expected.")?
@@ -284,9 +313,7 @@ impl std::fmt::Debug for For {
 impl Renderable for For {
     fn render_to(&self, writer: &mut dyn Write, runtime: &dyn Runtime) -> Result<()> {
         let h = &self.head;
-        let limit = attribute(&h.limit, runtime, "limit")?;
-        let offset = attribute(&h.offset, runtime, "offset")?.unwrap_or(0);
-        let items = items(&h.range, runtime, limit, offset, h.reversed)?;
+        let items = h.items(runtime, h.reversed)?;
         let len = items.len();
         if len == 0 {
             if let Some(t) = &self.otherwise {
@@ -304,15 +331,18 @@ impl Renderable for For {
             if let Some(p) = &parent {
                 forloop.insert("parentloop".into(), p.clone());
             }
-            let mut root = HashMap::<KStringRef<'_>, &dyn ValueView>::new();
-            root.insert("forloop".into(), &forloop);
-            root.insert(h.var.as_ref(), item.as_view());
-            let scope = Metered::frame(StackFrame::new(runtime, &root), ["forloop", &h.var]);
-            self.body
-                .render_to(writer, &scope)
-                .context_key("index")
-                .value_with(|| format!("{}", i + 1).into())?;
-            let interrupt = scope.registers().get_mut::<InterruptRegister>().reset();
+            h.render_item(
+                &self.body,
+                "forloop",
+                &forloop,
+                item.as_view(),
+                writer,
+                runtime,
+            )
+            .context_key("index")
+            .value_with(|| format!("{}", i + 1).into())?;
+            // The frame's registers are the render's.
+            let interrupt = runtime.registers().get_mut::<InterruptRegister>().reset();
             if let Some(Interrupt::Break) = interrupt {
                 break;
             }
@@ -378,9 +408,7 @@ impl Renderable for TableRow {
     fn render_to(&self, writer: &mut dyn Write, runtime: &dyn Runtime) -> Result<()> {
         let h = &self.head;
         let cols = attribute(&h.cols, runtime, "cols")?;
-        let limit = attribute(&h.limit, runtime, "limit")?;
-        let offset = attribute(&h.offset, runtime, "offset")?.unwrap_or(0);
-        let items = items(&h.range, runtime, limit, offset, false)?;
+        let items = h.items(runtime, false)?;
         let len = items.len();
         let cols = cols.filter(|&c| c > 0).unwrap_or(len.max(1));
         for i in 0..len {
@@ -398,11 +426,14 @@ impl Renderable for TableRow {
             }
             write!(writer, "<td class=\"col{}\">", col + 1).map_err(render_failed)?;
             let item = items.get(i);
-            let mut root = HashMap::<KStringRef<'_>, &dyn ValueView>::new();
-            root.insert("tablerow".into(), &tablerow);
-            root.insert(h.var.as_ref(), item.as_view());
-            let scope = Metered::frame(StackFrame::new(runtime, &root), ["tablerow", &h.var]);
-            self.body.render_to(writer, &scope)?;
+            h.render_item(
+                &self.body,
+                "tablerow",
+                &tablerow,
+                item.as_view(),
+                writer,
+                runtime,
+            )?;
             write!(writer, "</td>").map_err(render_failed)?;
             if col_last {
                 write!(writer, "</tr>").map_err(render_failed)?;

@@ -259,24 +259,6 @@ impl View<'_> {
         Ok(out)
     }
 
-    /// One profile field's value at `now` for every subject of `kind` that
-    /// has one (its latest change at or before `now`, ties in arrival
-    /// order, is not a delete), in dense-id order. Reads that field's range
-    /// of the `profile_index` family, and nothing of other fields or of
-    /// subjects' events.
-    pub fn profile_column(
-        &self,
-        kind: SubjectKind,
-        field: Field<'_>,
-        now: i64,
-    ) -> Result<Vec<(u32, Value)>> {
-        Ok(self
-            .profile_history(kind, field)?
-            .at(now)
-            .map(|(sid, v)| (sid, v.clone()))
-            .collect())
-    }
-
     /// One profile field's whole history for every subject of `kind`,
     /// decoded: what the evaluator answers profile conditions from, at any
     /// `now` ([`FieldHistory::at`]). Read from that field's range of

@@ -7,6 +7,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use chrono::NaiveDate;
 use cohort_event::Attribute;
 use cohort_filter::{ProfilePath, Test};
 use cohort_store::{Field, FieldHistory, SubjectKind, Value, View};
@@ -64,8 +65,10 @@ impl Columns {
             .flat_map(move |h| h.at(self.now))
     }
 
-    /// Each subject's `dob` and `timeZone`, for those with a `dob`.
-    fn births(&self) -> Vec<(u32, Birth<'_>)> {
+    /// Each subject's `dob` and `timeZone`, for those with a `dob`, with
+    /// the date of `now` in that zone. A handful of zones hold every user:
+    /// each zone's date is worked out once.
+    fn births(&self) -> Vec<(u32, Birth<'_>, Option<NaiveDate>)> {
         let zones: HashMap<u32, &str> = self
             .get(&FieldName::Attribute(Attribute::TimeZone))
             .filter_map(|(sid, v)| match v {
@@ -73,15 +76,23 @@ impl Columns {
                 _ => None,
             })
             .collect();
+        let mut today = HashMap::new();
         self.get(&FieldName::Attribute(Attribute::Dob))
             .filter_map(|(sid, v)| match v {
-                Value::String(d) => Some((
-                    sid,
-                    Birth {
-                        dob: Some(d),
-                        time_zone: zones.get(&sid).copied(),
-                    },
-                )),
+                Value::String(d) => {
+                    let time_zone = zones.get(&sid).copied();
+                    let date = *today
+                        .entry(time_zone)
+                        .or_insert_with(|| Birth::today_in(time_zone, self.now));
+                    Some((
+                        sid,
+                        Birth {
+                            dob: Some(d),
+                            time_zone,
+                        },
+                        date,
+                    ))
+                }
                 _ => None,
             })
             .collect()
@@ -119,14 +130,8 @@ impl ProfileTest {
         };
         match self.test.path() {
             ProfilePath::Age => {
-                // A handful of zones hold every user: each zone's date of
-                // `now` is worked out once.
-                let mut today = HashMap::new();
-                for (sid, birth) in columns.births() {
-                    let date = *today
-                        .entry(birth.time_zone)
-                        .or_insert_with(|| Birth::today_in(birth.time_zone, now));
-                    if let Some(age) = date.and_then(|d| birth.age_on(d)) {
+                for (sid, birth, today) in columns.births() {
+                    if let Some(age) = today.and_then(|d| birth.age_on(d)) {
                         add(sid, &Value::Number(age as f64));
                     }
                 }
@@ -148,17 +153,11 @@ impl ProfileTest {
 
 /// `birthday`.
 pub(crate) fn birthday(columns: &Columns, cx: &Finish<'_>) -> RoaringBitmap {
-    let mut today = HashMap::new();
     let mut out: RoaringBitmap = columns
         .births()
         .into_iter()
-        .filter(|(_, birth)| {
-            let date = *today
-                .entry(birth.time_zone)
-                .or_insert_with(|| Birth::today_in(birth.time_zone, cx.now));
-            date.is_some_and(|d| birth.is_birthday_on(d))
-        })
-        .map(|(sid, _)| sid)
+        .filter(|(_, birth, today)| today.is_some_and(|d| birth.is_birthday_on(d)))
+        .map(|(sid, _, _)| sid)
         .collect();
     out &= cx.universe;
     out

@@ -3,9 +3,9 @@
 
 use cohort_event::{parse_event, Event, Source, SubjectKind};
 use cohort_liquid::{Context, EntryEvent, Subject, Template};
-use cohort_store::{Profile, View};
+use cohort_store::{Cursor, EventRecord, RecentQuery, View};
 
-use super::{Error, Result};
+use super::{subject_report, Error, Result};
 
 /// Which event started the journey (`entry_event` in the template).
 #[derive(Debug, Clone)]
@@ -57,7 +57,7 @@ pub fn render_message(
     entry: &Entry,
     template: &Template,
 ) -> Result<Rendered> {
-    let Some(sid) = view.try_subject_dense_id(kind, id)? else {
+    let Some(report) = subject_report(view, kind, id, now)? else {
         return Err(Error::SubjectNotFound {
             kind,
             id: id.to_owned(),
@@ -69,17 +69,14 @@ pub fn render_message(
     };
     let entry_event = match entry {
         Entry::None => None,
-        Entry::LatestOfType(event_type) => view
-            .events(kind, id, ..=now)?
-            .into_iter()
-            .rev()
-            .find(|e| &e.event_type == event_type)
-            .map(|e| EntryEvent {
+        Entry::LatestOfType(event_type) => {
+            latest_of_type(view, kind, id, now, event_type)?.map(|e| EntryEvent {
                 event_type: e.event_type,
                 time: e.time,
                 subject: subject.clone(),
                 data: e.data,
-            }),
+            })
+        }
         Entry::Given(e) => {
             if e.subject_kind != kind || e.subject_id != id {
                 return Err(Error::EntryEventSubject {
@@ -95,22 +92,56 @@ pub fn render_message(
             })
         }
     };
-    let profile: Profile = view.profile_of(kind, sid)?;
     let context = Context {
         subject: Some(subject),
-        entry_event: entry_event.clone(),
-        tags: profile
-            .tags_at(now)
+        entry_event,
+        tags: report
+            .tags()
             .into_iter()
             .map(|(k, v)| (k.to_owned(), v.clone()))
             .collect(),
-        attributes: profile
-            .attributes_at(now)
+        attributes: report
+            .attributes()
             .into_iter()
             .map(|(a, v)| (a, v.to_owned()))
             .collect(),
         now,
     };
     let text = template.render(&context).map_err(Error::Template)?;
-    Ok(Rendered { text, entry_event })
+    Ok(Rendered {
+        text,
+        entry_event: context.entry_event,
+    })
+}
+
+/// The subject's latest event of `event_type` at or before `now` (ties:
+/// the later arrival), read newest first through the recent-events order
+/// a page at a time, so it stops at the first match instead of reading
+/// the subject's whole history.
+fn latest_of_type(
+    view: &View<'_>,
+    kind: SubjectKind,
+    id: &str,
+    now: i64,
+    event_type: &str,
+) -> Result<Option<EventRecord>> {
+    let mut query = RecentQuery {
+        subject: Some((kind, id.to_owned())),
+        limit: 256,
+        // Strictly older than (now + 1 ms, seq 0): every event at or before now.
+        before: Some(Cursor {
+            time: now.saturating_add(1),
+            seq: 0,
+        }),
+    };
+    loop {
+        let page = view.recent(&query)?;
+        if let Some(e) = page.events.into_iter().find(|e| e.event_type == event_type) {
+            return Ok(Some(e));
+        }
+        match page.next {
+            Some(next) => query.before = Some(next),
+            None => return Ok(None),
+        }
+    }
 }
