@@ -9,7 +9,7 @@ TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
 COHORT = $(TARGET_DIR)/debug/cohort
 BUILD = $(CARGO) test --workspace --profile dev --no-run
 
-.PHONY: all deps build test demo lint fmt bench bench-ingest-compare bench-compare fuzz fuzz-eval clean
+.PHONY: all deps build test demo lint fmt bench bench-ingest-compare bench-compare bench-serve fuzz fuzz-eval clean
 
 all: build
 
@@ -64,6 +64,8 @@ demo: deps
 	$(COHORT) render --db $(DEMO_DB) --now 1998-07-01 --user 07592 --entry-event-type purchase \
 	  'Hi {{ name | default: "there" }}! Thanks for your {{ entry_event.data.cds }} CDs ($${{ entry_event.data.dollarValue }}) on {{ entry_event.createdAt | date: "%B %-d, %Y" }}. As a {{ tags.tier | default: "valued" | capitalize }} member you save 10% on your next order.'
 	@echo
+	@echo; echo "== cohort serve: the track API and the segment API over HTTP (scripts/serve-demo.sh)"
+	scripts/serve-demo.sh $(COHORT)
 	@echo; echo "== 300,000 generated app events with tags and attributes (cohort gen --profiles), the benchmark segments timed warm"
 	@echo "   (this binary is the dev build; BENCHMARKS.md has release figures against DuckDB and ClickHouse)"
 	rm -rf $(DEMO_DB)-generated
@@ -100,6 +102,16 @@ bench-compare: deps
 	python3 -m pip install -q -r benches/compare/requirements.txt
 	$(CARGO) build --release --bin cohort
 	python3 benches/compare/compare.py --cohort $(TARGET_DIR)/release/cohort $(COMPARE_ARGS) --report bench-compare.md
+
+# Loopback load runs against `cohort serve` with wrk (installed when missing):
+# track requests of 100 and 1 events from 32 connections against `cohort
+# ingest` of the same generated file, and the member check on that store.
+# See BENCHMARKS.md ("Issue 11"). Sizes: make bench-serve SERVE_ARGS="--events 1000000 --users 20000"
+SERVE_ARGS ?=
+bench-serve: deps
+	@command -v wrk >/dev/null || { SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); $$SUDO apt-get install -y -qq wrk >/dev/null; }
+	$(CARGO) build --release --bin cohort
+	python3 benches/server/bench_server.py --cohort $(TARGET_DIR)/release/cohort $(SERVE_ARGS) --report bench-serve.md
 
 # Long fuzzing, not part of `make test`. FUZZ_SECONDS per target.
 FUZZ_SECONDS ?= 60

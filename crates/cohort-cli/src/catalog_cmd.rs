@@ -64,9 +64,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<u8> {
             let mut out = io::BufWriter::new(io::stdout().lock());
             match args.format {
                 Format::Json => {
-                    let entries: Vec<_> = catalog.iter().map(CatalogEntry::to_json).collect();
-                    let tags: Vec<_> = tags.iter().map(tag_json).collect();
-                    let json = serde_json::json!({"eventTypes": entries, "tagKeys": tags});
+                    let json = cohort::app::catalog_json(&catalog, &tags);
                     writeln!(out, "{}", serde_json::to_string_pretty(&json)?)?;
                 }
                 Format::Text => {
@@ -148,19 +146,4 @@ fn print_tags(out: &mut impl Write, tags: &[TagKeyEntry]) -> io::Result<()> {
         )?;
     }
     Ok(())
-}
-
-fn tag_json(t: &TagKeyEntry) -> serde_json::Value {
-    let kinds: serde_json::Map<String, serde_json::Value> = t
-        .kinds
-        .iter()
-        .map(|(k, n)| (k.as_str().to_owned(), (*n).into()))
-        .collect();
-    serde_json::json!({
-        "key": t.key,
-        "subjectType": t.kind.as_str(),
-        "kinds": kinds,
-        "deletes": t.deletes,
-        "holdersNow": t.holders,
-    })
 }

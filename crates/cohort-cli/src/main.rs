@@ -14,6 +14,7 @@ mod recover_cmd;
 mod render_cmd;
 mod segment_cmd;
 mod segments_file;
+mod serve_cmd;
 mod text;
 mod users_cmd;
 
@@ -51,7 +52,8 @@ fn keep_freed_memory() {
 /// arrived (the catalog, recent events, a subject's profile), select users
 /// or devices with segment filters (eval, check, explain, segment), and
 /// render personalised messages with Liquid templates (render, check
-/// --template).
+/// --template). `cohort serve` offers all of it over HTTP, to projects made
+/// with `cohort project`.
 ///
 /// Read commands (events, catalog, eval, explain, segment list/show) open
 /// the store read-only and work while another process writes to it; they
@@ -84,6 +86,8 @@ enum Command {
     Gen(gen_cmd::Args),
     Bench(bench_cmd::Args),
     Recover(recover_cmd::Args),
+    Serve(serve_cmd::ServeArgs),
+    Project(serve_cmd::ProjectArgs),
 }
 
 /// Output formats of the read commands.
@@ -179,6 +183,8 @@ fn main() -> ExitCode {
         }
         Command::Bench(args) => bench_cmd::run(args),
         Command::Recover(args) => recover_cmd::run(args),
+        Command::Serve(args) => serve_cmd::serve(args),
+        Command::Project(args) => serve_cmd::project(args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

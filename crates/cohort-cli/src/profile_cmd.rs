@@ -3,8 +3,7 @@
 use std::io::{self, Write};
 
 use cohort::app::{subject_report, SubjectReport};
-use cohort::{format_millis, Value};
-use serde_json::{json, Map};
+use cohort::format_millis;
 
 use crate::text::shown;
 use crate::{open_read, parse_now, DbArg, Format, SubjectArg};
@@ -40,7 +39,11 @@ pub(crate) fn run(args: Args) -> anyhow::Result<u8> {
     };
     let mut out = io::BufWriter::new(io::stdout().lock());
     match args.format {
-        Format::Json => writeln!(out, "{}", serde_json::to_string_pretty(&to_json(&report))?)?,
+        Format::Json => writeln!(
+            out,
+            "{}",
+            serde_json::to_string_pretty(&cohort::app::profile_json(&report))?
+        )?,
         Format::Text => text(&mut out, &report)?,
     }
     out.flush()?;
@@ -83,48 +86,4 @@ fn text(out: &mut impl Write, r: &SubjectReport) -> io::Result<()> {
         }
     }
     Ok(())
-}
-
-fn to_json(r: &SubjectReport) -> serde_json::Value {
-    let history = |entries: &[cohort::ProfileEntry]| -> Vec<serde_json::Value> {
-        entries
-            .iter()
-            .map(|e| {
-                json!({
-                    "time": format_millis(e.time),
-                    "value": e.value.as_ref().map_or(serde_json::Value::Null, Value::to_json),
-                })
-            })
-            .collect()
-    };
-    let tags: Map<String, serde_json::Value> = r
-        .tags()
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v.to_json()))
-        .collect();
-    let attributes: Map<String, serde_json::Value> = r
-        .attributes()
-        .into_iter()
-        .map(|(a, v)| (a.as_str().to_owned(), v.into()))
-        .collect();
-    let mut changes = Map::new();
-    for (k, h) in &r.profile.tags {
-        changes.insert(format!("tags.{k}"), history(h).into());
-    }
-    for (a, h) in &r.profile.attributes {
-        changes.insert(a.as_str().to_owned(), history(h).into());
-    }
-    json!({
-        "subjectType": r.kind.as_str(),
-        "subjectId": r.id,
-        "now": format_millis(r.now),
-        "events": {
-            "count": r.facts.count,
-            "first": (r.facts.count > 0).then(|| format_millis(r.facts.first_seen)),
-            "last": (r.facts.count > 0).then(|| format_millis(r.facts.last_seen)),
-        },
-        "tags": tags,
-        "attributes": attributes,
-        "changes": changes,
-    })
 }

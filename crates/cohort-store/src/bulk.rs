@@ -209,7 +209,7 @@ impl BulkLoad<'_> {
             store
                 .db
                 .ingest_external_file_cf_opts(store.cf(cf::META), &opts, vec![&marker])?;
-            store.commit(batch, Durability::Sync, changes)
+            store.commit(batch, Durability::Sync, changes).map(drop)
         })();
         if let Err(e) = ingested {
             // Take back what was ingested, so that the sequence numbers the

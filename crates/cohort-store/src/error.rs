@@ -87,6 +87,14 @@ pub enum StoreError {
         /// The rule it broke.
         reason: String,
     },
+    /// A key to remember a request under is empty or too long.
+    #[error("a request key must be 1 to {limit} bytes, not {bytes}")]
+    BadRequestKey {
+        /// Its length.
+        bytes: usize,
+        /// The limit.
+        limit: usize,
+    },
     /// A recent-events cursor could not be read.
     #[error("{0:?} is not a cursor (TIME.SEQ, as printed by a previous page)")]
     BadCursor(String),

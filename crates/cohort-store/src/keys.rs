@@ -10,6 +10,7 @@
 //! | `meta`  | `format_version`, `next_seq`, `last_write_at` | u32, u64, i64 (big-endian) |
 //! |         | `bulk_intent` (only while a bulk commit is under way) | from u64 · to u64 |
 //! |         | `bulk_commit`, `bulk_files` (see `bulk.rs`) | u64 each |
+//! |         | `request/` · a caller's request key (see `remember.rs`) | postcard [`crate::RememberedRequest`] |
 //! | `log`   | kind u8 · subject u32 · time i64 · seq u64 (21 bytes) | postcard [`crate::codec::StoredEvent`] |
 //! | `time`  | time i64 · seq u64 (16 bytes) | kind u8 · subject u32 |
 //! | `dict`  | `h` · kind u8 · xxh3-128 of the subject id (format 5; formats 2–4: `s` · kind u8 · subject id bytes) | subject u32, then the subject id bytes (formats 2–4: subject u32) |

@@ -54,6 +54,7 @@ mod migrate;
 mod options;
 mod profile;
 mod read;
+mod remember;
 mod segments;
 mod snapshot;
 mod state;
@@ -75,6 +76,7 @@ pub use profile::{
     Field, FieldHistory, Profile, ProfileChanges, ProfileEntry, TagKeyEntry, PROFILE_CACHE_ENTRIES,
 };
 pub use read::{CatalogEntry, Cursor, EventRecord, KeyStats, RecentPage, RecentQuery};
+pub use remember::{Applied, Remember, RememberedRequest, MAX_REQUEST_KEY_BYTES};
 pub use segments::SavedSegment;
 pub use state::{MAX_DATA_KEYS, MAX_EVENT_TYPES};
 pub use store::{now_millis, AppendOptions, AppendReceipt, Store, StoreStats};

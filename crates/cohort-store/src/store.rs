@@ -49,6 +49,14 @@ pub struct Store {
     /// write-ahead log (`written`) and been synced to disk (`durable`).
     written_seq: AtomicU64,
     durable_seq: AtomicU64,
+    /// Commits made, and commits known synced: group commit
+    /// ([`Store::sync_through`]) compares a receipt's commit with these.
+    commits: AtomicU64,
+    durable_commits: AtomicU64,
+    /// Taken by the one caller that syncs for a group (`sync_through`).
+    syncer: Mutex<()>,
+    /// How many times the write-ahead log was synced (for metrics).
+    wal_syncs: AtomicU64,
     /// A read-only instance's own directory; dropped after `db`.
     _secondary_dir: Option<tempfile::TempDir>,
     open_cost: crate::load::OpenCost,
@@ -61,6 +69,13 @@ impl Drop for Store {
         }
     }
 }
+
+/// A key to remember a request under, and how to make its record from the
+/// request's receipt.
+type RememberRecord<'a> = (
+    &'a str,
+    &'a dyn Fn(&AppendReceipt) -> crate::remember::RememberedRequest,
+);
 
 /// How to append a batch of events.
 #[derive(Debug, Clone, Copy, Default)]
@@ -88,6 +103,9 @@ pub struct AppendReceipt {
     pub seq_end: u64,
     /// Bytes of the batch written to the write-ahead log.
     pub batch_bytes: usize,
+    /// The batch's commit number: with [`Durability::Buffered`], the batch
+    /// is durable once [`Store::sync_through`] of it returns.
+    pub commit: u64,
 }
 
 impl Store {
@@ -161,6 +179,10 @@ impl Store {
             },
             written_seq: AtomicU64::new(seq),
             durable_seq: AtomicU64::new(seq),
+            commits: AtomicU64::new(0),
+            durable_commits: AtomicU64::new(0),
+            syncer: Mutex::new(()),
+            wal_syncs: AtomicU64::new(0),
             _secondary_dir: opened.secondary_dir,
             open_cost,
         };
@@ -330,8 +352,53 @@ impl Store {
         options: AppendOptions,
         mark: Option<(&[u8; 16], &LoadMark)>,
     ) -> Result<AppendReceipt> {
-        let received_at = options.received_at.unwrap_or_else(now_millis);
         let _writer = self.writer.lock().unwrap_or_else(|e| e.into_inner());
+        self.write_locked(events, profile, options, mark, None)
+    }
+
+    /// [`Store::write`] of a request remembered under a key (see
+    /// `remember.rs`): the record is checked and written under the same
+    /// writer lock as the request.
+    pub(crate) fn write_remembered(
+        &self,
+        events: &[Event],
+        profile: ProfileChanges<'_>,
+        options: AppendOptions,
+        remember: crate::remember::Remember<'_>,
+        now: i64,
+    ) -> Result<crate::remember::Applied> {
+        use crate::remember::{Applied, RememberedRequest};
+        let _writer = self.writer.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(earlier) = self.remembered(remember.key)? {
+            if now.saturating_sub(earlier.at) < remember.ttl_ms {
+                return Ok(if earlier.digest == remember.digest {
+                    Applied::Again(earlier)
+                } else {
+                    Applied::Conflict(earlier)
+                });
+            }
+        }
+        let record = |r: &AppendReceipt| RememberedRequest::answered(remember.digest, now, r);
+        let receipt = self.write_locked(
+            events,
+            profile,
+            options,
+            None,
+            Some((remember.key, &record)),
+        )?;
+        Ok(Applied::New(receipt))
+    }
+
+    /// A write, with the writer lock held by the caller.
+    fn write_locked(
+        &self,
+        events: &[Event],
+        profile: ProfileChanges<'_>,
+        options: AppendOptions,
+        mark: Option<(&[u8; 16], &LoadMark)>,
+        remember: Option<RememberRecord<'_>>,
+    ) -> Result<AppendReceipt> {
+        let received_at = options.received_at.unwrap_or_else(now_millis);
         // Checked under the writer lock: a bulk commit that failed while
         // this write waited may have poisoned the store.
         self.check_writable()?;
@@ -342,13 +409,20 @@ impl Store {
         if let Some((fingerprint, mark)) = mark {
             batch.put_cf(self.cf(cf::LOADS), fingerprint, codec::encode(mark));
         }
+        if let Some((key, record)) = remember {
+            batch.put_cf(
+                self.cf(cf::META),
+                crate::remember::record_key(key),
+                codec::encode(&record(&receipt)),
+            );
+        }
         self.put_log_and_blocks(&mut pending, &mut batch)?;
         self.put_derived(&mut pending, &mut batch, received_at)?;
         receipt.seq_end = pending.o.next_seq;
         receipt.batch_bytes = batch.size_in_bytes();
         let changes = pending.into_changes();
         drop(state);
-        self.commit(batch, options.durability, changes)?;
+        receipt.commit = self.commit(batch, options.durability, changes)?;
         Ok(receipt)
     }
 
@@ -409,6 +483,7 @@ impl Store {
             profile_changes: 0,
             seq_end: 0,
             batch_bytes: 0,
+            commit: 0,
         };
         for &(sid, millis) in &resolved.first_sessions {
             put_event(
@@ -472,7 +547,7 @@ impl Store {
         self.put_derived(&mut pending, &mut batch, now_millis())?;
         let changes = pending.into_changes();
         drop(state);
-        self.commit(batch, Durability::Sync, changes)
+        self.commit(batch, Durability::Sync, changes).map(drop)
     }
 
     /// Makes every earlier [`Durability::Buffered`] append durable, by
@@ -482,9 +557,35 @@ impl Store {
             return Ok(());
         }
         let written = self.written_seq.load(Ordering::Acquire);
+        let commits = self.commits.load(Ordering::Acquire);
         self.db.flush_wal(true)?;
+        self.wal_syncs.fetch_add(1, Ordering::Relaxed);
         self.durable_seq.fetch_max(written, Ordering::AcqRel);
+        self.durable_commits.fetch_max(commits, Ordering::AcqRel);
         Ok(())
+    }
+
+    /// Makes the write with commit number `commit` (see
+    /// [`AppendReceipt::commit`]) durable, sharing one write-ahead-log sync
+    /// among every caller waiting at the same time (group commit): while
+    /// one caller syncs, the others queue on the sync lock, and find their
+    /// commits covered by it — or sync once more, for all of them.
+    pub fn sync_through(&self, commit: u64) -> Result<()> {
+        if self.read_only || self.durable_commits.load(Ordering::Acquire) >= commit {
+            return Ok(());
+        }
+        let _syncer = self.syncer.lock().unwrap_or_else(|e| e.into_inner());
+        if self.durable_commits.load(Ordering::Acquire) >= commit {
+            return Ok(());
+        }
+        self.sync()
+    }
+
+    /// How many times this handle has synced the write-ahead log for
+    /// [`Store::sync`] and [`Store::sync_through`] (writes made with
+    /// [`Durability::Sync`] sync inside RocksDB and are not counted).
+    pub fn wal_syncs(&self) -> u64 {
+        self.wal_syncs.load(Ordering::Relaxed)
     }
 
     /// Writes every in-memory write buffer to table files and waits, so
@@ -547,7 +648,7 @@ impl Store {
         batch: WriteBatch,
         durability: Durability,
         changes: Changes,
-    ) -> Result<()> {
+    ) -> Result<u64> {
         let mut w = rocksdb::WriteOptions::default();
         let sync = durability == Durability::Sync;
         w.set_sync(sync);
@@ -556,10 +657,14 @@ impl Store {
         let next = changes.next_seq();
         changes.apply(&mut state);
         self.written_seq.store(next, Ordering::Release);
+        // Numbered under the state lock, in write-ahead-log order: a sync
+        // that reads `commits` covers every commit up to it.
+        let commit = self.commits.fetch_add(1, Ordering::AcqRel) + 1;
         if sync {
             self.durable_seq.fetch_max(next, Ordering::AcqRel);
+            self.durable_commits.fetch_max(commit, Ordering::AcqRel);
         }
-        Ok(())
+        Ok(commit)
     }
 
     /// The dense id of a subject, read from the dictionary in RocksDB (for

@@ -431,6 +431,128 @@ fn durable_sequence_follows_the_syncs() {
     assert_eq!(store.durable_seq(), buffered.seq_end);
 }
 
+/// Group commit: one sync covers every buffered commit made before it, so
+/// waiting for each of them costs one sync, not one each.
+#[test]
+fn one_sync_covers_every_commit_before_it() {
+    let _only = cohort_testkit::exclusive();
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let buffered = AppendOptions {
+        durability: Durability::Buffered,
+        received_at: None,
+    };
+    let receipts: Vec<_> = (0..5)
+        .map(|i| {
+            store
+                .append(&[user(&format!("u{i}"), "t", T0)], buffered)
+                .unwrap()
+        })
+        .collect();
+    assert!(receipts.windows(2).all(|w| w[0].commit < w[1].commit));
+    let before = store.wal_syncs();
+    for r in &receipts {
+        store.sync_through(r.commit).unwrap();
+    }
+    assert_eq!(
+        store.wal_syncs() - before,
+        1,
+        "the first sync covered all five"
+    );
+    assert_eq!(store.durable_seq(), receipts[4].seq_end);
+    // A synced write needs no sync of ours.
+    let synced = store
+        .append(&[user("v", "t", T0)], AppendOptions::default())
+        .unwrap();
+    store.sync_through(synced.commit).unwrap();
+    assert_eq!(store.wal_syncs() - before, 1);
+    // Threads that wait together share syncs, and each returns durable.
+    let store = std::sync::Arc::new(store);
+    let barrier = std::sync::Arc::new(std::sync::Barrier::new(8));
+    let handles: Vec<_> = (0..8)
+        .map(|t| {
+            let store = std::sync::Arc::clone(&store);
+            let barrier = std::sync::Arc::clone(&barrier);
+            std::thread::spawn(move || {
+                barrier.wait();
+                for i in 0..20 {
+                    let r = store
+                        .append(&[user(&format!("t{t}-{i}"), "t", T0)], buffered)
+                        .unwrap();
+                    store.sync_through(r.commit).unwrap();
+                    assert!(store.durable_seq() >= r.seq_end);
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+    let syncs = store.wal_syncs() - before - 1;
+    assert!(syncs <= 160, "never more syncs than writes: {syncs}");
+}
+
+/// A request remembered under a key is stored once; a retry gets the
+/// first answer, another body under the key a conflict; the record is
+/// written with the request, so it survives reopening.
+#[test]
+fn remembered_requests_store_once() {
+    use cohort_store::{Applied, Remember};
+    let _only = cohort_testkit::exclusive();
+    let dir = tempfile::tempdir().unwrap();
+    let request = cohort_event::parse_track_request(
+        br#"{"events":[{"subjectType":"user","subjectId":"u1","type":"buy"}]}"#,
+        cohort_event::Source::Client,
+        T0,
+    )
+    .unwrap();
+    let remember = |digest: u8| Remember {
+        key: "k1",
+        digest: [digest; 16],
+        ttl_ms: 1000,
+    };
+    {
+        let store = open(dir.path());
+        let first = store
+            .apply_once(&request, AppendOptions::default(), remember(1), T0)
+            .unwrap();
+        assert!(matches!(first, Applied::New(r) if r.stored == 1));
+        let again = store
+            .apply_once(&request, AppendOptions::default(), remember(1), T0 + 10)
+            .unwrap();
+        assert!(matches!(again, Applied::Again(r) if r.stored == 1 && r.at == T0));
+        let other = store
+            .apply_once(&request, AppendOptions::default(), remember(2), T0 + 10)
+            .unwrap();
+        assert!(matches!(other, Applied::Conflict(_)));
+        assert_eq!(store.view().next_seq(), 1);
+    }
+    let store = open(dir.path());
+    let after = store
+        .apply_once(&request, AppendOptions::default(), remember(1), T0 + 20)
+        .unwrap();
+    assert!(
+        matches!(after, Applied::Again(_)),
+        "remembered across a reopen"
+    );
+    // Past its time the key is free again, and old records can be forgotten.
+    let later = store
+        .apply_once(&request, AppendOptions::default(), remember(2), T0 + 5000)
+        .unwrap();
+    assert!(matches!(later, Applied::New(_)));
+    assert_eq!(store.view().next_seq(), 2);
+    assert_eq!(store.forget_requests_before(T0 + 6000).unwrap(), 1);
+    assert_eq!(store.remembered("k1").unwrap(), None);
+    let empty = Remember {
+        key: "",
+        digest: [0; 16],
+        ttl_ms: 1,
+    };
+    assert!(store
+        .apply_once(&request, AppendOptions::default(), empty, T0)
+        .is_err());
+}
+
 fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
     for entry in std::fs::read_dir(from).unwrap() {
         let entry = entry.unwrap();

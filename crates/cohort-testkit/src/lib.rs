@@ -1,4 +1,6 @@
-//! Test support for cohort's crates (a dev-dependency only).
+//! Test support for cohort's crates (a dev-dependency only): a counting
+//! allocator, and a hand-written HTTP client for the server's tests
+//! ([`http`]).
 //!
 //! Resource bounds are tested by counting, not by timing: a test binary
 //! installs [`Counting`] as its global allocator and measures the peak of
@@ -19,6 +21,8 @@
 // unsafe trait. It forwards every call to the system allocator unchanged
 // and only counts sizes.
 #![allow(unsafe_code)]
+
+pub mod http;
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -15,8 +15,15 @@ use cohort_filter::{parse, parse_for, Condition, Expr, ParseError, MAX_FILTER_BY
 use cohort_store::{AppendReceipt, SavedSegment, Store, StoreError, View};
 use roaring::RoaringBitmap;
 
+mod json;
 mod render;
+mod track;
+pub use json::{catalog_json, profile_json, tag_key_json};
 pub use render::{check_template, parse_entry_event, render_message, Entry, Rendered};
+pub use track::{
+    check_idempotency_key, forget_expired_idempotency_keys, track_durably, Tracked,
+    IDEMPOTENCY_TTL_MS, MAX_IDEMPOTENCY_KEY_CHARS,
+};
 
 /// What cohort knows of one subject at an instant: its profile as it was
 /// then, its event facts, and every profile change (for history).
@@ -156,6 +163,19 @@ pub enum Error {
         expected: String,
         /// The event's subject.
         found: String,
+    },
+    /// An idempotency key is empty or too long.
+    #[error("an idempotency key must be 1 to 255 characters, not {chars}")]
+    InvalidIdempotencyKey {
+        /// Its length in characters.
+        chars: usize,
+    },
+    /// An idempotency key was used before, within its time, for another
+    /// request body: nothing was stored.
+    #[error("the idempotency key {key:?} was used for a different request; use a new key for a new request")]
+    IdempotencyConflict {
+        /// The key.
+        key: String,
     },
     /// Evaluation failed (an unknown or cyclic segment, a limit, the store).
     #[error(transparent)]
@@ -374,6 +394,51 @@ pub fn evaluate(
         .into_iter()
         .map(|members| Evaluation { members, universe })
         .collect())
+}
+
+/// Evaluates the saved segment `name` at `now` (its own subject kind).
+pub fn evaluate_saved(
+    store: &Store,
+    view: &View<'_>,
+    name: &str,
+    now: i64,
+    executor: Executor,
+) -> Result<(SavedSegment, Evaluation)> {
+    let saved = store
+        .segment(name)?
+        .ok_or_else(|| Error::SegmentNotFound(name.to_owned()))?;
+    let request = EvalRequest {
+        now,
+        kind: saved.kind,
+        executor,
+    };
+    let filter = Expr::Cond(Condition::InSegment(name.to_owned()));
+    let evaluation = evaluate(view, &[filter], &StoreSegments::new(store), &request)?
+        .pop()
+        .expect("one result per filter");
+    Ok((saved, evaluation))
+}
+
+/// One page of members: their IDs in dense-id order, starting after the
+/// dense id `after`, at most `limit`; and the dense id to continue after
+/// when more remain.
+pub fn member_page(
+    view: &View<'_>,
+    kind: SubjectKind,
+    members: &RoaringBitmap,
+    after: Option<u32>,
+    limit: usize,
+) -> Result<(Vec<String>, Option<u32>)> {
+    let start = after.map_or(0, |a| u64::from(a) + 1);
+    let mut ids = Vec::with_capacity(limit.min(members.len() as usize));
+    let mut last = None;
+    let mut iter = members.iter().skip_while(|&sid| u64::from(sid) < start);
+    for sid in iter.by_ref().take(limit) {
+        ids.push(view.subject_id(kind, sid)?);
+        last = Some(sid);
+    }
+    let more = iter.next().is_some();
+    Ok((ids, if more { last } else { None }))
 }
 
 #[cfg(test)]

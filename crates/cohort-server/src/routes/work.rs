@@ -1,0 +1,182 @@
+//! `POST /evaluate` (an unsaved filter) and `POST /render` (a Liquid
+//! template for one subject).
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::{Extension, Json};
+use cohort::eval::{Executor, StoreSegments};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::{blocking, now_param, subject_kind};
+use crate::body::{parse, read_json};
+use crate::error::ApiError;
+use crate::state::{AppState, Project};
+
+/// A filter to evaluate without saving it.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct EvaluateBody {
+    /// The filter (`filter-language.md`).
+    filter: String,
+    /// `user` (default) or `device`.
+    subject_type: Option<String>,
+    /// The evaluation instant: RFC 3339, a date, or Unix ms (default: now).
+    now: Option<String>,
+    /// Members in the first page, 0 to 10,000 (default 100).
+    limit: Option<usize>,
+    /// The `next` of a previous answer for the same filter, to continue.
+    after: Option<String>,
+}
+
+/// Evaluates an unsaved filter: the count and the first page of members.
+#[utoipa::path(
+    post,
+    path = "/v1/projects/{projectId}/evaluate",
+    tag = "segments",
+    params(("projectId" = String, Path, description = "The project")),
+    request_body(content = EvaluateBody, content_type = "application/json"),
+    responses(
+        (status = 200, description = "`{\"count\": N, \"members\": [IDs], \"next\": CURSOR or null}`", body = Object),
+        (status = 400, description = "A bad filter: line, column, caret, what was expected", body = crate::ErrorBody),
+        (status = 401, description = "No valid key of this project", body = crate::ErrorBody)
+    ),
+    security(("bearer" = []))
+)]
+pub(crate) async fn evaluate(
+    State(state): State<Arc<AppState>>,
+    Extension(project): Extension<Arc<Project>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Json<Value>, ApiError> {
+    let bytes = read_json(&headers, body, state.config.body_limit).await?;
+    let q: EvaluateBody = parse(&bytes)?;
+    let kind = subject_kind(q.subject_type.as_deref())?;
+    let limit = q.limit.unwrap_or(100);
+    if limit > 10_000 {
+        return Err(ApiError::bad_parameter(
+            "limit",
+            format!("must be 0 to 10000, not {limit}"),
+        ));
+    }
+    let (now, after) = match q.after.as_deref() {
+        Some(c) => {
+            let (now, sid) = c
+                .split_once('.')
+                .and_then(|(n, s)| Some((n.parse::<i64>().ok()?, s.parse::<u32>().ok()?)))
+                .ok_or_else(|| {
+                    ApiError::bad_parameter("after", "not a cursor returned as `next`")
+                })?;
+            (now, Some(sid))
+        }
+        None => (now_param(q.now.as_deref())?, None),
+    };
+    let filter = cohort::app::parse_filter(&q.filter, kind)?;
+    let store = Arc::clone(&project.store);
+    blocking(move || {
+        let view = store.view();
+        let request = cohort::app::EvalRequest {
+            now,
+            kind,
+            executor: Executor::shared(),
+        };
+        let e = cohort::app::evaluate(&view, &[filter], &StoreSegments::new(&store), &request)?
+            .pop()
+            .expect("one result per filter");
+        let (ids, last) = cohort::app::member_page(&view, kind, &e.members, after, limit)?;
+        Ok(Json(json!({
+            "count": e.members.len(),
+            "universe": e.universe,
+            "now": cohort::format_millis(now),
+            "members": ids,
+            "next": last.map(|sid| format!("{now}.{sid}")),
+        })))
+    })
+    .await
+}
+
+/// A template to render for one subject.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct RenderBody {
+    /// `user` (default) or `device`.
+    subject_type: Option<String>,
+    /// The subject.
+    subject_id: String,
+    /// The Liquid template (`personalization.md`).
+    template: String,
+    /// The instant to read the profile at (default: now).
+    now: Option<String>,
+    /// The entry event, whole (track-API form; its subject must be this one).
+    #[schema(value_type = Option<Object>)]
+    entry_event: Option<Value>,
+    /// Or: use the subject's latest event of this type at or before `now`.
+    entry_event_type: Option<String>,
+}
+
+/// Renders a Liquid template for one subject, with its profile at `now`
+/// and the entry event.
+#[utoipa::path(
+    post,
+    path = "/v1/projects/{projectId}/render",
+    tag = "personalization",
+    params(("projectId" = String, Path, description = "The project")),
+    request_body(content = RenderBody, content_type = "application/json"),
+    responses(
+        (status = 200, description = "`{\"text\": ..., \"entryEvent\": {type, createdAt, data} or null}`", body = Object),
+        (status = 400, description = "A bad template or entry event", body = crate::ErrorBody),
+        (status = 404, description = "No such subject", body = crate::ErrorBody),
+        (status = 401, description = "No valid key of this project", body = crate::ErrorBody)
+    ),
+    security(("bearer" = []))
+)]
+pub(crate) async fn render(
+    State(state): State<Arc<AppState>>,
+    Extension(project): Extension<Arc<Project>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Json<Value>, ApiError> {
+    let bytes = read_json(&headers, body, state.config.body_limit).await?;
+    let q: RenderBody = parse(&bytes)?;
+    let kind = subject_kind(q.subject_type.as_deref())?;
+    let now = now_param(q.now.as_deref())?;
+    let entry = match (q.entry_event, q.entry_event_type) {
+        (Some(_), Some(_)) => {
+            return Err(ApiError::bad_parameter(
+                "entryEvent",
+                "give entryEvent or entryEventType, not both",
+            ))
+        }
+        (Some(e), None) => {
+            cohort::app::Entry::Given(cohort::app::parse_entry_event(e.to_string().as_bytes())?)
+        }
+        (None, Some(t)) => cohort::app::Entry::LatestOfType(t),
+        (None, None) => cohort::app::Entry::None,
+    };
+    let store = Arc::clone(&project.store);
+    blocking(move || {
+        let template = cohort::app::check_template(&q.template)?;
+        let view = store.view();
+        let rendered =
+            cohort::app::render_message(&view, kind, &q.subject_id, now, &entry, &template)?;
+        let entry_event = rendered.entry_event.map(|e| {
+            let data: serde_json::Map<String, Value> = e
+                .data
+                .iter()
+                .map(|(k, v)| (k.clone(), v.to_json()))
+                .collect();
+            json!({
+                "type": e.event_type,
+                "createdAt": cohort::format_millis(e.time),
+                "data": data,
+            })
+        });
+        Ok(Json(
+            json!({ "text": rendered.text, "entryEvent": entry_event }),
+        ))
+    })
+    .await
+}

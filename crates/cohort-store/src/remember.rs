@@ -1,0 +1,169 @@
+//! Remembered requests: a track request stored under a caller's key (the
+//! HTTP service's `Idempotency-Key`) together with the answer it got, in
+//! the same `WriteBatch` as the request itself. A retry finds the record
+//! exactly when it finds the request's events: neither can be stored
+//! without the other, so a retry after a crash never stores twice and
+//! never misses the first answer.
+//!
+//! Records live in `meta` under `request/` followed by the key's bytes;
+//! the store knows nothing of HTTP or of how long a key is honoured (the
+//! caller passes the age past which a record is ignored and overwritten,
+//! and forgets old records with [`Store::forget_requests_before`]).
+
+use serde::{Deserialize, Serialize};
+
+use crate::codec;
+use crate::db::cf;
+use crate::error::Result;
+use crate::profile::ProfileChanges;
+use crate::store::{AppendOptions, AppendReceipt, Store};
+use cohort_event::TrackRequest;
+
+/// The prefix of a remembered request's key in `meta`.
+pub(crate) const PREFIX: &[u8] = b"request/";
+
+/// The longest key a request may be remembered under, in bytes.
+pub const MAX_REQUEST_KEY_BYTES: usize = 1024;
+
+/// What a remembered request was, and the answer it got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RememberedRequest {
+    /// The caller's digest of the request (e.g. of its body): a retry must
+    /// carry the same one.
+    pub digest: [u8; 16],
+    /// When it was stored (Unix ms).
+    pub at: i64,
+    /// Events stored.
+    pub stored: u64,
+    /// `@first_session` events recorded.
+    pub first_sessions: u64,
+    /// New subjects.
+    pub new_subjects: u64,
+    /// Tag and attribute changes stored.
+    pub profile_changes: u64,
+}
+
+/// What [`Store::apply_once`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Applied {
+    /// The request was stored now (remembered in the same batch).
+    New(AppendReceipt),
+    /// The same key and digest were stored before: nothing was stored now;
+    /// here is the first answer.
+    Again(RememberedRequest),
+    /// The key was used before for a request with another digest: nothing
+    /// was stored.
+    Conflict(RememberedRequest),
+}
+
+/// One request to remember: its key, digest, and the age (ms) past which
+/// an earlier record under the key is ignored and replaced.
+#[derive(Debug, Clone, Copy)]
+pub struct Remember<'a> {
+    /// The caller's key, 1 to [`MAX_REQUEST_KEY_BYTES`] bytes.
+    pub key: &'a str,
+    /// The request's digest.
+    pub digest: [u8; 16],
+    /// How long (ms) a record is honoured.
+    pub ttl_ms: i64,
+}
+
+pub(crate) fn record_key(key: &str) -> Vec<u8> {
+    [PREFIX, key.as_bytes()].concat()
+}
+
+impl Store {
+    /// Stores a validated track request like [`Store::apply`] — unless a
+    /// request was stored under the same key within `remember.ttl_ms`:
+    /// then nothing is stored and the earlier answer is returned
+    /// ([`Applied::Again`], or [`Applied::Conflict`] when its digest
+    /// differs). The check and the write happen under the writer lock, so
+    /// two requests with one key never both store.
+    ///
+    /// An [`Applied::Again`] answer is durable when this returns, whatever
+    /// `options.durability` says.
+    pub fn apply_once(
+        &self,
+        request: &TrackRequest,
+        options: AppendOptions,
+        remember: Remember<'_>,
+        now: i64,
+    ) -> Result<Applied> {
+        if remember.key.is_empty() || remember.key.len() > MAX_REQUEST_KEY_BYTES {
+            return Err(crate::StoreError::BadRequestKey {
+                bytes: remember.key.len(),
+                limit: MAX_REQUEST_KEY_BYTES,
+            });
+        }
+        let profile = ProfileChanges {
+            tags: &request.tags,
+            attributes: &request.attributes,
+        };
+        let applied = self.write_remembered(&request.events, profile, options, remember, now)?;
+        if !matches!(applied, Applied::New(_)) {
+            // The record may be a concurrent request's that is written but
+            // not yet synced: answer only once it is durable.
+            self.sync()?;
+        }
+        Ok(applied)
+    }
+
+    /// The request remembered under `key`, however old.
+    pub fn remembered(&self, key: &str) -> Result<Option<RememberedRequest>> {
+        match self.db.get_pinned_cf(self.cf(cf::META), record_key(key))? {
+            Some(v) => Ok(Some(codec::decode(&v, "a remembered request")?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Forgets every request remembered before `t` (Unix ms); returns how
+    /// many. Reads every record: call it now and then (the server does at
+    /// start and hourly), not per request.
+    pub fn forget_requests_before(&self, t: i64) -> Result<usize> {
+        self.check_writable()?;
+        let meta = self.cf(cf::META);
+        let mut it = self.db.raw_iterator_cf(meta);
+        it.seek(PREFIX);
+        let mut old = Vec::new();
+        while let (Some(k), Some(v)) = (it.key(), it.value()) {
+            if !k.starts_with(PREFIX) {
+                break;
+            }
+            let record: RememberedRequest = codec::decode(v, "a remembered request")?;
+            if record.at < t {
+                old.push(k.to_vec());
+            }
+            it.next();
+        }
+        it.status()?;
+        if old.is_empty() {
+            return Ok(0);
+        }
+        let _writer = self.writer.lock().unwrap_or_else(|e| e.into_inner());
+        let mut batch = rocksdb::WriteBatch::default();
+        for k in &old {
+            // Checked again under the lock: a request may have renewed it.
+            if let Some(v) = self.db.get_pinned_cf(meta, k)? {
+                let record: RememberedRequest = codec::decode(&v, "a remembered request")?;
+                if record.at < t {
+                    batch.delete_cf(meta, k);
+                }
+            }
+        }
+        self.db.write(batch)?;
+        Ok(old.len())
+    }
+}
+
+impl RememberedRequest {
+    pub(crate) fn answered(digest: [u8; 16], at: i64, r: &AppendReceipt) -> RememberedRequest {
+        RememberedRequest {
+            digest,
+            at,
+            stored: r.stored as u64,
+            first_sessions: r.first_sessions as u64,
+            new_subjects: r.new_subjects as u64,
+            profile_changes: r.profile_changes as u64,
+        }
+    }
+}
