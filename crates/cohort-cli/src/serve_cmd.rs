@@ -39,6 +39,10 @@ pub(crate) struct ServeArgs {
     /// Writes worked on at once, across projects; past it, 503.
     #[arg(long, value_name = "N", default_value_t = 256, value_parser = clap::value_parser!(u64).range(1..))]
     max_writes_in_flight: u64,
+    /// Evaluations and renders worked on at once, across projects; past
+    /// it, 503.
+    #[arg(long, value_name = "N", default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..))]
+    max_reads_in_flight: u64,
     /// Seconds a request may take, body included; past it, 408.
     #[arg(long, value_name = "SECONDS", default_value_t = 30.0)]
     request_timeout: f64,
@@ -75,6 +79,7 @@ pub(crate) fn serve(args: ServeArgs) -> anyhow::Result<u8> {
     config.rate_per_second = args.rate_limit;
     config.burst = args.burst;
     config.max_writes_in_flight = usize::try_from(args.max_writes_in_flight)?;
+    config.max_reads_in_flight = usize::try_from(args.max_reads_in_flight)?;
     config.request_timeout = seconds("request-timeout", args.request_timeout)?;
     config.header_timeout = seconds("header-timeout", args.header_timeout)?;
     config.member_max_age = seconds("member-max-age", args.member_max_age)?;

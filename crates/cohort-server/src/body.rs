@@ -63,7 +63,7 @@ pub(crate) async fn read_json(
         Err(e) if is_length_limit(&*e) => Err(too_large(limit)),
         Err(e) => Err(ApiError::new(
             StatusCode::BAD_REQUEST,
-            "unreadable_body",
+            "invalid_body",
             format!("the body could not be read: {e}"),
         )),
     }

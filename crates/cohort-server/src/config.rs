@@ -20,6 +20,10 @@ pub struct Config {
     /// Writes (track requests, deletes, segment and catalog changes) being
     /// worked on at once; past it, `503`. Default 256.
     pub max_writes_in_flight: usize,
+    /// Evaluations and renders (`/evaluate`, `/count`, `/members`, the
+    /// member check's refreshes, `/render`) being worked on at once; past
+    /// it, `503`. Default 64.
+    pub max_reads_in_flight: usize,
     /// The longest a request may take, from its headers to its answer,
     /// body reading included; past it, `408` and the connection closes.
     /// Default 30 s.
@@ -44,6 +48,7 @@ impl Config {
             rate_per_second: 50,
             burst: 100,
             max_writes_in_flight: 256,
+            max_reads_in_flight: 64,
             request_timeout: Duration::from_secs(30),
             header_timeout: Duration::from_secs(10),
             member_max_age: Duration::from_secs(1),

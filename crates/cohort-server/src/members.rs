@@ -30,12 +30,14 @@ pub(crate) struct Snapshot {
 }
 
 impl Snapshot {
-    pub fn new(members: RoaringBitmap, kind: SubjectKind, now: i64) -> Snapshot {
+    /// An evaluation at `now` whose reading began at `made` (its age
+    /// counts from then, not from when it finished).
+    pub fn new(members: RoaringBitmap, kind: SubjectKind, now: i64, made: Instant) -> Snapshot {
         Snapshot {
             members,
             kind,
             now,
-            made: Instant::now(),
+            made,
         }
     }
 }
@@ -70,6 +72,15 @@ impl MemberCache {
         Arc::clone(entries.entry(name.to_owned()).or_default())
     }
 
+    /// Forgets one segment's entry (its evaluation failed: the segment is
+    /// gone, say), so that names asked for in vain leave nothing behind.
+    pub fn forget(&self, name: &str) {
+        self.entries
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(name);
+    }
+
     /// Forgets every cached evaluation.
     pub fn clear(&self) {
         self.entries
@@ -87,7 +98,7 @@ impl MemberCache {
             .clone();
         match current {
             Some(s) if s.made.elapsed() < max_age => Plan::Answer(s),
-            Some(s) if s.made.elapsed() < max_age * 5 => {
+            Some(s) if s.made.elapsed() < max_age.saturating_mul(5) => {
                 if entry.refreshing.swap(true, Ordering::AcqRel) {
                     Plan::Answer(s)
                 } else {

@@ -250,7 +250,7 @@ pub(crate) struct KeyRing {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct FileStamp {
+pub(crate) struct FileStamp {
     len: u64,
     modified: Option<std::time::SystemTime>,
     inode: u64,
@@ -267,14 +267,18 @@ fn stamp(path: &Path) -> Option<FileStamp> {
 }
 
 impl KeyRing {
-    /// Re-reads the key file when it changed; a project whose file is
-    /// gone or unreadable has no keys.
-    pub(crate) fn refresh(&mut self, data: &Path, name: &str) {
-        let now = stamp(&keys_path(data, name));
-        if now == self.stamp && now.is_some() {
+    /// The key file's stamp now (`None`: no such project). Taken outside
+    /// any lock: it is a `stat`.
+    pub(crate) fn stamp_of(data: &Path, name: &str) -> Option<FileStamp> {
+        stamp(&keys_path(data, name))
+    }
+
+    /// Re-reads the key file when its stamp is not the one read last.
+    pub(crate) fn refresh(&mut self, data: &Path, name: &str, now: FileStamp) {
+        if self.stamp == Some(now) {
             return;
         }
-        self.stamp = now;
+        self.stamp = Some(now);
         self.hashes = match read_keys(data, name) {
             Ok(file) => file
                 .keys
@@ -348,11 +352,13 @@ mod tests {
         let text = std::fs::read_to_string(keys_path(dir.path(), "shop")).unwrap();
         assert!(!text.contains(&key.key), "the key itself is never stored");
         let mut ring = KeyRing::default();
-        ring.refresh(dir.path(), "shop");
+        let stamp = KeyRing::stamp_of(dir.path(), "shop").unwrap();
+        ring.refresh(dir.path(), "shop", stamp);
         assert!(ring.admits(&key.key));
         assert!(!ring.admits(&format!("{}x", key.key)));
         revoke_key(dir.path(), "shop", &key.id).unwrap();
-        ring.refresh(dir.path(), "shop");
+        let stamp = KeyRing::stamp_of(dir.path(), "shop").unwrap();
+        ring.refresh(dir.path(), "shop", stamp);
         assert!(!ring.admits(&key.key));
         assert!(matches!(
             revoke_key(dir.path(), "shop", "nope"),
@@ -363,5 +369,6 @@ mod tests {
         assert!(listed[0].keys[0].revoked.is_some());
         delete_project(dir.path(), "shop").unwrap();
         assert!(list_projects(dir.path()).unwrap().is_empty());
+        assert!(KeyRing::stamp_of(dir.path(), "shop").is_none());
     }
 }

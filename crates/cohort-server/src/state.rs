@@ -26,6 +26,7 @@ pub(crate) struct AppState {
     projects: Mutex<HashMap<String, Arc<Project>>>,
     keys: Mutex<HashMap<String, KeyRing>>,
     writes: Arc<Semaphore>,
+    reads: Arc<Semaphore>,
     pub metrics: Metrics,
 }
 
@@ -42,6 +43,7 @@ impl AppState {
     pub fn open(config: Config) -> Result<AppState> {
         let state = AppState {
             writes: Arc::new(Semaphore::new(config.max_writes_in_flight)),
+            reads: Arc::new(Semaphore::new(config.max_reads_in_flight)),
             config,
             projects: Mutex::new(HashMap::new()),
             keys: Mutex::new(HashMap::new()),
@@ -91,10 +93,15 @@ impl AppState {
             projects::admits(&[], key);
             return None;
         }
+        // No project, no entry: names asked for in vain leave nothing.
+        let Some(stamp) = KeyRing::stamp_of(&self.config.data, name) else {
+            projects::admits(&[], key);
+            return None;
+        };
         let admitted = {
             let mut rings = self.keys.lock().unwrap_or_else(|e| e.into_inner());
             let ring = rings.entry(name.to_owned()).or_default();
-            ring.refresh(&self.config.data, name);
+            ring.refresh(&self.config.data, name, stamp);
             ring.admits(key)
         };
         if !admitted {
@@ -118,6 +125,21 @@ impl AppState {
                 axum::http::StatusCode::SERVICE_UNAVAILABLE,
                 "overloaded",
                 "the server has as many writes in flight as it takes; retry shortly",
+            )
+            .retry_after(1)
+        })
+    }
+
+    /// A permit for one evaluation or render (the reads that cost more
+    /// than a lookup), or `503` past the bound: work that outlives a
+    /// timed-out client never piles up without bound.
+    pub fn read_permit(&self) -> Result<OwnedSemaphorePermit, ApiError> {
+        Arc::clone(&self.reads).try_acquire_owned().map_err(|_| {
+            self.metrics.reject("overloaded");
+            ApiError::new(
+                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                "overloaded",
+                "the server has as many evaluations in flight as it takes; retry shortly",
             )
             .retry_after(1)
         })
@@ -159,8 +181,13 @@ pub(crate) async fn authenticate(
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(|k| k.trim().to_owned());
+        .and_then(|v| {
+            // The scheme is case-insensitive (RFC 9110).
+            let (scheme, key) = v.trim().split_once(' ')?;
+            scheme
+                .eq_ignore_ascii_case("bearer")
+                .then(|| key.trim().to_owned())
+        });
     let checked = {
         let state = Arc::clone(&state);
         // Reading the key file and, the first time, opening the store are

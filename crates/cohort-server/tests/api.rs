@@ -669,3 +669,95 @@ fn idempotency_keys_store_once_answer_again_and_survive_a_restart() {
     );
     assert_eq!(count(&server), 3);
 }
+
+#[test]
+fn members_stream_whole_in_chunks_and_page_exactly() {
+    let (dir, key) = data_dir();
+    let server = TestServer::start(config(dir.path()));
+    // 9,000 users: more than two chunks of a stream.
+    for r in 0..90 {
+        let events: Vec<_> = (0..100)
+            .map(|i| event(&format!("u{:05}", r * 100 + i), "buy", i))
+            .collect();
+        let body = track_body(&events);
+        let resp = server.send(
+            Request::new("POST", "/v1/projects/shop/track")
+                .key(&key)
+                .json(&body),
+        );
+        assert_eq!(resp.status, 200);
+    }
+    let seg = br#"{"filter":"did(buy)"}"#;
+    server.send(
+        Request::new("PUT", "/v1/projects/shop/segments/buyers")
+            .key(&key)
+            .json(seg),
+    );
+    let r = server.send(
+        Request::new("GET", "/v1/projects/shop/segments/buyers/members")
+            .key(&key)
+            .header("Accept", "application/x-ndjson"),
+    );
+    assert_eq!(r.status, 200);
+    let streamed: Vec<String> = r
+        .text()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(streamed.len(), 9000);
+    let mut paged = Vec::new();
+    let mut path = "/v1/projects/shop/segments/buyers/members?limit=4000".to_owned();
+    loop {
+        let page = json(&server.send(Request::new("GET", &path).key(&key)));
+        assert_eq!(page["count"], 9000);
+        paged.extend(
+            page["members"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_str().unwrap().to_owned()),
+        );
+        match page["next"].as_str() {
+            Some(next) => {
+                path = format!("/v1/projects/shop/segments/buyers/members?limit=4000&after={next}")
+            }
+            None => break,
+        }
+    }
+    assert_eq!(
+        paged, streamed,
+        "paging and streaming agree, each member once"
+    );
+    let r = server.send(
+        Request::new(
+            "GET",
+            "/v1/projects/shop/segments/buyers/members?after=garbage",
+        )
+        .key(&key),
+    );
+    assert_eq!(r.status, 400);
+    assert_eq!(json(&r)["error"]["details"][0]["parameter"], "after");
+    // A client that reads nothing of a stream and goes away holds nothing:
+    // the server goes on answering.
+    for _ in 0..20 {
+        let mut s = TcpStream::connect(server.addr).unwrap();
+        s.write_all(
+            &Request::new("GET", "/v1/projects/shop/segments/buyers/members")
+                .key(&key)
+                .header("Accept", "application/x-ndjson")
+                .to_bytes(),
+        )
+        .unwrap();
+        drop(s);
+    }
+    assert_eq!(server.send(Request::new("GET", "/healthz")).status, 200);
+    // Methods outside the known set are counted as "other", not by name.
+    let r = server.send(Request::new("BREW", "/v1/projects/shop/catalog").key(&key));
+    assert!(
+        r.status == 405 || r.status == 404 || r.status == 400,
+        "{}",
+        r.status
+    );
+    let metrics = server.send(Request::new("GET", "/metrics")).text();
+    assert!(!metrics.contains("BREW"), "{metrics}");
+}

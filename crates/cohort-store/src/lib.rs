@@ -76,7 +76,7 @@ pub use profile::{
     Field, FieldHistory, Profile, ProfileChanges, ProfileEntry, TagKeyEntry, PROFILE_CACHE_ENTRIES,
 };
 pub use read::{CatalogEntry, Cursor, EventRecord, KeyStats, RecentPage, RecentQuery};
-pub use remember::{Applied, Remember, RememberedRequest, MAX_REQUEST_KEY_BYTES};
+pub use remember::{Applied, Remember, RememberedRequest, FORGET_BATCH, MAX_REQUEST_KEY_BYTES};
 pub use segments::SavedSegment;
 pub use state::{MAX_DATA_KEYS, MAX_EVENT_TYPES};
 pub use store::{now_millis, AppendOptions, AppendReceipt, Store, StoreStats};

@@ -102,8 +102,9 @@ impl Store {
         let applied = self.write_remembered(&request.events, profile, options, remember, now)?;
         if !matches!(applied, Applied::New(_)) {
             // The record may be a concurrent request's that is written but
-            // not yet synced: answer only once it is durable.
-            self.sync()?;
+            // not yet synced: answer only once it is durable (sharing the
+            // sync with any other waiter).
+            self.sync_through(self.last_commit())?;
         }
         Ok(applied)
     }
@@ -118,42 +119,61 @@ impl Store {
 
     /// Forgets every request remembered before `t` (Unix ms); returns how
     /// many. Reads every record: call it now and then (the server does at
-    /// start and hourly), not per request.
+    /// start and hourly), not per request. Deletes in batches of
+    /// [`FORGET_BATCH`], taking the writer lock once per batch, so that
+    /// writes wait at most one batch.
     pub fn forget_requests_before(&self, t: i64) -> Result<usize> {
         self.check_writable()?;
         let meta = self.cf(cf::META);
-        let mut it = self.db.raw_iterator_cf(meta);
-        it.seek(PREFIX);
-        let mut old = Vec::new();
-        while let (Some(k), Some(v)) = (it.key(), it.value()) {
-            if !k.starts_with(PREFIX) {
-                break;
-            }
-            let record: RememberedRequest = codec::decode(v, "a remembered request")?;
-            if record.at < t {
-                old.push(k.to_vec());
-            }
-            it.next();
-        }
-        it.status()?;
-        if old.is_empty() {
-            return Ok(0);
-        }
-        let _writer = self.writer.lock().unwrap_or_else(|e| e.into_inner());
-        let mut batch = rocksdb::WriteBatch::default();
-        for k in &old {
-            // Checked again under the lock: a request may have renewed it.
-            if let Some(v) = self.db.get_pinned_cf(meta, k)? {
-                let record: RememberedRequest = codec::decode(&v, "a remembered request")?;
-                if record.at < t {
-                    batch.delete_cf(meta, k);
+        let mut forgotten = 0;
+        let mut from = PREFIX.to_vec();
+        loop {
+            let mut old = Vec::new();
+            let mut it = self.db.raw_iterator_cf(meta);
+            it.seek(&from);
+            let mut more = false;
+            while let (Some(k), Some(v)) = (it.key(), it.value()) {
+                if !k.starts_with(PREFIX) {
+                    break;
                 }
+                if old.len() == FORGET_BATCH {
+                    more = true;
+                    from = k.to_vec();
+                    break;
+                }
+                let record: RememberedRequest = codec::decode(v, "a remembered request")?;
+                if record.at < t {
+                    old.push(k.to_vec());
+                }
+                it.next();
+            }
+            it.status()?;
+            drop(it);
+            if !old.is_empty() {
+                let _writer = self.writer.lock().unwrap_or_else(|e| e.into_inner());
+                let mut batch = rocksdb::WriteBatch::default();
+                for k in &old {
+                    // Checked again under the lock: a request may have
+                    // renewed it since.
+                    if let Some(v) = self.db.get_pinned_cf(meta, k)? {
+                        let record: RememberedRequest = codec::decode(&v, "a remembered request")?;
+                        if record.at < t {
+                            batch.delete_cf(meta, k);
+                            forgotten += 1;
+                        }
+                    }
+                }
+                self.db.write(batch)?;
+            }
+            if !more {
+                return Ok(forgotten);
             }
         }
-        self.db.write(batch)?;
-        Ok(old.len())
     }
 }
+
+/// Records [`Store::forget_requests_before`] deletes per writer-lock hold.
+pub const FORGET_BATCH: usize = 1024;
 
 impl RememberedRequest {
     pub(crate) fn answered(digest: [u8; 16], at: i64, r: &AppendReceipt) -> RememberedRequest {

@@ -581,6 +581,11 @@ impl Store {
         self.sync()
     }
 
+    /// The number of the last commit made through this handle.
+    pub(crate) fn last_commit(&self) -> u64 {
+        self.commits.load(Ordering::Acquire)
+    }
+
     /// How many times this handle has synced the write-ahead log for
     /// [`Store::sync`] and [`Store::sync_through`] (writes made with
     /// [`Durability::Sync`] sync inside RocksDB and are not counted).

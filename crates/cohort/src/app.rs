@@ -18,7 +18,7 @@ use roaring::RoaringBitmap;
 mod json;
 mod render;
 mod track;
-pub use json::{catalog_json, profile_json, tag_key_json};
+pub use json::{catalog_json, entry_event_json, profile_json, segment_json, tag_key_json};
 pub use render::{check_template, parse_entry_event, render_message, Entry, Rendered};
 pub use track::{
     check_idempotency_key, forget_expired_idempotency_keys, track_durably, Tracked,
@@ -163,6 +163,12 @@ pub enum Error {
         expected: String,
         /// The event's subject.
         found: String,
+    },
+    /// A paging cursor is not one a previous page returned.
+    #[error("{text:?} is not a cursor returned as `next` by a previous page")]
+    InvalidCursor {
+        /// What was given.
+        text: String,
     },
     /// An idempotency key is empty or too long.
     #[error("an idempotency key must be 1 to 255 characters, not {chars}")]
@@ -419,26 +425,65 @@ pub fn evaluate_saved(
     Ok((saved, evaluation))
 }
 
-/// One page of members: their IDs in dense-id order, starting after the
-/// dense id `after`, at most `limit`; and the dense id to continue after
-/// when more remain.
+/// Where a listing of members continues: the evaluation instant of the
+/// listing (every page of one listing is of one instant) and the last
+/// dense id shown. Written `NOW.SID`; opaque to clients.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MemberCursor {
+    /// The listing's evaluation instant (Unix ms).
+    pub now: i64,
+    /// The last dense id of the previous page.
+    pub after: u32,
+}
+
+impl std::fmt::Display for MemberCursor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}", self.now, self.after)
+    }
+}
+
+impl std::str::FromStr for MemberCursor {
+    type Err = Error;
+
+    fn from_str(text: &str) -> Result<MemberCursor> {
+        let bad = || Error::InvalidCursor {
+            text: text.to_owned(),
+        };
+        let (now, after) = text.split_once('.').ok_or_else(bad)?;
+        Ok(MemberCursor {
+            now: now.parse().map_err(|_| bad())?,
+            after: after.parse().map_err(|_| bad())?,
+        })
+    }
+}
+
+/// One page of members: their IDs in dense-id order, after `cursor` (from
+/// the start without one), at most `limit`; and the cursor of the next
+/// page when more remain. `now` is the listing's evaluation instant.
 pub fn member_page(
     view: &View<'_>,
     kind: SubjectKind,
     members: &RoaringBitmap,
-    after: Option<u32>,
+    now: i64,
+    cursor: Option<MemberCursor>,
     limit: usize,
-) -> Result<(Vec<String>, Option<u32>)> {
-    let start = after.map_or(0, |a| u64::from(a) + 1);
+) -> Result<(Vec<String>, Option<MemberCursor>)> {
+    let mut iter = match cursor.and_then(|c| c.after.checked_add(1)) {
+        Some(start) => members.range(start..),
+        None if cursor.is_some() => members.range(0..0),
+        None => members.range(..),
+    };
     let mut ids = Vec::with_capacity(limit.min(members.len() as usize));
     let mut last = None;
-    let mut iter = members.iter().skip_while(|&sid| u64::from(sid) < start);
     for sid in iter.by_ref().take(limit) {
         ids.push(view.subject_id(kind, sid)?);
         last = Some(sid);
     }
-    let more = iter.next().is_some();
-    Ok((ids, if more { last } else { None }))
+    let next = match (iter.next(), last) {
+        (Some(_), Some(after)) => Some(MemberCursor { now, after }),
+        _ => None,
+    };
+    Ok((ids, next))
 }
 
 #[cfg(test)]

@@ -153,9 +153,9 @@ pub(crate) async fn add_to_catalog(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Json<Value>, ApiError> {
+    let permit = state.write_permit()?;
     let bytes = read_json(&headers, body, state.config.body_limit).await?;
     let addition: CatalogAddition = parse(&bytes)?;
-    let permit = state.write_permit()?;
     let store = Arc::clone(&project.store);
     blocking(move || {
         let _permit = permit;

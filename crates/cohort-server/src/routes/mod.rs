@@ -169,7 +169,17 @@ async fn not_found(request: Request) -> ApiError {
 /// rewritten here.
 async fn finish(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
     let started = Instant::now();
-    let method = request.method().as_str().to_owned();
+    // Label values come from a closed set: a client cannot grow them.
+    let method = match request.method().as_str() {
+        "GET" => "GET",
+        "PUT" => "PUT",
+        "POST" => "POST",
+        "DELETE" => "DELETE",
+        "HEAD" => "HEAD",
+        "PATCH" => "PATCH",
+        "OPTIONS" => "OPTIONS",
+        _ => "other",
+    };
     let mut response = next.run(request).await;
     let route = response
         .extensions()
@@ -209,9 +219,21 @@ async fn finish(State(state): State<Arc<AppState>>, request: Request, next: Next
                 "method_not_allowed",
                 "this route does not take this method".to_owned(),
             ),
+            // A failure below the handlers: logged, not shown.
+            s if s.is_server_error() => {
+                tracing::error!(status = s.as_u16(), body = %text, "error below the handlers");
+                (
+                    "internal",
+                    "the server failed; the request may be retried".to_owned(),
+                )
+            }
+            // Axum's own rejections: a malformed query or path parameter.
             _ if text.is_empty() => (
-                "error",
-                status.canonical_reason().unwrap_or("error").to_owned(),
+                "invalid_parameter",
+                status
+                    .canonical_reason()
+                    .unwrap_or("bad request")
+                    .to_owned(),
             ),
             _ => ("invalid_parameter", text),
         };
@@ -230,7 +252,7 @@ async fn finish(State(state): State<Arc<AppState>>, request: Request, next: Next
         response = rewritten;
     }
     state.metrics.request(
-        &method,
+        method,
         &route,
         response.status().as_u16(),
         started.elapsed().as_secs_f64(),
@@ -246,12 +268,15 @@ async fn tag_route(path: MatchedPath, request: Request, next: Next) -> Response 
     response
 }
 
-/// A body streamed from a channel (NDJSON member lists).
-pub(crate) struct ChannelBody(pub tokio::sync::mpsc::Receiver<bytes::Bytes>);
+/// A body streamed from a channel (NDJSON member lists); an `Err` item
+/// aborts the body.
+pub(crate) struct ChannelBody(
+    pub tokio::sync::mpsc::Receiver<Result<bytes::Bytes, std::io::Error>>,
+);
 
 impl http_body::Body for ChannelBody {
     type Data = bytes::Bytes;
-    type Error = std::convert::Infallible;
+    type Error = std::io::Error;
 
     fn poll_frame(
         mut self: std::pin::Pin<&mut Self>,
@@ -259,7 +284,7 @@ impl http_body::Body for ChannelBody {
     ) -> std::task::Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
         self.0
             .poll_recv(cx)
-            .map(|chunk| chunk.map(|b| Ok(http_body::Frame::data(b))))
+            .map(|item| item.map(|chunk| chunk.map(http_body::Frame::data)))
     }
 }
 

@@ -9,7 +9,6 @@ use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use cohort::eval::Executor;
-use cohort::SavedSegment;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -18,15 +17,6 @@ use crate::body::{parse, read_json};
 use crate::error::ApiError;
 use crate::members::{Plan, Snapshot};
 use crate::state::{AppState, Project};
-
-fn segment_json(name: &str, s: &SavedSegment) -> Value {
-    json!({
-        "name": name,
-        "filter": s.filter,
-        "subjectType": s.kind.as_str(),
-        "description": s.description,
-    })
-}
 
 /// Every saved segment, by name.
 #[utoipa::path(
@@ -48,7 +38,10 @@ pub(crate) async fn list_segments(
         let segments = store
             .segments()
             .map_err(|e| ApiError::from(cohort::app::Error::from(e)))?;
-        let list: Vec<Value> = segments.iter().map(|(n, s)| segment_json(n, s)).collect();
+        let list: Vec<Value> = segments
+            .iter()
+            .map(|(n, s)| cohort::app::segment_json(n, s))
+            .collect();
         Ok(Json(json!({ "segments": list })))
     })
     .await
@@ -81,7 +74,7 @@ pub(crate) async fn get_segment(
             .segment(&name)
             .map_err(|e| ApiError::from(cohort::app::Error::from(e)))?
         {
-            Some(s) => Ok(Json(segment_json(&name, &s))),
+            Some(s) => Ok(Json(cohort::app::segment_json(&name, &s))),
             None => Err(ApiError::from(cohort::app::Error::SegmentNotFound(name))),
         }
     })
@@ -127,17 +120,17 @@ pub(crate) async fn put_segment(
     body: Body,
 ) -> Result<Json<Value>, ApiError> {
     let (_, name) = path;
+    let permit = state.write_permit()?;
     let bytes = read_json(&headers, body, state.config.body_limit).await?;
     let segment: SegmentBody = parse(&bytes)?;
     let kind = subject_kind(segment.subject_type.as_deref())?;
-    let permit = state.write_permit()?;
     let p = Arc::clone(&project);
     blocking(move || {
         let _permit = permit;
         let saved =
             cohort::app::save_segment(&p.store, &name, &segment.filter, kind, segment.description)?;
         p.members.clear();
-        Ok(Json(segment_json(&name, &saved)))
+        Ok(Json(cohort::app::segment_json(&name, &saved)))
     })
     .await
 }
@@ -204,14 +197,17 @@ pub(crate) struct CountQuery {
     security(("bearer" = []))
 )]
 pub(crate) async fn count(
+    State(state): State<Arc<AppState>>,
     Extension(project): Extension<Arc<Project>>,
     Path(path): Path<(String, String)>,
     Query(q): Query<CountQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let (_, name) = path;
     let now = now_param(q.now.as_deref())?;
+    let permit = state.read_permit()?;
     let store = Arc::clone(&project.store);
     blocking(move || {
+        let _permit = permit;
         let view = store.view();
         let (_, e) = cohort::app::evaluate_saved(&store, &view, &name, now, Executor::shared())?;
         Ok(Json(json!({ "count": e.members.len() })))
@@ -235,23 +231,6 @@ pub(crate) struct MembersQuery {
 /// The most members one JSON page holds.
 const MAX_MEMBER_PAGE: usize = 10_000;
 
-/// A member page's cursor: the evaluation instant and the last dense id,
-/// `NOW.SID`, so that every page of one listing is of one evaluation
-/// instant.
-fn parse_after(text: &str) -> Result<(i64, u32), ApiError> {
-    let bad = || {
-        ApiError::bad_parameter(
-            "after",
-            format!("{text:?} is not a cursor returned as `next`"),
-        )
-    };
-    let (now, sid) = text.split_once('.').ok_or_else(bad)?;
-    Ok((
-        now.parse().map_err(|_| bad())?,
-        sid.parse().map_err(|_| bad())?,
-    ))
-}
-
 /// The segment's members at `now`, paged (`next` continues), or — with
 /// `Accept: application/x-ndjson` — every member streamed, one JSON string
 /// per line.
@@ -272,18 +251,22 @@ fn parse_after(text: &str) -> Result<(i64, u32), ApiError> {
     security(("bearer" = []))
 )]
 pub(crate) async fn members(
+    State(state): State<Arc<AppState>>,
     Extension(project): Extension<Arc<Project>>,
     Path(path): Path<(String, String)>,
     Query(q): Query<MembersQuery>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let (_, name) = path;
-    let (now, after) = match q.after.as_deref() {
-        Some(c) => {
-            let (now, sid) = parse_after(c)?;
-            (now, Some(sid))
-        }
-        None => (now_param(q.now.as_deref())?, None),
+    let cursor = q
+        .after
+        .as_deref()
+        .map(str::parse::<cohort::app::MemberCursor>)
+        .transpose()
+        .map_err(|e| ApiError::bad_parameter("after", e))?;
+    let now = match cursor {
+        Some(c) => c.now,
+        None => now_param(q.now.as_deref())?,
     };
     let limit = q.limit.unwrap_or(1000);
     if !(1..=MAX_MEMBER_PAGE).contains(&limit) {
@@ -296,13 +279,14 @@ pub(crate) async fn members(
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.contains("application/x-ndjson"));
+    let permit = state.read_permit()?;
     let store = Arc::clone(&project.store);
     if ndjson {
         // Evaluate first, so that an unknown segment is still a 404.
-        let (tx, rx) = tokio::sync::mpsc::channel::<bytes::Bytes>(8);
         let evaluated = {
             let store = Arc::clone(&store);
             blocking(move || {
+                let _permit = permit;
                 let view = store.view();
                 let (saved, e) =
                     cohort::app::evaluate_saved(&store, &view, &name, now, Executor::shared())?;
@@ -310,43 +294,20 @@ pub(crate) async fn members(
             })
             .await?
         };
-        tokio::task::spawn_blocking(move || {
-            let (kind, members) = evaluated;
-            let view = store.view();
-            let mut chunk = Vec::with_capacity(64 * 1024);
-            for sid in &members {
-                let Ok(id) = view.subject_id(kind, sid) else {
-                    break;
-                };
-                serde_json::to_writer(&mut chunk, &id).expect("a string serialises");
-                chunk.push(b'\n');
-                if chunk.len() >= 60 * 1024
-                    && tx
-                        .blocking_send(bytes::Bytes::from(std::mem::take(&mut chunk)))
-                        .is_err()
-                {
-                    return; // the client went away
-                }
-            }
-            let _ = tx.blocking_send(bytes::Bytes::from(chunk));
-        });
-        let mut response = ChannelBody(rx).into_body().into_response();
-        response.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/x-ndjson"),
-        );
-        return Ok(response);
+        return Ok(stream_members(store, evaluated.0, evaluated.1));
     }
     blocking(move || {
+        let _permit = permit;
         let view = store.view();
         let (saved, e) =
             cohort::app::evaluate_saved(&store, &view, &name, now, Executor::shared())?;
-        let (ids, last) = cohort::app::member_page(&view, saved.kind, &e.members, after, limit)?;
+        let (ids, next) =
+            cohort::app::member_page(&view, saved.kind, &e.members, now, cursor, limit)?;
         Ok(Json(json!({
             "members": ids,
             "count": e.members.len(),
             "now": cohort::format_millis(now),
-            "next": last.map(|sid| format!("{now}.{sid}")),
+            "next": next.map(|c| c.to_string()),
         }))
         .into_response())
     })
@@ -383,24 +344,34 @@ pub(crate) async fn member(
         let store = Arc::clone(&project.store);
         let name = name.clone();
         move || -> Result<Snapshot, ApiError> {
+            let made = std::time::Instant::now();
             let view = store.view();
             let now = cohort::now_millis();
             let (saved, e) =
                 cohort::app::evaluate_saved(&store, &view, &name, now, Executor::shared())?;
-            Ok(Snapshot::new(e.members, saved.kind, now))
+            Ok(Snapshot::new(e.members, saved.kind, now, made))
         }
     };
     let snapshot = match project.members.plan(&name, max_age) {
         Plan::Answer(s) => s,
         Plan::AnswerAndRefresh(s, entry) => {
+            let p = Arc::clone(&project);
+            let name = name.clone();
             tokio::spawn(async move {
                 if let Err(e) = entry.refresh(max_age, evaluate).await {
                     tracing::warn!(error = %e.message, "member cache refresh failed");
+                    p.members.forget(&name);
                 }
             });
             s
         }
-        Plan::Wait(entry) => entry.refresh(max_age, evaluate).await?,
+        Plan::Wait(entry) => match entry.refresh(max_age, evaluate).await {
+            Ok(s) => s,
+            Err(e) => {
+                project.members.forget(&name);
+                return Err(e);
+            }
+        },
     };
     let store = Arc::clone(&project.store);
     let member = blocking(move || {
@@ -418,4 +389,88 @@ pub(crate) async fn member(
         "member": member.0,
         "asOf": cohort::format_millis(member.1),
     })))
+}
+
+/// Members per chunk of an NDJSON listing: each chunk's IDs are read on the
+/// blocking pool, then sent; no thread waits on a slow client.
+const STREAM_CHUNK: usize = 4096;
+
+/// How long a client may leave a chunk unread before the stream is cut.
+const STREAM_STALL: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Streams every member's ID, one JSON string per line. IDs are read in
+/// chunks on the blocking pool and sent from an ordinary task, so a client
+/// that stops reading holds no thread and no view; one that stalls for
+/// [`STREAM_STALL`] is cut off. A failure mid-stream aborts the body (the
+/// client sees a broken chunked stream, never a short list that looks
+/// whole).
+fn stream_members(
+    store: Arc<cohort::Store>,
+    kind: cohort::SubjectKind,
+    members: roaring::RoaringBitmap,
+) -> Response {
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<bytes::Bytes, std::io::Error>>(2);
+    tokio::spawn(async move {
+        let members = Arc::new(members);
+        let mut cursor: Option<u32> = None;
+        loop {
+            let chunk = {
+                let store = Arc::clone(&store);
+                let members = Arc::clone(&members);
+                tokio::task::spawn_blocking(move || member_chunk(&store, kind, &members, cursor))
+                    .await
+            };
+            let (bytes, last) = match chunk {
+                Ok(Ok(c)) => c,
+                Ok(Err(e)) => {
+                    tracing::error!(error = %e, "member stream failed");
+                    let _ = tx.send(Err(std::io::Error::other(e.to_string()))).await;
+                    return;
+                }
+                Err(e) => {
+                    let _ = tx.send(Err(std::io::Error::other(e.to_string()))).await;
+                    return;
+                }
+            };
+            let Some(last) = last else {
+                return; // every member sent
+            };
+            match tokio::time::timeout(STREAM_STALL, tx.send(Ok(bytes::Bytes::from(bytes)))).await {
+                Ok(Ok(())) => cursor = Some(last),
+                _ => return, // the client went away, or stopped reading
+            }
+            if last == u32::MAX {
+                return;
+            }
+        }
+    });
+    let mut response = ChannelBody(rx).into_body().into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/x-ndjson"),
+    );
+    response
+}
+
+/// The next chunk of an NDJSON listing after `cursor`: its lines and the
+/// last dense id in it (`None` when nothing is left).
+fn member_chunk(
+    store: &cohort::Store,
+    kind: cohort::SubjectKind,
+    members: &roaring::RoaringBitmap,
+    cursor: Option<u32>,
+) -> Result<(Vec<u8>, Option<u32>), cohort::StoreError> {
+    let view = store.view();
+    let iter = match cursor {
+        Some(after) => members.range(after.saturating_add(1)..),
+        None => members.range(..),
+    };
+    let mut out = Vec::with_capacity(64 * 1024);
+    let mut last = None;
+    for sid in iter.take(STREAM_CHUNK) {
+        serde_json::to_writer(&mut out, &view.subject_id(kind, sid)?).expect("a string serialises");
+        out.push(b'\n');
+        last = Some(sid);
+    }
+    Ok((out, last))
 }

@@ -103,6 +103,9 @@ pub(crate) async fn track(
         cohort::app::check_idempotency_key(k)
             .map_err(|e| ApiError::bad_parameter("Idempotency-Key", e))?;
     }
+    // Taken before the body is read: bodies waiting for a permit would
+    // otherwise pile up in memory.
+    let permit = state.write_permit()?;
     let bytes = read_json(&headers, body, state.config.body_limit)
         .await
         .inspect_err(|e| {
@@ -110,7 +113,6 @@ pub(crate) async fn track(
                 state.metrics.reject("too_large");
             }
         })?;
-    let permit = state.write_permit()?;
     let store = Arc::clone(&project.store);
     let tracked = blocking(move || {
         let _permit = permit;

@@ -62,21 +62,21 @@ pub(crate) async fn evaluate(
             format!("must be 0 to 10000, not {limit}"),
         ));
     }
-    let (now, after) = match q.after.as_deref() {
-        Some(c) => {
-            let (now, sid) = c
-                .split_once('.')
-                .and_then(|(n, s)| Some((n.parse::<i64>().ok()?, s.parse::<u32>().ok()?)))
-                .ok_or_else(|| {
-                    ApiError::bad_parameter("after", "not a cursor returned as `next`")
-                })?;
-            (now, Some(sid))
-        }
-        None => (now_param(q.now.as_deref())?, None),
+    let cursor = q
+        .after
+        .as_deref()
+        .map(str::parse::<cohort::app::MemberCursor>)
+        .transpose()
+        .map_err(|e| ApiError::bad_parameter("after", e))?;
+    let now = match cursor {
+        Some(c) => c.now,
+        None => now_param(q.now.as_deref())?,
     };
     let filter = cohort::app::parse_filter(&q.filter, kind)?;
+    let permit = state.read_permit()?;
     let store = Arc::clone(&project.store);
     blocking(move || {
+        let _permit = permit;
         let view = store.view();
         let request = cohort::app::EvalRequest {
             now,
@@ -86,13 +86,13 @@ pub(crate) async fn evaluate(
         let e = cohort::app::evaluate(&view, &[filter], &StoreSegments::new(&store), &request)?
             .pop()
             .expect("one result per filter");
-        let (ids, last) = cohort::app::member_page(&view, kind, &e.members, after, limit)?;
+        let (ids, next) = cohort::app::member_page(&view, kind, &e.members, now, cursor, limit)?;
         Ok(Json(json!({
             "count": e.members.len(),
             "universe": e.universe,
             "now": cohort::format_millis(now),
             "members": ids,
-            "next": last.map(|sid| format!("{now}.{sid}")),
+            "next": next.map(|c| c.to_string()),
         })))
     })
     .await
@@ -156,24 +156,18 @@ pub(crate) async fn render(
         (None, Some(t)) => cohort::app::Entry::LatestOfType(t),
         (None, None) => cohort::app::Entry::None,
     };
+    let permit = state.read_permit()?;
     let store = Arc::clone(&project.store);
     blocking(move || {
+        let _permit = permit;
         let template = cohort::app::check_template(&q.template)?;
         let view = store.view();
         let rendered =
             cohort::app::render_message(&view, kind, &q.subject_id, now, &entry, &template)?;
-        let entry_event = rendered.entry_event.map(|e| {
-            let data: serde_json::Map<String, Value> = e
-                .data
-                .iter()
-                .map(|(k, v)| (k.clone(), v.to_json()))
-                .collect();
-            json!({
-                "type": e.event_type,
-                "createdAt": cohort::format_millis(e.time),
-                "data": data,
-            })
-        });
+        let entry_event = rendered
+            .entry_event
+            .as_ref()
+            .map(cohort::app::entry_event_json);
         Ok(Json(
             json!({ "text": rendered.text, "entryEvent": entry_event }),
         ))

@@ -3,7 +3,8 @@
 //! `GET /users/{id}` say the same thing the same way.
 
 use cohort_event::{format_millis, Value};
-use cohort_store::{CatalogEntry, ProfileEntry, TagKeyEntry};
+use cohort_liquid::EntryEvent;
+use cohort_store::{CatalogEntry, ProfileEntry, SavedSegment, TagKeyEntry};
 use serde_json::{json, Map, Value as Json};
 
 use super::SubjectReport;
@@ -75,4 +76,29 @@ pub fn catalog_json(types: &[CatalogEntry], tags: &[TagKeyEntry]) -> Json {
     let types: Vec<Json> = types.iter().map(CatalogEntry::to_json).collect();
     let tags: Vec<Json> = tags.iter().map(tag_key_json).collect();
     json!({"eventTypes": types, "tagKeys": tags})
+}
+
+/// A saved segment: its name, canonical filter, subject kind and
+/// description.
+pub fn segment_json(name: &str, s: &SavedSegment) -> Json {
+    json!({
+        "name": name,
+        "filter": s.filter,
+        "subjectType": s.kind.as_str(),
+        "description": s.description,
+    })
+}
+
+/// The entry event a message was rendered with: type, time, data.
+pub fn entry_event_json(e: &EntryEvent) -> Json {
+    let data: Map<String, Json> = e
+        .data
+        .iter()
+        .map(|(k, v)| (k.clone(), v.to_json()))
+        .collect();
+    json!({
+        "type": e.event_type,
+        "createdAt": format_millis(e.time),
+        "data": data,
+    })
 }
