@@ -96,12 +96,13 @@ def main():
     ap.add_argument("--threads", type=int, default=2, help="wrk threads")
     ap.add_argument("--segment", default="last(purchase) < now - 60d",
                     help="the filter of the member-check segment")
+    ap.add_argument("--events-file", help="use this NDJSON file of events instead of generating one")
     ap.add_argument("--report", help="also write the Markdown report here")
     a = ap.parse_args()
     if not shutil.which("wrk"):
         sys.exit("wrk is not installed (Debian: apt-get install wrk)")
     os.makedirs(a.work, exist_ok=True)
-    events = os.path.join(a.work, f"events-{a.users}-{a.events}-{a.days}.ndjson")
+    events = a.events_file or os.path.join(a.work, f"events-{a.users}-{a.events}-{a.days}.ndjson")
     if not os.path.exists(events):
         print("generating", events, file=sys.stderr)
         run([a.cohort, "gen", "--users", str(a.users), "--events", str(a.events),

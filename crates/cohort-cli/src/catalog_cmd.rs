@@ -52,7 +52,12 @@ pub(crate) fn run(args: Args) -> anyhow::Result<u8> {
         }) => {
             let store = open_write(&db.db)
                 .with_context(|| format!("opening the store at {}", db.db.display()))?;
-            store.add_catalog_type(&name, description.as_deref())?;
+            cohort::app::add_catalog_type(
+                &store,
+                &name,
+                description.as_deref(),
+                cohort::Source::System,
+            )?;
             println!("added {} to the catalog", shown(&name));
             Ok(0)
         }

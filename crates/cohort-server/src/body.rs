@@ -20,7 +20,24 @@ pub(crate) fn require_json(headers: &HeaderMap) -> Result<(), ApiError> {
         .unwrap_or("")
         .trim()
         .to_ascii_lowercase();
-    if essence == "application/json" {
+    // JSON is UTF-8 (RFC 8259): another charset, or an encoding of the
+    // body that is not undone here, would be read as something else.
+    let charset_ok = content_type.split(';').skip(1).all(|p| {
+        let p = p.trim().to_ascii_lowercase();
+        !p.starts_with("charset=") || matches!(p.as_str(), "charset=utf-8" | "charset=\"utf-8\"")
+    });
+    let encoded = headers
+        .get(header::CONTENT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| !v.trim().eq_ignore_ascii_case("identity"));
+    if encoded {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "the body must be sent without a content-encoding",
+        ));
+    }
+    if essence == "application/json" && charset_ok {
         return Ok(());
     }
     let shown = if content_type.is_empty() {

@@ -218,6 +218,8 @@ impl From<cohort::app::Error> for ApiError {
             E::InvalidSegmentName { .. } => bad("invalid_segment_name"),
             E::CanonicalTooLong { .. } => bad("filter_too_long"),
             E::InvalidIdempotencyKey { .. } => bad("invalid_idempotency_key"),
+            E::InvalidCatalogEntry { .. } => bad("invalid_type_name"),
+            E::InvalidCursor { .. } => bad("invalid_parameter"),
             E::Template(_) => bad("invalid_template"),
             E::InvalidEntryEvent { reasons } => bad("invalid_entry_event")
                 .with_details(reasons.iter().map(|r| json!({"reason": r})).collect()),

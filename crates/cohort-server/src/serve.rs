@@ -137,7 +137,8 @@ pub fn serve_until_signal(config: Config, on_ready: impl FnOnce(SocketAddr)) -> 
             path: config.data.clone(),
             source,
         })?;
-    runtime.block_on(async {
+    let grace = config.shutdown_grace;
+    let served = runtime.block_on(async {
         // Handlers first: a signal that arrives once the server says it is
         // ready must already stop it gracefully.
         use tokio::signal::unix::{signal, SignalKind};
@@ -157,5 +158,10 @@ pub fn serve_until_signal(config: Config, on_ready: impl FnOnce(SocketAddr)) -> 
                 }
             })
             .await
-    })
+    });
+    // Work that outlived the grace period (a write whose client was told
+    // 408, say) is not waited for without end: the write-ahead log keeps
+    // what it acknowledged.
+    runtime.shutdown_timeout(grace);
+    served
 }

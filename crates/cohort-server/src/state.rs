@@ -36,6 +36,33 @@ pub(crate) struct Project {
     pub store: Arc<Store>,
     limiter: DefaultDirectRateLimiter,
     pub members: MemberCache,
+    /// Segment saves and deletes of this project at once (they check every
+    /// saved segment and run one at a time): past it, `503`, so that a
+    /// slow change cannot gather a queue.
+    segment_changes: Arc<Semaphore>,
+}
+
+/// Segment changes one project may have in flight (one runs, the others
+/// wait for the store's segment lock).
+const SEGMENT_CHANGES_IN_FLIGHT: usize = 4;
+
+impl Project {
+    /// A permit for one segment save or delete, or `503`.
+    pub fn segment_change_permit(&self) -> Result<OwnedSemaphorePermit, ApiError> {
+        Arc::clone(&self.segment_changes)
+            .try_acquire_owned()
+            .map_err(|_| {
+                ApiError::new(
+                    axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                    "overloaded",
+                    format!(
+                        "project {:?} has {SEGMENT_CHANGES_IN_FLIGHT} segment changes in flight; retry shortly",
+                        self.name
+                    ),
+                )
+                .retry_after(1)
+            })
+    }
 }
 
 impl AppState {
@@ -79,6 +106,7 @@ impl AppState {
             store: Arc::new(store),
             limiter: RateLimiter::direct(Quota::per_second(rate).allow_burst(burst)),
             members: MemberCache::default(),
+            segment_changes: Arc::new(Semaphore::new(SEGMENT_CHANGES_IN_FLIGHT)),
         });
         open.insert(name.to_owned(), Arc::clone(&project));
         tracing::info!(project = name, "project opened");

@@ -211,6 +211,12 @@ impl BulkLoad<'_> {
                 .ingest_external_file_cf_opts(store.cf(cf::META), &opts, vec![&marker])?;
             store.commit(batch, Durability::Sync, changes).map(drop)
         })();
+        // Its blocks are new to the writer's lists of small blocks.
+        store
+            .small_blocks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
         if let Err(e) = ingested {
             // Take back what was ingested, so that the sequence numbers the
             // next write takes name nothing already there; if even that

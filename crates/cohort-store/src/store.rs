@@ -36,6 +36,8 @@ pub struct Store {
     /// its read lock (see `view.rs`).
     pub(crate) state: RwLock<State>,
     pub(crate) block_cache: crate::block_cache::BlockCache,
+    /// Each bucket's small blocks, for the writer (`merge.rs`).
+    pub(crate) small_blocks: Mutex<crate::merge::SmallBlocks>,
     /// Decoded profile field histories (see `View::profile_history`).
     pub(crate) profile_cache: crate::profile::ProfileCache,
     /// Opened for a bulk load (see [`StoreOptions::bulk_load`]).
@@ -169,6 +171,7 @@ impl Store {
             state: RwLock::new(state),
             block_cache: crate::block_cache::BlockCache::new(options.decoded_block_cache_bytes),
             profile_cache: crate::profile::ProfileCache::default(),
+            small_blocks: Mutex::new(crate::merge::SmallBlocks::default()),
             bulk_load: options.bulk_load,
             read_only,
             poisoned: std::sync::atomic::AtomicBool::new(false),
@@ -416,13 +419,20 @@ impl Store {
                 codec::encode(&record(&receipt)),
             );
         }
-        self.put_log_and_blocks(&mut pending, &mut batch)?;
+        let mut small_blocks = Vec::new();
+        self.put_log_and_blocks(&mut pending, &mut batch, &mut small_blocks)?;
         self.put_derived(&mut pending, &mut batch, received_at)?;
         receipt.seq_end = pending.o.next_seq;
         receipt.batch_bytes = batch.size_in_bytes();
         let changes = pending.into_changes();
         drop(state);
         receipt.commit = self.commit(batch, options.durability, changes)?;
+        // Only a committed write's blocks are known (an error above leaves
+        // the lists as they were, which is what the store holds).
+        self.small_blocks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .apply(small_blocks);
         Ok(receipt)
     }
 
@@ -710,7 +720,12 @@ impl Store {
     /// `bulk.rs`). Log entries go in key order: RocksDB's memtable (a skip
     /// list) inserts a key next to the previous one almost for free, while
     /// keys in arrival order (random subjects) each cost a full search.
-    fn put_log_and_blocks(&self, pending: &mut Pending<'_>, batch: &mut WriteBatch) -> Result<()> {
+    fn put_log_and_blocks(
+        &self,
+        pending: &mut Pending<'_>,
+        batch: &mut WriteBatch,
+        small_blocks: &mut crate::merge::SmallBlockUpdates,
+    ) -> Result<()> {
         let mut log = std::mem::take(&mut pending.o.log);
         log.sort_unstable_by_key(|e| e.key);
         let log_cf = self.cf(cf::LOG);
@@ -724,7 +739,7 @@ impl Store {
         let blocks_cf = self.cf(cf::BLOCKS);
         let index_cf = self.cf(cf::BLOCK_INDEX);
         for (key, value) in std::mem::take(&mut pending.o.blocks).encode() {
-            let (key, value) = self.merge_small_blocks(batch, key, value)?;
+            let (key, value) = self.merge_small_blocks(batch, key, value, small_blocks)?;
             batch.put_cf(index_cf, key, &value[..4]);
             batch.put_cf(blocks_cf, key, value);
         }

@@ -91,19 +91,21 @@ impl<'a> Request<'a> {
             typed |= n.eq_ignore_ascii_case("content-type");
             out.push_str(&format!("{n}: {v}\r\n"));
         }
-        let mut bytes;
-        if let Some(body) = self.body {
-            if !typed {
-                out.push_str("Content-Type: application/json\r\n");
+        match self.body {
+            Some(body) => {
+                if !typed {
+                    out.push_str("Content-Type: application/json\r\n");
+                }
+                out.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
+                let mut bytes = out.into_bytes();
+                bytes.extend_from_slice(body);
+                bytes
             }
-            out.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
-            bytes = out.into_bytes();
-            bytes.extend_from_slice(body);
-        } else {
-            out.push_str("\r\n");
-            bytes = out.into_bytes();
+            None => {
+                out.push_str("\r\n");
+                out.into_bytes()
+            }
         }
-        bytes
     }
 
     /// Sends it on a new connection and reads the whole answer.

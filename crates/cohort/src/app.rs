@@ -75,6 +75,38 @@ pub fn subject_report(
     }))
 }
 
+/// The longest description of an event type in the catalog, in bytes.
+pub const MAX_DESCRIPTION_BYTES: usize = 1024;
+
+/// Adds an event type to the catalog by hand (or sets a known type's
+/// description; see [`Store::add_catalog_type`]). The description is at
+/// most [`MAX_DESCRIPTION_BYTES`]; `@` types (automatic events) are added
+/// only from [`Source::System`]: they belong to the platform.
+pub fn add_catalog_type(
+    store: &Store,
+    name: &str,
+    description: Option<&str>,
+    source: Source,
+) -> Result<()> {
+    let bad = |reason: String| Error::InvalidCatalogEntry {
+        name: name.to_owned(),
+        reason,
+    };
+    if let Some(d) = description.filter(|d| d.len() > MAX_DESCRIPTION_BYTES) {
+        return Err(bad(format!(
+            "a description must be at most {MAX_DESCRIPTION_BYTES} bytes, not {}",
+            d.len()
+        )));
+    }
+    if source == Source::Client && cohort_event::is_automatic_type(name) {
+        return Err(bad(
+            "`@` types are automatic events, recorded by the platform; they cannot be added by a client"
+                .to_owned(),
+        ));
+    }
+    Ok(store.add_catalog_type(name, description)?)
+}
+
 /// Deletes a user (see [`Store::delete_user`]): invisible at once,
 /// physically gone when this returns; `None` when there is no such user.
 pub fn delete_user(store: &Store, id: &str) -> Result<Option<cohort_store::DeleteReceipt>> {
@@ -163,6 +195,14 @@ pub enum Error {
         expected: String,
         /// The event's subject.
         found: String,
+    },
+    /// An event type or description for the catalog breaks a rule.
+    #[error("catalog entry {name:?}: {reason}")]
+    InvalidCatalogEntry {
+        /// The event type.
+        name: String,
+        /// The rule it breaks.
+        reason: String,
     },
     /// A paging cursor is not one a previous page returned.
     #[error("{text:?} is not a cursor returned as `next` by a previous page")]

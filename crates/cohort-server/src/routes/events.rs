@@ -159,9 +159,12 @@ pub(crate) async fn add_to_catalog(
     let store = Arc::clone(&project.store);
     blocking(move || {
         let _permit = permit;
-        store
-            .add_catalog_type(&addition.event_type, addition.description.as_deref())
-            .map_err(|e| ApiError::from(cohort::app::Error::from(e)))?;
+        cohort::app::add_catalog_type(
+            &store,
+            &addition.event_type,
+            addition.description.as_deref(),
+            cohort::Source::Client,
+        )?;
         Ok(Json(
             json!({"type": addition.event_type, "description": addition.description}),
         ))

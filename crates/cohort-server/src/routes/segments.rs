@@ -121,12 +121,13 @@ pub(crate) async fn put_segment(
 ) -> Result<Json<Value>, ApiError> {
     let (_, name) = path;
     let permit = state.write_permit()?;
+    let change = project.segment_change_permit()?;
     let bytes = read_json(&headers, body, state.config.body_limit).await?;
     let segment: SegmentBody = parse(&bytes)?;
     let kind = subject_kind(segment.subject_type.as_deref())?;
     let p = Arc::clone(&project);
     blocking(move || {
-        let _permit = permit;
+        let _permits = (permit, change);
         let saved =
             cohort::app::save_segment(&p.store, &name, &segment.filter, kind, segment.description)?;
         p.members.clear();
@@ -160,9 +161,10 @@ pub(crate) async fn delete_segment(
 ) -> Result<Json<Value>, ApiError> {
     let (_, name) = path;
     let permit = state.write_permit()?;
+    let change = project.segment_change_permit()?;
     let p = Arc::clone(&project);
     blocking(move || {
-        let _permit = permit;
+        let _permits = (permit, change);
         cohort::app::delete_segment(&p.store, &name)?;
         p.members.clear();
         Ok(Json(json!({ "deleted": name })))
@@ -278,7 +280,7 @@ pub(crate) async fn members(
     let ndjson = headers
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.contains("application/x-ndjson"));
+        .is_some_and(|v| v.to_ascii_lowercase().contains("application/x-ndjson"));
     let permit = state.read_permit()?;
     let store = Arc::clone(&project.store);
     if ndjson {

@@ -94,14 +94,17 @@ pub(crate) async fn track(
         Some(v) => Some(
             v.to_str()
                 .map_err(|_| {
-                    ApiError::bad_parameter("Idempotency-Key", "must be visible ASCII characters")
+                    ApiError::new(
+                        axum::http::StatusCode::BAD_REQUEST,
+                        "invalid_idempotency_key",
+                        "the Idempotency-Key header must be visible ASCII characters",
+                    )
                 })?
                 .to_owned(),
         ),
     };
     if let Some(k) = &key {
-        cohort::app::check_idempotency_key(k)
-            .map_err(|e| ApiError::bad_parameter("Idempotency-Key", e))?;
+        cohort::app::check_idempotency_key(k)?;
     }
     // Taken before the body is read: bodies waiting for a permit would
     // otherwise pile up in memory.
