@@ -75,6 +75,13 @@ def wrk(url, script, env, seconds, connections, threads):
     return r
 
 
+def cpu_ticks():
+    """(busy, total) jiffies of all cores, from /proc/stat."""
+    f = [int(x) for x in open("/proc/stat").readline().split()[1:]]
+    idle = f[3] + f[4]
+    return sum(f) - idle, sum(f)
+
+
 def metric(base, name):
     text = urllib.request.urlopen(base + "/metrics").read().decode()
     total = 0
@@ -152,7 +159,10 @@ def main():
     try:
         url = base + "/v1/projects/load/track"
         syncs0 = metric(base, "cohort_wal_syncs")
+        busy0, total0 = cpu_ticks()
         r100 = wrk(url, "track.lua", {"BODIES": bodies100, "KEY": key_t}, a.seconds, a.connections, a.threads)
+        busy1, total1 = cpu_ticks()
+        busy = (busy1 - busy0) / max(total1 - total0, 1)
         syncs = metric(base, "cohort_wal_syncs") - syncs0
         stored = metric(base, 'cohort_items_stored_total{kind="events"}')
         r1 = wrk(url, "track.lua", {"BODIES": bodies1, "KEY": key_t}, a.seconds, a.connections, a.threads)
@@ -183,7 +193,7 @@ def main():
 | `POST /track`, 1 event per request | {r1['rps']:,.0f} requests/s | {r1['p50_us'] / 1000:.1f} ms | {r1['p99_us'] / 1000:.1f} ms |
 | member check, segment of {count:,} users on the {lines:,}-event store | **{rm['rps']:,.0f} checks/s** | {rm['p50_us'] / 1000:.2f} ms | **{rm['p99_us'] / 1000:.2f} ms** |
 
-Every `200` of `/track` is durable. Group commit: {r100['requests']:,} acknowledged 100-event requests made {syncs:,.0f} write-ahead-log syncs ({r100['requests'] / max(syncs, 1):.1f} requests per sync); the server counted {stored:,.0f} events stored over both track runs. Non-2xx answers: {r100['non2xx'] + r1['non2xx'] + rm['non2xx']}, socket errors: {r100['errors'] + r1['errors'] + rm['errors']}.
+Every `200` of `/track` is durable. Group commit: {r100['requests']:,} acknowledged 100-event requests made {syncs:,.0f} write-ahead-log syncs ({r100['requests'] / max(syncs, 1):.1f} requests per sync); the two cores were {busy:.0%} busy during the 100-event run (server and wrk); the server counted {stored:,.0f} events stored over both track runs. Non-2xx answers: {r100['non2xx'] + r1['non2xx'] + rm['non2xx']}, socket errors: {r100['errors'] + r1['errors'] + rm['errors']}.
 """
     print(report)
     if a.report:

@@ -244,6 +244,12 @@ impl From<cohort::app::Error> for ApiError {
     }
 }
 
+impl From<cohort::StoreError> for ApiError {
+    fn from(e: cohort::StoreError) -> ApiError {
+        ApiError::from(cohort::app::Error::from(e))
+    }
+}
+
 fn eval_error(e: &cohort::eval::EvalError, message: String) -> ApiError {
     use cohort::eval::EvalError as V;
     match e {

@@ -55,7 +55,7 @@ impl Server {
     /// Serves until `shutdown` completes, then shuts down gracefully.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send) -> Result<()> {
         let Server { listener, state } = self;
-        let app = crate::routes::service(Arc::clone(&state));
+        let (app, _) = crate::routes::service(Arc::clone(&state));
         let mut http = hyper::server::conn::http1::Builder::new();
         http.timer(TokioTimer::new())
             .header_read_timeout(state.config.header_timeout)

@@ -118,6 +118,19 @@ fn family_options(opts: &StoreOptions, cache: &Cache, family: &str) -> Options {
         DBCompressionType::Lz4
     };
     o.set_compression_type(compression);
+    // Levels 0 and 1 hold what flushes and compactions will rewrite soon:
+    // compressing it cost a live writer 12% of its CPU (BENCHMARKS.md,
+    // issue 11). Deeper levels, where data settles, keep LZ4; bulk loads
+    // write their own LZ4 table files.
+    o.set_compression_per_level(&[
+        DBCompressionType::None,
+        DBCompressionType::None,
+        compression,
+        compression,
+        compression,
+        compression,
+        compression,
+    ]);
     o.set_bottommost_compression_type(compression);
     let mut table = BlockBasedOptions::default();
     table.set_block_cache(cache);

@@ -46,6 +46,7 @@ mod codec;
 mod db;
 mod delete;
 mod error;
+mod group;
 mod keys;
 mod load;
 mod lock;
@@ -65,11 +66,12 @@ pub use blocks::{bucket_of, Block, Column, BUCKET_MILLIS, NO_VALUE};
 pub use bulk::BulkLoad;
 pub use codec::{LoadMark, SubjectFacts};
 pub use cohort_event::{
-    format_millis, parse_rfc3339, Event, Source, SubjectKind, Value, ValueKind,
+    format_millis, parse_rfc3339, Event, Source, SubjectKind, TrackRequest, Value, ValueKind,
 };
 pub use db::{FORMAT_VERSION, OLDEST_FORMAT_VERSION};
 pub use delete::DeleteReceipt;
 pub use error::{Result, StoreError};
+pub use group::{GroupOutcome, GroupWrite, MAX_GROUP_ITEMS};
 pub use load::OpenCost;
 pub use options::{Access, Durability, Recovery, StoreOptions};
 pub use profile::{

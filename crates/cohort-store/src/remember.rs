@@ -15,9 +15,7 @@ use serde::{Deserialize, Serialize};
 use crate::codec;
 use crate::db::cf;
 use crate::error::Result;
-use crate::profile::ProfileChanges;
-use crate::store::{AppendOptions, AppendReceipt, Store};
-use cohort_event::TrackRequest;
+use crate::store::{AppendReceipt, Store};
 
 /// The prefix of a remembered request's key in `meta`.
 pub(crate) const PREFIX: &[u8] = b"request/";
@@ -43,7 +41,7 @@ pub struct RememberedRequest {
     pub profile_changes: u64,
 }
 
-/// What [`Store::apply_once`] did.
+/// What [`Store::apply_grouped`] did with a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Applied {
     /// The request was stored now (remembered in the same batch).
@@ -58,10 +56,10 @@ pub enum Applied {
 
 /// One request to remember: its key, digest, and the age (ms) past which
 /// an earlier record under the key is ignored and replaced.
-#[derive(Debug, Clone, Copy)]
-pub struct Remember<'a> {
+#[derive(Debug, Clone)]
+pub struct Remember {
     /// The caller's key, 1 to [`MAX_REQUEST_KEY_BYTES`] bytes.
-    pub key: &'a str,
+    pub key: String,
     /// The request's digest.
     pub digest: [u8; 16],
     /// How long (ms) a record is honoured.
@@ -73,42 +71,6 @@ pub(crate) fn record_key(key: &str) -> Vec<u8> {
 }
 
 impl Store {
-    /// Stores a validated track request like [`Store::apply`] — unless a
-    /// request was stored under the same key within `remember.ttl_ms`:
-    /// then nothing is stored and the earlier answer is returned
-    /// ([`Applied::Again`], or [`Applied::Conflict`] when its digest
-    /// differs). The check and the write happen under the writer lock, so
-    /// two requests with one key never both store.
-    ///
-    /// An [`Applied::Again`] answer is durable when this returns, whatever
-    /// `options.durability` says.
-    pub fn apply_once(
-        &self,
-        request: &TrackRequest,
-        options: AppendOptions,
-        remember: Remember<'_>,
-        now: i64,
-    ) -> Result<Applied> {
-        if remember.key.is_empty() || remember.key.len() > MAX_REQUEST_KEY_BYTES {
-            return Err(crate::StoreError::BadRequestKey {
-                bytes: remember.key.len(),
-                limit: MAX_REQUEST_KEY_BYTES,
-            });
-        }
-        let profile = ProfileChanges {
-            tags: &request.tags,
-            attributes: &request.attributes,
-        };
-        let applied = self.write_remembered(&request.events, profile, options, remember, now)?;
-        if !matches!(applied, Applied::New(_)) {
-            // The record may be a concurrent request's that is written but
-            // not yet synced: answer only once it is durable (sharing the
-            // sync with any other waiter).
-            self.sync_through(self.last_commit())?;
-        }
-        Ok(applied)
-    }
-
     /// The request remembered under `key`, however old.
     pub fn remembered(&self, key: &str) -> Result<Option<RememberedRequest>> {
         match self.db.get_pinned_cf(self.cf(cf::META), record_key(key))? {

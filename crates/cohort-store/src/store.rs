@@ -29,6 +29,8 @@ pub struct Store {
     path: PathBuf,
     /// Serialises writers; held for the whole of a write (and of a bulk load).
     pub(crate) writer: Mutex<()>,
+    /// Requests waiting to be written as a group (`group.rs`).
+    pub(crate) queue: crate::group::WriteQueue,
     /// See [`Store::segment_change_lock`].
     pub(crate) segment_changes: Mutex<()>,
     /// The in-memory state. Its write lock is held across a batch's commit
@@ -72,13 +74,6 @@ impl Drop for Store {
     }
 }
 
-/// A key to remember a request under, and how to make its record from the
-/// request's receipt.
-type RememberRecord<'a> = (
-    &'a str,
-    &'a dyn Fn(&AppendReceipt) -> crate::remember::RememberedRequest,
-);
-
 /// How to append a batch of events.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct AppendOptions {
@@ -100,10 +95,12 @@ pub struct AppendReceipt {
     pub new_subjects: usize,
     /// Tag and attribute changes stored (one per key or attribute).
     pub profile_changes: usize,
-    /// The store's sequence number after this batch: the batch is durable
-    /// once [`Store::durable_seq`] reaches it.
+    /// The store's sequence number after this batch (for a request written
+    /// in a group, after its own events): it is durable once
+    /// [`Store::durable_seq`] reaches it.
     pub seq_end: u64,
-    /// Bytes of the batch written to the write-ahead log.
+    /// Bytes of the batch written to the write-ahead log (for a request
+    /// written in a group, the group's).
     pub batch_bytes: usize,
     /// The batch's commit number: with [`Durability::Buffered`], the batch
     /// is durable once [`Store::sync_through`] of it returns.
@@ -167,6 +164,7 @@ impl Store {
             db: opened.db,
             path,
             writer: Mutex::new(()),
+            queue: crate::group::WriteQueue::default(),
             segment_changes: Mutex::new(()),
             state: RwLock::new(state),
             block_cache: crate::block_cache::BlockCache::new(options.decoded_block_cache_bytes),
@@ -356,40 +354,7 @@ impl Store {
         mark: Option<(&[u8; 16], &LoadMark)>,
     ) -> Result<AppendReceipt> {
         let _writer = self.writer.lock().unwrap_or_else(|e| e.into_inner());
-        self.write_locked(events, profile, options, mark, None)
-    }
-
-    /// [`Store::write`] of a request remembered under a key (see
-    /// `remember.rs`): the record is checked and written under the same
-    /// writer lock as the request.
-    pub(crate) fn write_remembered(
-        &self,
-        events: &[Event],
-        profile: ProfileChanges<'_>,
-        options: AppendOptions,
-        remember: crate::remember::Remember<'_>,
-        now: i64,
-    ) -> Result<crate::remember::Applied> {
-        use crate::remember::{Applied, RememberedRequest};
-        let _writer = self.writer.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(earlier) = self.remembered(remember.key)? {
-            if now.saturating_sub(earlier.at) < remember.ttl_ms {
-                return Ok(if earlier.digest == remember.digest {
-                    Applied::Again(earlier)
-                } else {
-                    Applied::Conflict(earlier)
-                });
-            }
-        }
-        let record = |r: &AppendReceipt| RememberedRequest::answered(remember.digest, now, r);
-        let receipt = self.write_locked(
-            events,
-            profile,
-            options,
-            None,
-            Some((remember.key, &record)),
-        )?;
-        Ok(Applied::New(receipt))
+        self.write_locked(events, profile, options, mark)
     }
 
     /// A write, with the writer lock held by the caller.
@@ -399,7 +364,6 @@ impl Store {
         profile: ProfileChanges<'_>,
         options: AppendOptions,
         mark: Option<(&[u8; 16], &LoadMark)>,
-        remember: Option<RememberRecord<'_>>,
     ) -> Result<AppendReceipt> {
         let received_at = options.received_at.unwrap_or_else(now_millis);
         // Checked under the writer lock: a bulk commit that failed while
@@ -411,13 +375,6 @@ impl Store {
         let mut batch = WriteBatch::default();
         if let Some((fingerprint, mark)) = mark {
             batch.put_cf(self.cf(cf::LOADS), fingerprint, codec::encode(mark));
-        }
-        if let Some((key, record)) = remember {
-            batch.put_cf(
-                self.cf(cf::META),
-                crate::remember::record_key(key),
-                codec::encode(&record(&receipt)),
-            );
         }
         let mut small_blocks = Vec::new();
         self.put_log_and_blocks(&mut pending, &mut batch, &mut small_blocks)?;
@@ -720,7 +677,7 @@ impl Store {
     /// `bulk.rs`). Log entries go in key order: RocksDB's memtable (a skip
     /// list) inserts a key next to the previous one almost for free, while
     /// keys in arrival order (random subjects) each cost a full search.
-    fn put_log_and_blocks(
+    pub(crate) fn put_log_and_blocks(
         &self,
         pending: &mut Pending<'_>,
         batch: &mut WriteBatch,

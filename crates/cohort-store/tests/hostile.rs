@@ -497,7 +497,7 @@ fn one_sync_covers_every_commit_before_it() {
 /// written with the request, so it survives reopening.
 #[test]
 fn remembered_requests_store_once() {
-    use cohort_store::{Applied, Remember};
+    use cohort_store::{Applied, GroupWrite, Remember};
     let _only = cohort_testkit::exclusive();
     let dir = tempfile::tempdir().unwrap();
     let request = cohort_event::parse_track_request(
@@ -506,51 +506,51 @@ fn remembered_requests_store_once() {
         T0,
     )
     .unwrap();
-    let remember = |digest: u8| Remember {
-        key: "k1",
-        digest: [digest; 16],
-        ttl_ms: 1000,
+    let once = |store: &Store, key: &str, digest: u8, now: i64| {
+        store
+            .apply_grouped(GroupWrite {
+                request: request.clone(),
+                options: AppendOptions::default(),
+                remember: Some(Remember {
+                    key: key.to_owned(),
+                    digest: [digest; 16],
+                    ttl_ms: 1000,
+                }),
+                now,
+            })
+            .map(|outcome| outcome.applied)
     };
     {
         let store = open(dir.path());
-        let first = store
-            .apply_once(&request, AppendOptions::default(), remember(1), T0)
-            .unwrap();
+        let first = once(&store, "k1", 1, T0).unwrap();
         assert!(matches!(first, Applied::New(r) if r.stored == 1));
-        let again = store
-            .apply_once(&request, AppendOptions::default(), remember(1), T0 + 10)
-            .unwrap();
+        let again = once(&store, "k1", 1, T0 + 10).unwrap();
         assert!(matches!(again, Applied::Again(r) if r.stored == 1 && r.at == T0));
-        let other = store
-            .apply_once(&request, AppendOptions::default(), remember(2), T0 + 10)
-            .unwrap();
+        let other = once(&store, "k1", 2, T0 + 10).unwrap();
         assert!(matches!(other, Applied::Conflict(_)));
         assert_eq!(store.view().next_seq(), 1);
     }
     let store = open(dir.path());
-    let after = store
-        .apply_once(&request, AppendOptions::default(), remember(1), T0 + 20)
-        .unwrap();
+    let after = once(&store, "k1", 1, T0 + 20).unwrap();
     assert!(
         matches!(after, Applied::Again(_)),
         "remembered across a reopen"
     );
     // Past its time the key is free again, and old records can be forgotten.
-    let later = store
-        .apply_once(&request, AppendOptions::default(), remember(2), T0 + 5000)
-        .unwrap();
+    let later = once(&store, "k1", 2, T0 + 5000).unwrap();
     assert!(matches!(later, Applied::New(_)));
     assert_eq!(store.view().next_seq(), 2);
     assert_eq!(store.forget_requests_before(T0 + 6000).unwrap(), 1);
     assert_eq!(store.remembered("k1").unwrap(), None);
-    let empty = Remember {
-        key: "",
-        digest: [0; 16],
-        ttl_ms: 1,
-    };
-    assert!(store
-        .apply_once(&request, AppendOptions::default(), empty, T0)
-        .is_err());
+    assert!(matches!(
+        once(&store, "", 0, T0),
+        Err(StoreError::BadRequestKey { bytes: 0, .. })
+    ));
+    let long = "k".repeat(cohort_store::MAX_REQUEST_KEY_BYTES + 1);
+    assert!(matches!(
+        once(&store, &long, 0, T0),
+        Err(StoreError::BadRequestKey { .. })
+    ));
 }
 
 fn copy_dir(from: &std::path::Path, to: &std::path::Path) {

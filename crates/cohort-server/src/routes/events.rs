@@ -83,7 +83,7 @@ pub(crate) async fn recent_events(
                 limit,
                 before,
             })
-            .map_err(|e| ApiError::from(cohort::app::Error::from(e)))?;
+            .map_err(ApiError::from)?;
         let events: Vec<Value> = page.events.iter().map(EventRecord::to_json).collect();
         Ok(Json(
             json!({"events": events, "next": page.next.map(|c| c.to_string())}),
@@ -110,12 +110,11 @@ pub(crate) async fn get_catalog(
 ) -> Result<Json<Value>, ApiError> {
     let store = Arc::clone(&project.store);
     blocking(move || {
-        let app = |e: cohort::StoreError| ApiError::from(cohort::app::Error::from(e));
-        let types = store.catalog().map_err(app)?;
+        let types = store.catalog().map_err(ApiError::from)?;
         let tags = store
             .view()
             .tag_catalog(cohort::now_millis())
-            .map_err(app)?;
+            .map_err(ApiError::from)?;
         Ok(Json(cohort::app::catalog_json(&types, &tags)))
     })
     .await

@@ -49,6 +49,24 @@ pub(crate) fn now_param(now: Option<&str>) -> Result<i64, ApiError> {
     }
 }
 
+/// A listing's evaluation instant and where it continues: from `after` (a
+/// cursor a previous page returned, which keeps that page's instant), else
+/// from the start, at `now` (default: the clock).
+pub(crate) fn listing_at(
+    after: Option<&str>,
+    now: Option<&str>,
+) -> Result<(i64, Option<cohort::app::MemberCursor>), ApiError> {
+    let cursor = after
+        .map(str::parse::<cohort::app::MemberCursor>)
+        .transpose()
+        .map_err(|e| ApiError::bad_parameter("after", e))?;
+    let now = match cursor {
+        Some(c) => c.now,
+        None => now_param(now)?,
+    };
+    Ok((now, cursor))
+}
+
 /// Reads `subjectType`.
 pub(crate) fn subject_kind(text: Option<&str>) -> Result<cohort::SubjectKind, ApiError> {
     match text.unwrap_or("user") {
@@ -118,10 +136,11 @@ fn routes(state: Arc<AppState>) -> (axum::Router<Arc<AppState>>, utoipa::openapi
 /// The whole service for a server's state: routes, authentication, the
 /// OpenAPI document, request ids, tracing, metrics, the error shape, the
 /// request timeout and the body limit.
-pub(crate) fn service(state: Arc<AppState>) -> axum::Router {
+pub(crate) fn service(state: Arc<AppState>) -> (axum::Router, Arc<utoipa::openapi::OpenApi>) {
     let (router, doc) = routes(Arc::clone(&state));
+    let doc = Arc::new(doc);
     let config = &state.config;
-    router
+    let service = router
         .route_layer(axum::middleware::from_fn(tag_route))
         .fallback(not_found)
         .layer(tower_http::limit::RequestBodyLimitLayer::new(config.body_limit))
@@ -130,7 +149,7 @@ pub(crate) fn service(state: Arc<AppState>) -> axum::Router {
             config.request_timeout,
         ))
         .layer(from_fn_with_state(Arc::clone(&state), finish))
-        .layer(Extension(Arc::new(doc)))
+        .layer(Extension(Arc::clone(&doc)))
         .layer(TraceLayer::new_for_http().make_span_with(|request: &Request| {
             let id = request
                 .headers()
@@ -141,14 +160,14 @@ pub(crate) fn service(state: Arc<AppState>) -> axum::Router {
         }))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
-        .with_state(state)
+        .with_state(state);
+    (service, doc)
 }
 
 /// The router alone, with its OpenAPI document (for tests and embedding).
 pub fn router(config: crate::Config) -> crate::Result<(axum::Router, utoipa::openapi::OpenApi)> {
-    let state = Arc::new(AppState::open(config)?);
-    let (_, doc) = routes(Arc::clone(&state));
-    Ok((service(state), doc))
+    let (router, doc) = service(Arc::new(AppState::open(config)?));
+    Ok((router, (*doc).clone()))
 }
 
 async fn not_found(request: Request) -> ApiError {
@@ -198,16 +217,13 @@ async fn finish(State(state): State<Arc<AppState>>, request: Request, next: Next
             Err(_) => String::new(),
         };
         let (code, message) = match status {
-            StatusCode::PAYLOAD_TOO_LARGE => {
-                state.metrics.reject("too_large");
-                (
-                    "payload_too_large",
-                    format!(
-                        "the body is over the limit of {} bytes",
-                        state.config.body_limit
-                    ),
-                )
-            }
+            StatusCode::PAYLOAD_TOO_LARGE => (
+                "payload_too_large",
+                format!(
+                    "the body is over the limit of {} bytes",
+                    state.config.body_limit
+                ),
+            ),
             StatusCode::REQUEST_TIMEOUT => (
                 "timeout",
                 format!(
@@ -250,6 +266,18 @@ async fn finish(State(state): State<Arc<AppState>>, request: Request, next: Next
                 .insert(header::CONNECTION, HeaderValue::from_static("close"));
         }
         response = rewritten;
+    }
+    // Refusals are counted here, by their status, whichever layer made
+    // them (the handler, the body limit, authentication, a bound).
+    let refused = match response.status() {
+        StatusCode::UNAUTHORIZED => Some("unauthorized"),
+        StatusCode::PAYLOAD_TOO_LARGE => Some("too_large"),
+        StatusCode::TOO_MANY_REQUESTS => Some("rate_limited"),
+        StatusCode::SERVICE_UNAVAILABLE => Some("overloaded"),
+        _ => None,
+    };
+    if let Some(reason) = refused {
+        state.metrics.reject(reason);
     }
     state.metrics.request(
         method,

@@ -12,7 +12,7 @@ use cohort::eval::Executor;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{blocking, now_param, subject_kind, ChannelBody};
+use super::{blocking, listing_at, now_param, subject_kind, ChannelBody};
 use crate::body::{parse, read_json};
 use crate::error::ApiError;
 use crate::members::{Plan, Snapshot};
@@ -35,9 +35,7 @@ pub(crate) async fn list_segments(
 ) -> Result<Json<Value>, ApiError> {
     let store = Arc::clone(&project.store);
     blocking(move || {
-        let segments = store
-            .segments()
-            .map_err(|e| ApiError::from(cohort::app::Error::from(e)))?;
+        let segments = store.segments().map_err(ApiError::from)?;
         let list: Vec<Value> = segments
             .iter()
             .map(|(n, s)| cohort::app::segment_json(n, s))
@@ -69,15 +67,12 @@ pub(crate) async fn get_segment(
 ) -> Result<Json<Value>, ApiError> {
     let (_, name) = path;
     let store = Arc::clone(&project.store);
-    blocking(move || {
-        match store
-            .segment(&name)
-            .map_err(|e| ApiError::from(cohort::app::Error::from(e)))?
-        {
+    blocking(
+        move || match store.segment(&name).map_err(ApiError::from)? {
             Some(s) => Ok(Json(cohort::app::segment_json(&name, &s))),
             None => Err(ApiError::from(cohort::app::Error::SegmentNotFound(name))),
-        }
-    })
+        },
+    )
     .await
 }
 
@@ -260,16 +255,7 @@ pub(crate) async fn members(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let (_, name) = path;
-    let cursor = q
-        .after
-        .as_deref()
-        .map(str::parse::<cohort::app::MemberCursor>)
-        .transpose()
-        .map_err(|e| ApiError::bad_parameter("after", e))?;
-    let now = match cursor {
-        Some(c) => c.now,
-        None => now_param(q.now.as_deref())?,
-    };
+    let (now, cursor) = listing_at(q.after.as_deref(), q.now.as_deref())?;
     let limit = q.limit.unwrap_or(1000);
     if !(1..=MAX_MEMBER_PAGE).contains(&limit) {
         return Err(ApiError::bad_parameter(
@@ -380,7 +366,7 @@ pub(crate) async fn member(
         let view = store.view();
         let sid = view
             .try_subject_dense_id(snapshot.kind, &subject)
-            .map_err(|e| ApiError::from(cohort::app::Error::from(e)))?;
+            .map_err(ApiError::from)?;
         Ok((
             sid.is_some_and(|sid| snapshot.members.contains(sid)),
             snapshot.now,
@@ -400,9 +386,10 @@ const STREAM_CHUNK: usize = 4096;
 /// How long a client may leave a chunk unread before the stream is cut.
 const STREAM_STALL: std::time::Duration = std::time::Duration::from_secs(30);
 
-/// Streams every member's ID, one JSON string per line. IDs are read in
-/// chunks on the blocking pool and sent from an ordinary task, so a client
-/// that stops reading holds no thread and no view; one that stalls for
+/// Streams every member's ID, one JSON string per line. IDs are read a
+/// page at a time on the blocking pool ([`cohort::app::member_page`], as
+/// for JSON pages) and sent from an ordinary task, so a client that stops
+/// reading holds no thread and no view; one that stalls for
 /// [`STREAM_STALL`] is cut off. A failure mid-stream aborts the body (the
 /// client sees a broken chunked stream, never a short list that looks
 /// whole).
@@ -414,16 +401,20 @@ fn stream_members(
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<bytes::Bytes, std::io::Error>>(2);
     tokio::spawn(async move {
         let members = Arc::new(members);
-        let mut cursor: Option<u32> = None;
+        let mut cursor = None;
         loop {
-            let chunk = {
+            let page = {
                 let store = Arc::clone(&store);
                 let members = Arc::clone(&members);
-                tokio::task::spawn_blocking(move || member_chunk(&store, kind, &members, cursor))
-                    .await
+                tokio::task::spawn_blocking(move || {
+                    let view = store.view();
+                    // The instant is the listing's own; pages only carry it.
+                    cohort::app::member_page(&view, kind, &members, 0, cursor, STREAM_CHUNK)
+                })
+                .await
             };
-            let (bytes, last) = match chunk {
-                Ok(Ok(c)) => c,
+            let (ids, next) = match page {
+                Ok(Ok(p)) => p,
                 Ok(Err(e)) => {
                     tracing::error!(error = %e, "member stream failed");
                     let _ = tx.send(Err(std::io::Error::other(e.to_string()))).await;
@@ -434,15 +425,18 @@ fn stream_members(
                     return;
                 }
             };
-            let Some(last) = last else {
-                return; // every member sent
-            };
-            match tokio::time::timeout(STREAM_STALL, tx.send(Ok(bytes::Bytes::from(bytes)))).await {
-                Ok(Ok(())) => cursor = Some(last),
-                _ => return, // the client went away, or stopped reading
+            let mut lines = Vec::with_capacity(ids.len() * 16);
+            for id in &ids {
+                serde_json::to_writer(&mut lines, id).expect("a string serialises");
+                lines.push(b'\n');
             }
-            if last == u32::MAX {
-                return;
+            let sent = tokio::time::timeout(STREAM_STALL, tx.send(Ok(bytes::Bytes::from(lines))));
+            if !matches!(sent.await, Ok(Ok(()))) {
+                return; // the client went away, or stopped reading
+            }
+            match next {
+                Some(c) => cursor = Some(c),
+                None => return, // every member sent
             }
         }
     });
@@ -452,27 +446,4 @@ fn stream_members(
         HeaderValue::from_static("application/x-ndjson"),
     );
     response
-}
-
-/// The next chunk of an NDJSON listing after `cursor`: its lines and the
-/// last dense id in it (`None` when nothing is left).
-fn member_chunk(
-    store: &cohort::Store,
-    kind: cohort::SubjectKind,
-    members: &roaring::RoaringBitmap,
-    cursor: Option<u32>,
-) -> Result<(Vec<u8>, Option<u32>), cohort::StoreError> {
-    let view = store.view();
-    let iter = match cursor {
-        Some(after) => members.range(after.saturating_add(1)..),
-        None => members.range(..),
-    };
-    let mut out = Vec::with_capacity(64 * 1024);
-    let mut last = None;
-    for sid in iter.take(STREAM_CHUNK) {
-        serde_json::to_writer(&mut out, &view.subject_id(kind, sid)?).expect("a string serialises");
-        out.push(b'\n');
-        last = Some(sid);
-    }
-    Ok((out, last))
 }

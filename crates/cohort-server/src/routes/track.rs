@@ -109,13 +109,7 @@ pub(crate) async fn track(
     // Taken before the body is read: bodies waiting for a permit would
     // otherwise pile up in memory.
     let permit = state.write_permit()?;
-    let bytes = read_json(&headers, body, state.config.body_limit)
-        .await
-        .inspect_err(|e| {
-            if e.status == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-                state.metrics.reject("too_large");
-            }
-        })?;
+    let bytes = read_json(&headers, body, state.config.body_limit).await?;
     let store = Arc::clone(&project.store);
     let tracked = blocking(move || {
         let _permit = permit;

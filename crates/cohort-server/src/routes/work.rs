@@ -11,7 +11,7 @@ use cohort::eval::{Executor, StoreSegments};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{blocking, now_param, subject_kind};
+use super::{blocking, listing_at, now_param, subject_kind};
 use crate::body::{parse, read_json};
 use crate::error::ApiError;
 use crate::state::{AppState, Project};
@@ -62,16 +62,7 @@ pub(crate) async fn evaluate(
             format!("must be 0 to 10000, not {limit}"),
         ));
     }
-    let cursor = q
-        .after
-        .as_deref()
-        .map(str::parse::<cohort::app::MemberCursor>)
-        .transpose()
-        .map_err(|e| ApiError::bad_parameter("after", e))?;
-    let now = match cursor {
-        Some(c) => c.now,
-        None => now_param(q.now.as_deref())?,
-    };
+    let (now, cursor) = listing_at(q.after.as_deref(), q.now.as_deref())?;
     let filter = cohort::app::parse_filter(&q.filter, kind)?;
     let permit = state.read_permit()?;
     let store = Arc::clone(&project.store);

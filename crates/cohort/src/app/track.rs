@@ -1,11 +1,12 @@
 //! Tracking a request the way a service does: validated, stored all or
 //! nothing, acknowledged only once durable — with writes that arrive
-//! together sharing one write-ahead-log sync (group commit) — and, with
+//! together written as one batch and sharing one write-ahead-log sync
+//! (group commit) — and, with
 //! an idempotency key, stored at most once however often it is retried.
 
 use cohort_event::{parse_track_request, Source};
 use cohort_store::{
-    now_millis, AppendOptions, Applied, Durability, Remember, RememberedRequest, Store,
+    now_millis, AppendOptions, Applied, Durability, GroupWrite, Remember, RememberedRequest, Store,
 };
 
 use super::{Error, Result};
@@ -68,31 +69,38 @@ pub fn track_durably(
 ) -> Result<Tracked> {
     let now = now_millis();
     let request = parse_track_request(body, source, now).map_err(Error::InvalidRequest)?;
-    let options = AppendOptions {
-        durability: Durability::Buffered,
-        received_at: Some(now),
-    };
-    let receipt = match idempotency_key {
-        None => store.apply(&request, options)?,
+    let remember = match idempotency_key {
+        None => None,
         Some(key) => {
             check_idempotency_key(key)?;
-            let remember = Remember {
-                key,
+            Some(Remember {
+                key: key.to_owned(),
                 digest: xxhash_rust::xxh3::xxh3_128(body).to_be_bytes(),
                 ttl_ms: IDEMPOTENCY_TTL_MS,
-            };
-            match store.apply_once(&request, options, remember, now)? {
-                Applied::New(receipt) => receipt,
-                Applied::Again(first) => return Ok(Tracked::from_record(&first)),
-                Applied::Conflict(_) => {
-                    return Err(Error::IdempotencyConflict {
-                        key: key.to_owned(),
-                    })
-                }
-            }
+            })
         }
     };
-    store.sync_through(receipt.commit)?;
+    let outcome = store.apply_grouped(GroupWrite {
+        request,
+        options: AppendOptions {
+            durability: Durability::Buffered,
+            received_at: Some(now),
+        },
+        remember,
+        now,
+    })?;
+    // A retry's answer too waits until the first request is durable: its
+    // record may be a concurrent request's, written but not yet synced.
+    store.sync_through(outcome.commit)?;
+    let receipt = match outcome.applied {
+        Applied::New(receipt) => receipt,
+        Applied::Again(first) => return Ok(Tracked::from_record(&first)),
+        Applied::Conflict(_) => {
+            return Err(Error::IdempotencyConflict {
+                key: idempotency_key.unwrap_or_default().to_owned(),
+            })
+        }
+    };
     Ok(Tracked {
         events: receipt.stored as u64,
         first_sessions: receipt.first_sessions as u64,
