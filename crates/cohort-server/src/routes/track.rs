@@ -97,7 +97,7 @@ pub(crate) async fn track(
                     ApiError::new(
                         axum::http::StatusCode::BAD_REQUEST,
                         "invalid_idempotency_key",
-                        "the Idempotency-Key header must be visible ASCII characters",
+                        "the Idempotency-Key header must be printable ASCII characters (spaces and tabs allowed)",
                     )
                 })?
                 .to_owned(),
