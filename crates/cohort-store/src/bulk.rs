@@ -212,11 +212,7 @@ impl BulkLoad<'_> {
             store.commit(batch, Durability::Sync, changes).map(drop)
         })();
         // Its blocks are new to the writer's lists of small blocks.
-        store
-            .small_blocks
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clear();
+        store.small_blocks().clear();
         if let Err(e) = ingested {
             // Take back what was ingested, so that the sequence numbers the
             // next write takes name nothing already there; if even that

@@ -203,10 +203,7 @@ impl Store {
             let mut state = self.state.write().unwrap_or_else(|e| e.into_inner());
             // Blocks rewritten without the user: the writer's lists of
             // small blocks are stale whatever the outcome.
-            self.small_blocks
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .clear();
+            self.small_blocks().clear();
             self.db.write_opt(batch, &w)?;
             state.subjects[kind.tag() as usize].remove(id);
             std::sync::Arc::make_mut(&mut state.facts[kind.tag() as usize])[sid as usize] =

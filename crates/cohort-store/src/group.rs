@@ -323,9 +323,7 @@ impl Store {
             // made so far, the first request's among them.
             self.last_commit()
         } else {
-            let mut small_blocks = Vec::new();
-            self.put_log_and_blocks(&mut pending, &mut batch, &mut small_blocks)?;
-            self.put_derived(&mut pending, &mut batch, written_at)?;
+            let small_blocks = self.seal(&mut pending, &mut batch, written_at)?;
             let batch_bytes = batch.size_in_bytes();
             for r in &mut receipts {
                 r.batch_bytes = batch_bytes;
@@ -337,12 +335,7 @@ impl Store {
             } else {
                 Durability::Buffered
             };
-            let commit = self.commit(batch, durability, changes)?;
-            self.small_blocks
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .apply(small_blocks);
-            commit
+            self.commit_write(batch, durability, changes, small_blocks)?
         };
         Ok(staged
             .into_iter()

@@ -65,6 +65,11 @@ impl SmallBlocks {
 }
 
 impl Store {
+    /// The writer's lists of small blocks.
+    pub(crate) fn small_blocks(&self) -> std::sync::MutexGuard<'_, SmallBlocks> {
+        self.small_blocks.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// The block to write for `(key, value)`: itself, or — when its bucket
     /// has enough small blocks — all of them merged, with the old keys
     /// deleted in `batch`. The caller holds the writer lock, so what is
@@ -87,13 +92,7 @@ impl Store {
         let parts = parse_block_key(&key)
             .ok_or_else(|| StoreError::Corrupt("malformed block key".into()))?;
         let bucket: BucketId = (parts.kind.tag(), parts.type_id, parts.bucket);
-        let known = self
-            .small_blocks
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .buckets
-            .get(&bucket)
-            .cloned();
+        let known = self.small_blocks().buckets.get(&bucket).cloned();
         let small: Vec<(BlockKey, u32)> = match known {
             Some(list) => list,
             None => self

@@ -376,20 +376,12 @@ impl Store {
         if let Some((fingerprint, mark)) = mark {
             batch.put_cf(self.cf(cf::LOADS), fingerprint, codec::encode(mark));
         }
-        let mut small_blocks = Vec::new();
-        self.put_log_and_blocks(&mut pending, &mut batch, &mut small_blocks)?;
-        self.put_derived(&mut pending, &mut batch, received_at)?;
+        let small_blocks = self.seal(&mut pending, &mut batch, received_at)?;
         receipt.seq_end = pending.o.next_seq;
         receipt.batch_bytes = batch.size_in_bytes();
         let changes = pending.into_changes();
         drop(state);
-        receipt.commit = self.commit(batch, options.durability, changes)?;
-        // Only a committed write's blocks are known (an error above leaves
-        // the lists as they were, which is what the store holds).
-        self.small_blocks
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .apply(small_blocks);
+        receipt.commit = self.commit_write(batch, options.durability, changes, small_blocks)?;
         Ok(receipt)
     }
 
@@ -672,12 +664,43 @@ impl Store {
         }
     }
 
+    /// Puts everything a staged write built into its batch — log, time
+    /// index, blocks (merging small ones), dictionary entries, facts,
+    /// catalog and counters — and returns the small-block lists the write
+    /// leaves, for [`Store::commit_write`].
+    pub(crate) fn seal(
+        &self,
+        pending: &mut Pending<'_>,
+        batch: &mut WriteBatch,
+        written_at: i64,
+    ) -> Result<crate::merge::SmallBlockUpdates> {
+        let mut small_blocks = Vec::new();
+        self.put_log_and_blocks(pending, batch, &mut small_blocks)?;
+        self.put_derived(pending, batch, written_at)?;
+        Ok(small_blocks)
+    }
+
+    /// [`Store::commit`] of a sealed write, then its small-block lists
+    /// become the writer's: only a committed write's blocks are known (an
+    /// error leaves the lists as they were, which is what the store holds).
+    pub(crate) fn commit_write(
+        &self,
+        batch: WriteBatch,
+        durability: Durability,
+        changes: Changes,
+        small_blocks: crate::merge::SmallBlockUpdates,
+    ) -> Result<u64> {
+        let commit = self.commit(batch, durability, changes)?;
+        self.small_blocks().apply(small_blocks);
+        Ok(commit)
+    }
+
     /// Puts the log entries, time index entries and blocks of a write
     /// into its batch (a bulk load writes them as table files instead,
     /// `bulk.rs`). Log entries go in key order: RocksDB's memtable (a skip
     /// list) inserts a key next to the previous one almost for free, while
     /// keys in arrival order (random subjects) each cost a full search.
-    pub(crate) fn put_log_and_blocks(
+    fn put_log_and_blocks(
         &self,
         pending: &mut Pending<'_>,
         batch: &mut WriteBatch,
