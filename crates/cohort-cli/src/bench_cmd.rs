@@ -86,7 +86,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<u8> {
     };
     // Read-write, as a service holds it: the store's own background work
     // (compactions after a load) runs, and is waited for.
-    let store = Store::open(
+    let store = cohort::app::open_store(
         &args.db.db,
         StoreOptions {
             create_if_missing: false,

@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 use cohort::ingest::{self, IngestOptions, IngestReport, Observer, Position, Reject, Resume};
-use cohort::{Source, Store, StoreOptions};
+use cohort::{Source, StoreOptions};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 
@@ -118,7 +118,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<u8> {
             }
         }
     }
-    let store = Store::open(
+    let store = cohort::app::open_store(
         &args.db.db,
         StoreOptions {
             bulk_load: true,

@@ -22,7 +22,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<u8> {
     if path.join("CURRENT").exists() {
         anyhow::bail!("{} already holds a store", path.display());
     }
-    let store = cohort::Store::open(path, cohort::StoreOptions::default())
+    let store = cohort::app::open_store(path, cohort::StoreOptions::default())
         .with_context(|| format!("creating a store at {}", path.display()))?;
     println!(
         "created an empty store at {} (format version {})",

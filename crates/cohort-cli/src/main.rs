@@ -2,6 +2,7 @@
 
 mod bench_cmd;
 mod catalog_cmd;
+mod changes_cmd;
 mod check_cmd;
 mod eval_cmd;
 mod events_cmd;
@@ -83,6 +84,7 @@ enum Command {
     Explain(explain_cmd::Args),
     Render(render_cmd::Args),
     Segment(segment_cmd::Args),
+    Changes(changes_cmd::Args),
     Gen(gen_cmd::Args),
     Bench(bench_cmd::Args),
     Recover(recover_cmd::Args),
@@ -177,6 +179,7 @@ fn main() -> ExitCode {
         Command::Check(args) => check_cmd::run(args),
         Command::Explain(args) => explain_cmd::run(args),
         Command::Segment(args) => segment_cmd::run(args),
+        Command::Changes(args) => changes_cmd::run(args),
         Command::Gen(args) => {
             keep_freed_memory();
             gen_cmd::run(args)
@@ -237,7 +240,7 @@ pub(crate) fn read_text(
 /// and work while another process writes to it. When one does, says on
 /// stderr what the view holds.
 pub(crate) fn open_read(db: &std::path::Path) -> anyhow::Result<cohort::Store> {
-    let store = cohort::Store::open(db, cohort::StoreOptions::read_only())?;
+    let store = cohort::app::open_store(db, cohort::StoreOptions::read_only())?;
     if let Some(pid) = store.writer_pid() {
         let view = store.view();
         let when = view.last_write_at().map_or_else(String::new, |t| {
@@ -258,5 +261,5 @@ pub(crate) fn open_write(db: &std::path::Path) -> anyhow::Result<cohort::Store> 
         create_if_missing: false,
         ..Default::default()
     };
-    Ok(cohort::Store::open(db, options)?)
+    Ok(cohort::app::open_store(db, options)?)
 }

@@ -34,7 +34,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<u8> {
         recovery: cohort::Recovery::Salvage,
         ..Default::default()
     };
-    let store = cohort::Store::open(&args.db.db, options)?;
+    let store = cohort::app::open_store(&args.db.db, options)?;
     store.sync()?;
     let stats = store.stats();
     println!(

@@ -7,7 +7,7 @@ use anyhow::{bail, Context as _};
 use cohort::app::{check_template, parse_entry_event, render_message, Entry};
 use cohort::liquid::MAX_TEMPLATE_BYTES;
 
-use crate::{open_read, parse_now, DbArg, SubjectArg};
+use crate::{open_read, parse_now, DbArg};
 
 /// Render a personalised message (a Liquid template) for one subject.
 ///
@@ -17,20 +17,32 @@ use crate::{open_read, parse_now, DbArg, SubjectArg};
 /// (`subject.type`, `subject.id`) and the entry event (`entry_event.type`,
 /// `entry_event.createdAt`, `entry_event.data.KEY`): the subject's latest
 /// event of --entry-event-type at or before --now, or the event in
-/// --entry-event FILE. Missing values render as nothing, so `default`
-/// can stand in for them. The message goes to stdout as is.
+/// --entry-event FILE, or the entry event of a live segment's change
+/// record (--change SEQ, which also names the subject, and renders at the
+/// change's instant unless --now says otherwise). Missing values render
+/// as nothing, so `default` can stand in for them. The message goes to
+/// stdout as is.
 ///
 /// Examples:
 ///   cohort render --db ./store --user u1 --entry-event-type purchase \
 ///     'Thanks {{ name | default: "customer" }} for {{ entry_event.data.productName | default: "your order" }}!'
 ///   cohort render --db ./store --user u1 --entry-event event.json --template-file msg.liquid
+///   cohort render --db ./store --change 42 'Still thinking about {{ entry_event.data.productName }}?'
 #[derive(clap::Args)]
 #[command(group(clap::ArgGroup::new("source").required(true).args(["template", "template_file"])))]
 pub(crate) struct Args {
     #[command(flatten)]
     db: DbArg,
-    #[command(flatten)]
-    subject: SubjectArg,
+    /// The user's ID.
+    #[arg(long, value_name = "ID", conflicts_with_all = ["device", "change"], required_unless_present_any = ["device", "change"])]
+    user: Option<String>,
+    /// The device's ID.
+    #[arg(long, value_name = "ID", conflicts_with = "change")]
+    device: Option<String>,
+    /// Render for the subject and entry event of this change record of a
+    /// live segment (`cohort changes` lists them).
+    #[arg(long, value_name = "SEQ", conflicts_with_all = ["entry_event", "entry_event_type"])]
+    change: Option<u64>,
     /// The instant to render at: RFC 3339, a date, or Unix ms (default: now).
     #[arg(long, value_name = "TIME")]
     now: Option<String>,
@@ -75,9 +87,25 @@ pub(crate) fn run(args: Args) -> anyhow::Result<u8> {
         }
         (None, None) => Entry::None,
     };
-    let (kind, id) = args.subject.kind_and_id();
     let store = open_read(&args.db.db)?;
-    let now = parse_now(args.now.as_deref())?;
+    let (kind, id, entry, at) = match (args.change, args.user, args.device) {
+        (Some(seq), _, _) => {
+            let (change, event) = cohort::app::entry_of_change(&store, seq)?;
+            (
+                change.kind,
+                change.subject,
+                Entry::Given(event),
+                Some(change.at),
+            )
+        }
+        (None, Some(id), _) => (cohort::SubjectKind::User, id, entry, None),
+        (None, None, Some(id)) => (cohort::SubjectKind::Device, id, entry, None),
+        (None, None, None) => bail!("give --user ID, --device ID or --change SEQ"),
+    };
+    let now = match (args.now.as_deref(), at) {
+        (None, Some(at)) => at,
+        (now, _) => parse_now(now)?,
+    };
     let view = store.view();
     let rendered = match render_message(&view, kind, &id, now, &entry, &template) {
         Ok(r) => r,

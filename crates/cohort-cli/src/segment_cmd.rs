@@ -20,7 +20,15 @@ enum Action {
     /// canonical form over 64 KiB, and a change that would break another
     /// saved segment referring to this one.
     ///
+    /// With --live, the segment is kept current from then on: its members
+    /// are decided from the whole history (the backfill), then updated by
+    /// every write and as time passes, each change recorded in the feed
+    /// (`cohort changes`). A live segment saved again stays live, and its
+    /// members follow the new filter; --no-live stops keeping it live.
+    ///
     /// Example: cohort segment save --db ./store vip 'sum(purchase, data.amount, last 90d) >= 50000'
+    ///
+    /// Example: cohort segment save --db ./store --live lapsed 'did(purchase) and not did(purchase, last 30d)'
     Save {
         #[command(flatten)]
         db: DbArg,
@@ -34,8 +42,14 @@ enum Action {
         /// What it is for.
         #[arg(long, value_name = "TEXT")]
         description: Option<String>,
+        /// Keep the segment's membership current, with a change feed.
+        #[arg(long, conflicts_with = "no_live")]
+        live: bool,
+        /// Stop keeping it current (its feed keeps what it recorded).
+        #[arg(long)]
+        no_live: bool,
     },
-    /// List saved segments.
+    /// List saved segments (live ones marked, with their member counts).
     List {
         #[command(flatten)]
         db: DbArg,
@@ -64,11 +78,26 @@ pub(crate) fn run(args: Args) -> anyhow::Result<u8> {
             filter,
             subject,
             description,
+            live,
+            no_live,
         } => {
             let store = open_write(&db.db)?;
             match cohort::app::save_segment(&store, &name, &filter, subject.kind(), description) {
                 Ok(saved) => {
                     println!("saved segment {}: {}", shown(&name), saved.filter);
+                    if no_live && cohort::app::stop_live(&store, &name)? {
+                        println!("no longer live");
+                    }
+                    if live && store.live_segment_id(&name).is_none() {
+                        let r = cohort::app::make_live(&store, &name, cohort::now_millis())?;
+                        println!(
+                            "live: {} members of {} {}s decided ({} changes recorded)",
+                            crate::text::thousands(r.members),
+                            crate::text::thousands(r.decided as u64),
+                            subject.kind(),
+                            crate::text::thousands(r.changes as u64)
+                        );
+                    }
                     Ok(0)
                 }
                 Err(cohort::app::Error::InvalidFilter(e)) => {
@@ -85,7 +114,21 @@ pub(crate) fn run(args: Args) -> anyhow::Result<u8> {
                 println!("no saved segments");
             }
             for (name, s) in all {
-                println!("{:<24} {:<6} {}", shown(&name), s.kind, shown(&s.filter));
+                let live = match store.live_members(&name) {
+                    Some(m) => format!("live ({} members)", crate::text::thousands(m.len())),
+                    None => String::new(),
+                };
+                println!(
+                    "{:<24} {:<6} {}{}",
+                    shown(&name),
+                    s.kind,
+                    shown(&s.filter),
+                    if live.is_empty() {
+                        String::new()
+                    } else {
+                        format!("  [{live}]")
+                    }
+                );
             }
             Ok(0)
         }
@@ -102,6 +145,12 @@ pub(crate) fn run(args: Args) -> anyhow::Result<u8> {
             );
             if let Some(d) = s.description {
                 println!("description: {}", shown(&d));
+            }
+            if let Some(m) = store.live_members(&name) {
+                println!(
+                    "live:        yes, {} members now",
+                    crate::text::thousands(m.len())
+                );
             }
             Ok(0)
         }

@@ -32,12 +32,14 @@
 //! assert_eq!(members.iter().collect::<Vec<_>>(), [a]);
 //! ```
 
+mod clock;
 mod compile;
 mod conditions;
 mod error;
 mod evaluate;
 mod exact;
 mod executor;
+mod live;
 mod plan;
 mod profile;
 pub mod reference;
@@ -50,6 +52,7 @@ pub use evaluate::{
 };
 pub use exact::{exact_mean, exact_sum};
 pub use executor::Executor;
+pub use live::LiveEngine;
 pub use segments::{
     resolve, NoSegments, Resolved, Segments, StoreSegments, MAX_CONDITIONS,
     MAX_RESOLVED_REGEX_BYTES, MAX_SEGMENTS, MAX_SEGMENT_DEPTH,

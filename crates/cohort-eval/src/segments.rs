@@ -118,6 +118,11 @@ impl Resolved {
         &self.segments[self.index[name]].1
     }
 
+    /// Whether the segment `name` is among those reached.
+    pub fn reaches(&self, name: &str) -> bool {
+        self.index.contains_key(name)
+    }
+
     /// The longest chain of `in_segment` references from root `i`
     /// (0 when it refers to no segment).
     pub fn depth(&self, i: usize) -> usize {

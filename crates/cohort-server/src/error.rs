@@ -224,7 +224,10 @@ impl From<cohort::app::Error> for ApiError {
             E::InvalidEntryEvent { reasons } => bad("invalid_entry_event")
                 .with_details(reasons.iter().map(|r| json!({"reason": r})).collect()),
             E::EntryEventSubject { .. } => bad("invalid_entry_event"),
-            E::SegmentNotFound(_) | E::SubjectNotFound { .. } => ApiError::not_found(e.to_string()),
+            E::SegmentNotFound(_) | E::SubjectNotFound { .. } | E::ChangeNotFound(_) => {
+                ApiError::not_found(e.to_string())
+            }
+            E::NoEntryEvent { .. } => bad("no_entry_event"),
             E::SegmentInUse { used_by, .. } => {
                 ApiError::new(StatusCode::CONFLICT, "segment_in_use", e.to_string())
                     .with_details(used_by.iter().map(|s| json!({"segment": s})).collect())

@@ -62,6 +62,7 @@ impl Server {
             .keep_alive(true);
         let graceful = GracefulShutdown::new();
         let forget = tokio::spawn(forget_expired_keys(Arc::clone(&state)));
+        let sweep = tokio::spawn(sweep_live_segments(Arc::clone(&state)));
         tokio::pin!(shutdown);
         loop {
             tokio::select! {
@@ -101,6 +102,7 @@ impl Server {
             tracing::warn!(?grace, "requests still in flight after the grace period");
         }
         forget.abort();
+        sweep.abort();
         let closing = Arc::clone(&state);
         let _ = tokio::task::spawn_blocking(move || closing.close()).await;
         Ok(())
@@ -121,6 +123,31 @@ async fn forget_expired_keys(state: Arc<AppState>) {
             .await;
             if let Ok(Err(e)) = forgotten {
                 tracing::warn!(project = project.name, error = %e, "forgetting idempotency keys failed");
+            }
+        }
+    }
+}
+
+/// Sweeps the live segments' deadlines of every open project each
+/// second, so that changes by time alone are recorded within a second of
+/// their instant (docs/live-segments.md). A round holds the writer lock
+/// only for its own batch: track requests go on between rounds.
+async fn sweep_live_segments(state: Arc<AppState>) {
+    let mut every_second = tokio::time::interval(Duration::from_secs(1));
+    every_second.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every_second.tick().await;
+        for project in state.open_projects() {
+            if project.store.live_segments().is_empty() {
+                continue;
+            }
+            let store = Arc::clone(&project.store);
+            let swept = tokio::task::spawn_blocking(move || {
+                cohort::app::sweep_all(&store, cohort::now_millis())
+            })
+            .await;
+            if let Ok(Err(e)) = swept {
+                tracing::warn!(project = project.name, error = %e, "sweeping live segments failed");
             }
         }
     }

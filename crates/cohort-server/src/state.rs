@@ -99,7 +99,7 @@ impl AppState {
         if let Some(p) = open.get(name) {
             return Ok(Arc::clone(p));
         }
-        let store = Store::open(
+        let store = cohort::app::open_store(
             projects::store_dir(&self.config.data, name),
             StoreOptions {
                 create_if_missing: false,

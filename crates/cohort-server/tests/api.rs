@@ -761,3 +761,98 @@ fn members_stream_whole_in_chunks_and_page_exactly() {
     let metrics = server.send(Request::new("GET", "/metrics")).text();
     assert!(!metrics.contains("BREW"), "{metrics}");
 }
+
+/// A live segment over HTTP: made live by `PUT … "live": true`, its
+/// members checked from memory, its change feed read from a cursor (and
+/// long-polled), and a message rendered from a change's entry event.
+#[test]
+fn live_segments_answer_members_feed_changes_and_render_entries() {
+    let (dir, key) = data_dir();
+    let server = TestServer::start(config(dir.path()));
+    let put = serde_json::to_vec(&json!({"filter": "count(purchase) >= 2", "live": true})).unwrap();
+    let r = server.send(
+        Request::new("PUT", "/v1/projects/shop/segments/twice")
+            .key(&key)
+            .json(&put),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(json(&r)["live"], true);
+    let track = |product: &str| {
+        let body = serde_json::to_vec(&json!({"events": [
+            {"subjectType": "user", "subjectId": "u1", "type": "purchase",
+             "data": {"productName": product}}
+        ]}))
+        .unwrap();
+        let r = server.send(
+            Request::new("POST", "/v1/projects/shop/track")
+                .key(&key)
+                .json(&body),
+        );
+        assert_eq!(r.status, 200, "{}", r.text());
+    };
+    track("Tea");
+    let member = |id: &str| {
+        let path = format!("/v1/projects/shop/segments/twice/members/{id}");
+        json(&server.send(Request::new("GET", &path).key(&key)))
+    };
+    assert_eq!(member("u1")["member"], false);
+    assert_eq!(member("u1")["live"], true);
+    track("Cake");
+    assert_eq!(member("u1")["member"], true);
+    assert_eq!(member("nobody")["member"], false);
+
+    let r = server.send(Request::new("GET", "/v1/projects/shop/segments/twice/changes").key(&key));
+    assert_eq!(r.status, 200, "{}", r.text());
+    let feed = json(&r);
+    let changes = feed["changes"].as_array().unwrap();
+    assert_eq!(changes.len(), 1);
+    assert_eq!(changes[0]["change"], "entered");
+    assert_eq!(changes[0]["subjectId"], "u1");
+    assert_eq!(changes[0]["cause"], "write");
+    assert_eq!(changes[0]["entryEvent"]["data"]["productName"], "Cake");
+    let seq = changes[0]["seq"].as_u64().unwrap();
+    assert_eq!(feed["next"], seq);
+
+    // Nothing after the cursor: a long poll waits, then answers empty.
+    let path = format!("/v1/projects/shop/segments/twice/changes?after={seq}&wait=1");
+    let started = std::time::Instant::now();
+    let r = server.send(Request::new("GET", &path).key(&key));
+    assert_eq!(json(&r)["changes"].as_array().unwrap().len(), 0);
+    assert_eq!(json(&r)["next"], seq);
+    assert!(started.elapsed() >= std::time::Duration::from_millis(900));
+    let r = server
+        .send(Request::new("GET", "/v1/projects/shop/segments/twice/changes?wait=31").key(&key));
+    assert_eq!(r.status, 400, "{}", r.text());
+
+    let render = serde_json::to_vec(&json!({
+        "change": seq,
+        "template": "Enjoy your {{ entry_event.data.productName }}, {{ subject.id }}!"
+    }))
+    .unwrap();
+    let r = server.send(
+        Request::new("POST", "/v1/projects/shop/render")
+            .key(&key)
+            .json(&render),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(json(&r)["text"], "Enjoy your Cake, u1!");
+    let render = serde_json::to_vec(&json!({"change": seq + 100, "template": "x"})).unwrap();
+    let r = server.send(
+        Request::new("POST", "/v1/projects/shop/render")
+            .key(&key)
+            .json(&render),
+    );
+    assert_eq!(r.status, 404, "{}", r.text());
+
+    // Not live any more: the member check evaluates again.
+    let put =
+        serde_json::to_vec(&json!({"filter": "count(purchase) >= 2", "live": false})).unwrap();
+    let r = server.send(
+        Request::new("PUT", "/v1/projects/shop/segments/twice")
+            .key(&key)
+            .json(&put),
+    );
+    assert_eq!(json(&r)["live"], false);
+    assert_eq!(member("u1")["member"], true);
+    assert!(member("u1").get("live").is_none());
+}

@@ -167,9 +167,12 @@ impl BulkLoad<'_> {
         let dir = store.path().join(BULK_DIR);
         remove_dir(&dir)?;
         std::fs::create_dir(&dir).map_err(|e| io_error(&dir, e))?;
+        let mut batch = WriteBatch::default();
+        // Before the overlay's log is written out as tables: the live hook
+        // reads it.
+        store.put_live(&mut pending, &mut batch, self.written_at)?;
         let (files, spare) = write_tables(&dir, &mut pending)?;
         self.spare = spare;
-        let mut batch = WriteBatch::default();
         if let Some((fingerprint, mark)) = &mark {
             batch.put_cf(store.cf(cf::LOADS), fingerprint, codec::encode(mark));
         }

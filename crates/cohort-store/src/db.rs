@@ -13,7 +13,7 @@ use crate::keys::meta;
 use crate::options::{Access, Recovery, StoreOptions};
 
 /// The format version this build writes.
-pub const FORMAT_VERSION: u32 = 5;
+pub const FORMAT_VERSION: u32 = 6;
 
 /// The oldest format version this build reads. An older store is migrated
 /// when it is opened for writing, and read as it is otherwise.
@@ -34,7 +34,9 @@ pub(crate) mod cf {
     pub const LOADS: &str = "loads";
     pub const PROFILE: &str = "profile";
     pub const PROFILE_INDEX: &str = "profile_index";
-    pub const ALL: [&str; 13] = [
+    pub const LIVE: &str = "live";
+    pub const CHANGES: &str = "changes";
+    pub const ALL: [&str; 15] = [
         META,
         LOG,
         TIME,
@@ -48,6 +50,8 @@ pub(crate) mod cf {
         LOADS,
         PROFILE,
         PROFILE_INDEX,
+        LIVE,
+        CHANGES,
     ];
 }
 

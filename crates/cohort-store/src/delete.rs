@@ -197,6 +197,7 @@ impl Store {
         // Until the purge has run: a writer that opens the store after a
         // crash runs it (`finish_purge`).
         batch.put_cf(self.cf(cf::META), meta::PURGE_PENDING, b"");
+        let live = self.put_live_removal(&mut batch, sid, id)?;
         {
             let mut w = rocksdb::WriteOptions::default();
             w.set_sync(true);
@@ -213,6 +214,7 @@ impl Store {
             }
             state.profile_seq = profile_seq;
             state.deleted_events = deleted_events;
+            live.apply(&mut state.live);
         }
         self.block_cache.remove(&rewritten);
         self.purge()?;

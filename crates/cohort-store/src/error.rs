@@ -98,6 +98,12 @@ pub enum StoreError {
     /// A recent-events cursor could not be read.
     #[error("{0:?} is not a cursor (TIME.SEQ, as printed by a previous page)")]
     BadCursor(String),
+    /// The store has live segments and no live hook is installed.
+    #[error("the store has live segments, and this program cannot keep them current: open it with cohort (cohort::open_store), not cohort_store alone")]
+    NoLiveHook,
+    /// Deciding live memberships failed.
+    #[error("live segments: {0}")]
+    Live(String),
     /// A value read back could not be decoded, or breaks an invariant.
     #[error("the store is corrupt: {0}")]
     Corrupt(String),

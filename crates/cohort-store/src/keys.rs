@@ -26,12 +26,18 @@
 //! | `loads` | 16-byte fingerprint of an input's first bytes | postcard [`crate::LoadMark`] |
 //! | `profile` | kind u8 · subject u32 · `a` attribute u32 / `t` data key u32 · time i64 · profile seq u64 (26 bytes) | postcard `Option<Value>`: the value set, `None` for a delete |
 //! | `profile_index` | kind u8 · `a`/`t` · id u32 · subject u32 · time i64 · profile seq u64 (26 bytes) | the same value: one field's changes for all subjects, for evaluation |
+//! | `live` (format 6) | `s` · segment u32 | postcard [`crate::LiveDef`] |
+//! |        | `m` · segment u32 · kind u8 · subject u32 | empty: the subject is a member |
+//! |        | `d` · time i64 · segment u32 · kind u8 · subject u32 | empty: the deadline index, in time order |
+//! |        | `r` · segment u32 · kind u8 · subject u32 | time i64: the pair's deadline (to move it) |
+//! | `changes` (format 6) | change seq u64 | postcard [`crate::Change`] |
 //!
 //! Format 2 kept each type's key counts inside its `catalog` record and had
 //! no `catalog_keys` or `loads`; format 3 had the same keys as format 4,
 //! without bulk commits (`bulk.rs`): no `bulk_intent`, and no key at or
 //! past `next_seq`. Format 4 had no `profile` family or `profile_seq`, and
-//! 24-byte facts (without `profile_first`). `migrate.rs` moves an older
+//! 24-byte facts (without `profile_first`). Format 5 had no `live` or
+//! `changes` family and no `next_change`. `migrate.rs` moves an older
 //! store forward when it is opened for writing.
 
 use cohort_event::SubjectKind;
@@ -240,6 +246,9 @@ pub(crate) mod tag {
 
 /// `meta` keys.
 pub(crate) mod meta {
+    /// The sequence number the next change record will get (u64
+    /// big-endian; format 6; absent: 1).
+    pub const NEXT_CHANGE: &[u8] = b"next_change";
     /// The store format version, u32 big-endian.
     pub const FORMAT_VERSION: &[u8] = b"format_version";
     /// The next event sequence number, u64 big-endian.
@@ -374,6 +383,96 @@ pub(crate) fn parse_profile_key(k: &[u8]) -> Option<ProfileKey> {
 pub(crate) fn seq_of(k: &[u8]) -> Option<u64> {
     let tail = k.len().checked_sub(8).map(|at| &k[at..])?;
     Some(u64::from_be_bytes(tail.try_into().ok()?))
+}
+
+/// Keys of the `live` family (see the table above).
+pub(crate) mod live {
+    use cohort_event::SubjectKind;
+
+    /// A live segment's definition.
+    pub const DEF: u8 = b's';
+    /// A member.
+    pub const MEMBER: u8 = b'm';
+    /// The deadline index.
+    pub const DEADLINE: u8 = b'd';
+    /// A pair's deadline, by pair.
+    pub const REVERSE: u8 = b'r';
+    /// Length of a member or reverse key.
+    pub const PAIR_KEY_LEN: usize = 10;
+    /// Length of a deadline key.
+    pub const DEADLINE_KEY_LEN: usize = 18;
+
+    pub fn def(segment: u32) -> [u8; 5] {
+        let mut k = [DEF, 0, 0, 0, 0];
+        k[1..].copy_from_slice(&segment.to_be_bytes());
+        k
+    }
+
+    fn pair(tag: u8, segment: u32, kind: SubjectKind, subject: u32) -> [u8; PAIR_KEY_LEN] {
+        let mut k = [0u8; PAIR_KEY_LEN];
+        k[0] = tag;
+        k[1..5].copy_from_slice(&segment.to_be_bytes());
+        k[5] = kind.tag();
+        k[6..].copy_from_slice(&subject.to_be_bytes());
+        k
+    }
+
+    pub fn member(segment: u32, kind: SubjectKind, subject: u32) -> [u8; PAIR_KEY_LEN] {
+        pair(MEMBER, segment, kind, subject)
+    }
+
+    pub fn reverse(segment: u32, kind: SubjectKind, subject: u32) -> [u8; PAIR_KEY_LEN] {
+        pair(REVERSE, segment, kind, subject)
+    }
+
+    pub fn member_prefix(segment: u32) -> [u8; 5] {
+        let mut k = def(segment);
+        k[0] = MEMBER;
+        k
+    }
+
+    pub fn reverse_prefix(segment: u32) -> [u8; 5] {
+        let mut k = def(segment);
+        k[0] = REVERSE;
+        k
+    }
+
+    /// Decodes `segment · kind · subject` (9 bytes).
+    pub fn parse_pair(k: &[u8]) -> Option<(u32, SubjectKind, u32)> {
+        let k: &[u8; 9] = k.try_into().ok()?;
+        Some((
+            u32::from_be_bytes(k[..4].try_into().ok()?),
+            SubjectKind::from_tag(k[4])?,
+            u32::from_be_bytes(k[5..].try_into().ok()?),
+        ))
+    }
+
+    pub fn deadline(
+        at: i64,
+        segment: u32,
+        kind: SubjectKind,
+        subject: u32,
+    ) -> [u8; DEADLINE_KEY_LEN] {
+        let mut k = [0u8; DEADLINE_KEY_LEN];
+        k[0] = DEADLINE;
+        k[1..9].copy_from_slice(&super::time_bytes(at));
+        k[9..].copy_from_slice(&pair(0, segment, kind, subject)[1..]);
+        k
+    }
+
+    /// Decodes a deadline key into (time, segment, kind, subject).
+    pub fn parse_deadline(k: &[u8]) -> Option<(i64, u32, SubjectKind, u32)> {
+        if k.len() != DEADLINE_KEY_LEN || k[0] != DEADLINE {
+            return None;
+        }
+        let (segment, kind, subject) = parse_pair(&k[9..])?;
+        Some((
+            super::time_from_bytes(k[1..9].try_into().ok()?),
+            segment,
+            kind,
+            subject,
+        ))
+    }
 }
 
 #[cfg(test)]

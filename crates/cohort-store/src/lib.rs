@@ -48,6 +48,7 @@ mod delete;
 mod error;
 mod group;
 mod keys;
+mod live;
 mod load;
 mod lock;
 mod merge;
@@ -72,6 +73,10 @@ pub use db::{FORMAT_VERSION, OLDEST_FORMAT_VERSION};
 pub use delete::DeleteReceipt;
 pub use error::{Result, StoreError};
 pub use group::{GroupOutcome, GroupWrite, MAX_GROUP_ITEMS};
+pub use live::{
+    BackfillReceipt, Cause, Change, EntryEvent, LiveContext, LiveDef, LiveHook, LivePair,
+    SweepReceipt, Verdict, BACKFILL_CHUNK, SWEEP_ROUND,
+};
 pub use load::OpenCost;
 pub use options::{Access, Durability, Recovery, StoreOptions};
 pub use profile::{

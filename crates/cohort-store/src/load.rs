@@ -230,6 +230,7 @@ pub(crate) fn load_state(db: &DB, subject_map: SubjectMap) -> Result<(State, Ope
         state.catalog[type_id as usize].record = record;
         Ok(())
     })?;
+    crate::live::load(db, &mut state)?;
     Ok((state, cost))
 }
 

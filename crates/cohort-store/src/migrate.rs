@@ -20,6 +20,11 @@
 //! subject without profile changes and rewritten whole by the next write
 //! that touches it. The facts snapshot of format 4 is of a layout format 5
 //! does not read, and is passed over until the next one is written.
+//!
+//! 5 → 6: nothing to move. Format 6 adds live segments (the `live` and
+//! `changes` families, made when the store is opened for writing, and
+//! `next_change`); the version changes so that an older cohort, which
+//! would write without keeping live memberships, refuses the store.
 
 use rocksdb::{WriteBatch, WriteOptions, DB};
 

@@ -394,33 +394,47 @@ impl View<'_> {
             return Ok(profile);
         };
         while let (Some(k), Some(v)) = (it.key(), it.value()) {
-            let key = keys::parse_profile_key(k)
-                .filter(|key| key.kind == kind && key.subject == sid)
-                .ok_or_else(|| StoreError::Corrupt("malformed profile key".into()))?;
-            let entry = ProfileEntry {
-                time: key.millis,
-                seq: key.seq,
-                value: codec::decode(v, "a profile value")?,
-            };
-            match key.field {
-                ProfileField::Tag(id) => {
-                    let name = self.key_name(id).ok_or_else(|| {
-                        StoreError::Corrupt(format!("a tag names key #{id}, which is unknown"))
-                    })?;
-                    profile.tags.entry(name).or_default().push(entry);
-                }
-                ProfileField::Attribute(i) => {
-                    let a = Attribute::from_index(i).ok_or_else(|| {
-                        StoreError::Corrupt(format!("a profile entry names attribute #{i}"))
-                    })?;
-                    profile.attributes.entry(a).or_default().push(entry);
-                }
-            }
+            add_entry(&mut profile, kind, sid, k, v, |id| self.key_name(id))?;
             it.next();
         }
         it.status()?;
         Ok(profile)
     }
+}
+
+/// Adds one `profile` entry (key and value as stored) of the subject
+/// `kind`/`sid` to `profile`; `key_name` names a tag's data key id.
+pub(crate) fn add_entry(
+    profile: &mut Profile,
+    kind: SubjectKind,
+    sid: u32,
+    k: &[u8],
+    v: &[u8],
+    key_name: impl Fn(u32) -> Option<String>,
+) -> Result<()> {
+    let key = keys::parse_profile_key(k)
+        .filter(|key| key.kind == kind && key.subject == sid)
+        .ok_or_else(|| StoreError::Corrupt("malformed profile key".into()))?;
+    let entry = ProfileEntry {
+        time: key.millis,
+        seq: key.seq,
+        value: codec::decode(v, "a profile value")?,
+    };
+    match key.field {
+        ProfileField::Tag(id) => {
+            let name = key_name(id).ok_or_else(|| {
+                StoreError::Corrupt(format!("a tag names key #{id}, which is unknown"))
+            })?;
+            profile.tags.entry(name).or_default().push(entry);
+        }
+        ProfileField::Attribute(i) => {
+            let a = Attribute::from_index(i).ok_or_else(|| {
+                StoreError::Corrupt(format!("a profile entry names attribute #{i}"))
+            })?;
+            profile.attributes.entry(a).or_default().push(entry);
+        }
+    }
+    Ok(())
 }
 
 /// One profile field's changes for every subject of a kind, decoded, in

@@ -33,6 +33,19 @@ impl Store {
             .unwrap_or_else(|e| e.into_inner())
     }
 
+    /// A number that changes whenever a saved segment is saved or
+    /// deleted through this handle: a cache of resolved segments (the live
+    /// engine's) is current while it holds.
+    pub fn segments_generation(&self) -> u64 {
+        self.segments_generation
+            .load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    fn bump_segments_generation(&self) {
+        self.segments_generation
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+    }
+
     /// Saves (or replaces) a named segment, durably.
     pub fn save_segment(&self, name: &str, segment: &SavedSegment) -> Result<()> {
         if name.is_empty() || name.len() > 128 {
@@ -50,6 +63,7 @@ impl Store {
             codec::encode(segment),
             &w,
         )?;
+        self.bump_segments_generation();
         Ok(())
     }
 
@@ -88,6 +102,7 @@ impl Store {
             w.set_sync(true);
             self.db
                 .delete_cf_opt(self.cf(cf::SEGMENTS), name.as_bytes(), &w)?;
+            self.bump_segments_generation();
         }
         Ok(existed)
     }

@@ -74,6 +74,8 @@ pub(crate) struct State {
     pub deleted_events: u64,
     /// When the last write was made (Unix ms), from `meta`.
     pub last_write_at: Option<i64>,
+    /// The live segments and their members (`live.rs`).
+    pub live: crate::live::LiveState,
 }
 
 impl State {
@@ -153,6 +155,8 @@ pub(crate) struct Overlay {
     pub profile: Vec<([u8; crate::keys::PROFILE_KEY_LEN], Vec<u8>)>,
     pub profile_seq: u64,
     pub last_write_at: Option<i64>,
+    /// What this write changes of the live segments (`live.rs`).
+    pub live: crate::live::LiveDelta,
 }
 
 /// One `log` entry of a write: its key and where its value lies in
@@ -232,6 +236,7 @@ impl<'s> Pending<'s> {
                 profile: Vec::new(),
                 profile_seq: base.profile_seq,
                 last_write_at: base.last_write_at,
+                live: Default::default(),
             },
         }
     }
@@ -384,6 +389,7 @@ impl<'s> Pending<'s> {
             next_seq: self.o.next_seq,
             profile_seq: self.o.profile_seq,
             last_write_at: self.o.last_write_at,
+            live: self.o.live,
         }
     }
 }
@@ -434,6 +440,7 @@ pub(crate) struct Changes {
     next_seq: u64,
     profile_seq: u64,
     last_write_at: Option<i64>,
+    live: crate::live::LiveDelta,
 }
 
 impl Changes {
@@ -468,5 +475,6 @@ impl Changes {
         state.next_seq = self.next_seq;
         state.profile_seq = self.profile_seq;
         state.last_write_at = self.last_write_at;
+        self.live.apply(&mut state.live);
     }
 }

@@ -33,6 +33,8 @@ pub struct Store {
     pub(crate) queue: crate::group::WriteQueue,
     /// See [`Store::segment_change_lock`].
     pub(crate) segment_changes: Mutex<()>,
+    /// See [`Store::segments_generation`].
+    pub(crate) segments_generation: AtomicU64,
     /// The in-memory state. Its write lock is held across a batch's commit
     /// and the application of its changes, and read views are made under
     /// its read lock (see `view.rs`).
@@ -61,6 +63,12 @@ pub struct Store {
     syncer: Mutex<()>,
     /// How many times the write-ahead log was synced (for metrics).
     wal_syncs: AtomicU64,
+    /// Decides live memberships (`live.rs`); installed by the layer above.
+    pub(crate) live_hook: RwLock<Option<std::sync::Arc<dyn crate::live::LiveHook>>>,
+    /// The change-record sequence numbers through which change records
+    /// have been written, and synced (readers of the feed see only these).
+    written_change: AtomicU64,
+    pub(crate) durable_change: AtomicU64,
     /// A read-only instance's own directory; dropped after `db`.
     _secondary_dir: Option<tempfile::TempDir>,
     open_cost: crate::load::OpenCost,
@@ -160,12 +168,14 @@ impl Store {
             false => opened.version,
         };
         let seq = state.next_seq;
+        let next_change = state.live.next_change;
         let store = Store {
             db: opened.db,
             path,
             writer: Mutex::new(()),
             queue: crate::group::WriteQueue::default(),
             segment_changes: Mutex::new(()),
+            segments_generation: AtomicU64::new(0),
             state: RwLock::new(state),
             block_cache: crate::block_cache::BlockCache::new(options.decoded_block_cache_bytes),
             profile_cache: crate::profile::ProfileCache::default(),
@@ -184,6 +194,9 @@ impl Store {
             durable_commits: AtomicU64::new(0),
             syncer: Mutex::new(()),
             wal_syncs: AtomicU64::new(0),
+            live_hook: RwLock::new(None),
+            written_change: AtomicU64::new(next_change),
+            durable_change: AtomicU64::new(next_change),
             _secondary_dir: opened.secondary_dir,
             open_cost,
         };
@@ -193,6 +206,16 @@ impl Store {
             store.finish_purge()?;
         }
         Ok(store)
+    }
+
+    /// A read-only store catches up with what its writer has written
+    /// since (for the change feed; views keep the instant they were made
+    /// at). Nothing for a writer.
+    pub fn catch_up(&self) -> Result<()> {
+        if self.read_only {
+            self.db.try_catch_up_with_primary()?;
+        }
+        Ok(())
     }
 
     /// What opening the store read (see [`OpenCost`](crate::OpenCost)).
@@ -517,9 +540,11 @@ impl Store {
         }
         let written = self.written_seq.load(Ordering::Acquire);
         let commits = self.commits.load(Ordering::Acquire);
+        let changes = self.written_change.load(Ordering::Acquire);
         self.db.flush_wal(true)?;
         self.wal_syncs.fetch_add(1, Ordering::Relaxed);
         self.durable_seq.fetch_max(written, Ordering::AcqRel);
+        self.durable_change.fetch_max(changes, Ordering::AcqRel);
         self.durable_commits.fetch_max(commits, Ordering::AcqRel);
         Ok(())
     }
@@ -621,10 +646,13 @@ impl Store {
         let next = changes.next_seq();
         changes.apply(&mut state);
         self.written_seq.store(next, Ordering::Release);
+        let next_change = state.live.next_change;
+        self.written_change.store(next_change, Ordering::Release);
         // Numbered under the state lock, in write-ahead-log order: a sync
         // that reads `commits` covers every commit up to it.
         let commit = self.commits.fetch_add(1, Ordering::AcqRel) + 1;
         if sync {
+            self.durable_change.fetch_max(next_change, Ordering::AcqRel);
             self.durable_seq.fetch_max(next, Ordering::AcqRel);
             self.durable_commits.fetch_max(commit, Ordering::AcqRel);
         }
@@ -674,6 +702,9 @@ impl Store {
         batch: &mut WriteBatch,
         written_at: i64,
     ) -> Result<crate::merge::SmallBlockUpdates> {
+        // First: the live hook reads this write's log entries, which
+        // `put_log_and_blocks` moves into the batch.
+        self.put_live(pending, batch, written_at)?;
         let mut small_blocks = Vec::new();
         self.put_log_and_blocks(pending, batch, &mut small_blocks)?;
         self.put_derived(pending, batch, written_at)?;

@@ -100,6 +100,46 @@ fn assert_holds_the_fixture(store: &Store, version: u32) {
     assert_eq!(segment.filter, "count(purchase) >= 2");
 }
 
+/// From format 6 on, `buyers` is live: u1 entered it when it was made
+/// live (its backfill); an older store has no live segment and no feed.
+fn assert_holds_the_live_segment(store: &Store, version: u32) {
+    let live = store.live_segments();
+    let changes = store.changes(0, None, 100).unwrap();
+    if version < 6 {
+        assert!(live.is_empty());
+        assert!(changes.is_empty());
+        return;
+    }
+    assert_eq!(live.len(), 1);
+    let (_, def) = &live[0];
+    assert_eq!(
+        (def.name.as_str(), def.filter.as_str()),
+        ("buyers", "count(purchase) >= 2")
+    );
+    assert!(def.ready);
+    let u1 = store
+        .view()
+        .subject_dense_id(SubjectKind::User, "u1")
+        .unwrap();
+    assert_eq!(
+        store.is_live_member("buyers", SubjectKind::User, u1),
+        Some(true)
+    );
+    assert_eq!(store.live_members("buyers").unwrap().len(), 1);
+    assert_eq!(changes.len(), 1);
+    let c = &changes[0];
+    assert_eq!(
+        (
+            c.seq,
+            c.segment.as_str(),
+            c.subject.as_str(),
+            c.entered,
+            c.cause
+        ),
+        (1, "buyers", "u1", true, cohort_store::Cause::Backfill)
+    );
+}
+
 /// What `testdata/stores/profile.ndjson` adds from format 5 on; an older
 /// store holds no profile.
 fn assert_holds_the_profiles(store: &Store, version: u32) {
@@ -142,18 +182,19 @@ fn assert_holds_the_profiles(store: &Store, version: u32) {
 
 #[test]
 fn every_committed_format_reads_the_same_read_only() {
-    for version in [2, 3, 4, FORMAT_VERSION] {
+    for version in [2, 3, 4, 5, FORMAT_VERSION] {
         let dir = committed(version);
         let store = Store::open(dir.path(), StoreOptions::read_only()).unwrap();
         assert_eq!(store.format_version(), version);
         assert_holds_the_fixture(&store, version);
         assert_holds_the_profiles(&store, version);
+        assert_holds_the_live_segment(&store, version);
     }
 }
 
 #[test]
 fn older_stores_are_migrated_when_opened_for_writing() {
-    for version in [2, 3, 4] {
+    for version in [2, 3, 4, 5] {
         let dir = committed(version);
         {
             let store = Store::open(dir.path(), StoreOptions::default()).unwrap();

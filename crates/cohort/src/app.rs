@@ -16,9 +16,14 @@ use cohort_store::{AppendReceipt, SavedSegment, Store, StoreError, View};
 use roaring::RoaringBitmap;
 
 mod json;
+mod live;
 mod render;
 mod track;
 pub use json::{catalog_json, entry_event_json, profile_json, segment_json, tag_key_json};
+pub use live::{
+    change_json, changes, entry_of_change, is_live_member, make_live, open_store, refresh_live,
+    stop_live, sweep_all,
+};
 pub use render::{check_template, parse_entry_event, render_message, Entry, Rendered};
 pub use track::{
     check_idempotency_key, forget_expired_idempotency_keys, track_durably, Tracked,
@@ -223,6 +228,17 @@ pub enum Error {
         /// The key.
         key: String,
     },
+    /// No change record has this sequence number (any more).
+    #[error("no change record {0} in the feed (never written, or trimmed by retention)")]
+    ChangeNotFound(u64),
+    /// The change record has no entry event.
+    #[error("change record {seq} has no entry event: {why}")]
+    NoEntryEvent {
+        /// The record.
+        seq: u64,
+        /// Why not.
+        why: String,
+    },
     /// Evaluation failed (an unknown or cyclic segment, a limit, the store).
     #[error(transparent)]
     Eval(EvalError),
@@ -304,7 +320,9 @@ pub fn check_segment_name(name: &str) -> Result<()> {
 /// Saves (or replaces) a named segment: the filter is parsed and stored in
 /// canonical form, which must itself be within the length limit; its
 /// references must resolve (known, acyclic, within depth and size), and no
-/// saved segment that refers to it may break. Returns what was saved.
+/// saved segment that refers to it may break. Live segments that reach it
+/// (itself, when live) are decided again for every subject, so the edit
+/// reaches their feeds. Returns what was saved.
 pub fn save_segment(
     store: &Store,
     name: &str,
@@ -366,6 +384,8 @@ pub fn save_segment(
         description,
     };
     store.save_segment(name, &saved)?;
+    // Live segments that reach it (itself among them) follow the edit.
+    refresh_live(store, name, cohort_store::now_millis())?;
     Ok(saved)
 }
 
@@ -387,6 +407,8 @@ pub fn delete_segment(store: &Store, name: &str) -> Result<()> {
             used_by,
         });
     }
+    // Its feed keeps what it recorded; its live state goes with it.
+    store.stop_live(name)?;
     store.delete_segment(name)?;
     Ok(())
 }

@@ -49,8 +49,8 @@ pub use cohort_event::{
     AUTOMATIC_EVENT_TYPES,
 };
 pub use cohort_store::{
-    now_millis, Access, AppendOptions, AppendReceipt, CatalogEntry, Cursor, DeleteReceipt,
-    Durability, EventRecord, KeyStats, LoadMark, Profile, ProfileChanges, ProfileEntry, RecentPage,
-    RecentQuery, Recovery, SavedSegment, Store, StoreError, StoreOptions, StoreStats, SubjectFacts,
-    TagKeyEntry, View,
+    now_millis, Access, AppendOptions, AppendReceipt, CatalogEntry, Cause, Change, Cursor,
+    DeleteReceipt, Durability, EventRecord, KeyStats, LoadMark, Profile, ProfileChanges,
+    ProfileEntry, RecentPage, RecentQuery, Recovery, SavedSegment, Store, StoreError, StoreOptions,
+    StoreStats, SubjectFacts, TagKeyEntry, View,
 };

@@ -120,6 +120,7 @@ fn routes(state: Arc<AppState>) -> (axum::Router<Arc<AppState>>, utoipa::openapi
         .routes(routes!(segments::count))
         .routes(routes!(segments::members))
         .routes(routes!(segments::member))
+        .routes(routes!(segments::changes))
         .routes(routes!(work::evaluate))
         .routes(routes!(work::render))
         .route_layer(from_fn_with_state(state, authenticate));

@@ -1,5 +1,6 @@
 //! Saved segments: `PUT|GET|DELETE /segments/{name}`, `GET /segments`,
-//! `GET /segments/{name}/count`, `/members` and `/members/{subjectId}`.
+//! `GET /segments/{name}/count`, `/members`, `/members/{subjectId}` and —
+//! for live segments — `/changes`.
 
 use std::sync::Arc;
 
@@ -38,7 +39,7 @@ pub(crate) async fn list_segments(
         let segments = store.segments().map_err(ApiError::from)?;
         let list: Vec<Value> = segments
             .iter()
-            .map(|(n, s)| cohort::app::segment_json(n, s))
+            .map(|(n, s)| with_live(&store, n, cohort::app::segment_json(n, s)))
             .collect();
         Ok(Json(json!({ "segments": list })))
     })
@@ -69,7 +70,11 @@ pub(crate) async fn get_segment(
     let store = Arc::clone(&project.store);
     blocking(
         move || match store.segment(&name).map_err(ApiError::from)? {
-            Some(s) => Ok(Json(cohort::app::segment_json(&name, &s))),
+            Some(s) => Ok(Json(with_live(
+                &store,
+                &name,
+                cohort::app::segment_json(&name, &s),
+            ))),
             None => Err(ApiError::from(cohort::app::Error::SegmentNotFound(name))),
         },
     )
@@ -86,6 +91,15 @@ pub(crate) struct SegmentBody {
     subject_type: Option<String>,
     /// What it is for.
     description: Option<String>,
+    /// `true`: keep its members current, with a change feed
+    /// (`/changes`); `false`: stop; absent: as it was.
+    live: Option<bool>,
+}
+
+/// A segment's JSON with `"live": true|false`.
+fn with_live(store: &cohort::Store, name: &str, mut json: Value) -> Value {
+    json["live"] = Value::Bool(store.live_segment_id(name).is_some());
+    json
 }
 
 /// Saves (or replaces) a segment. A filter that does not parse gets `400`
@@ -125,8 +139,21 @@ pub(crate) async fn put_segment(
         let _permits = (permit, change);
         let saved =
             cohort::app::save_segment(&p.store, &name, &segment.filter, kind, segment.description)?;
+        match segment.live {
+            Some(true) if p.store.live_segment_id(&name).is_none() => {
+                cohort::app::make_live(&p.store, &name, cohort::now_millis())?;
+            }
+            Some(false) => {
+                cohort::app::stop_live(&p.store, &name)?;
+            }
+            _ => {}
+        }
         p.members.clear();
-        Ok(Json(cohort::app::segment_json(&name, &saved)))
+        Ok(Json(with_live(
+            &p.store,
+            &name,
+            cohort::app::segment_json(&name, &saved),
+        )))
     })
     .await
 }
@@ -327,6 +354,28 @@ pub(crate) async fn member(
     Path(path): Path<(String, String, String)>,
 ) -> Result<Json<Value>, ApiError> {
     let (_, name, subject) = path;
+    // A live segment answers from its members in memory: current as of
+    // the last write, and within a second of time passing.
+    if project.store.live_segment_id(&name).is_some() {
+        let store = Arc::clone(&project.store);
+        let lookup = name.clone();
+        let id = subject.clone();
+        let answer = blocking(move || {
+            let kind = store
+                .segment(&lookup)
+                .map_err(ApiError::from)?
+                .map_or(cohort::SubjectKind::User, |s| s.kind);
+            Ok(cohort::app::is_live_member(&store, &lookup, kind, &id)?)
+        })
+        .await?;
+        if let Some(member) = answer {
+            return Ok(Json(json!({
+                "member": member,
+                "asOf": cohort::format_millis(cohort::now_millis()),
+                "live": true,
+            })));
+        }
+    }
     let max_age = state.config.member_max_age;
     let evaluate = {
         let store = Arc::clone(&project.store);
@@ -446,4 +495,79 @@ fn stream_members(
         HeaderValue::from_static("application/x-ndjson"),
     );
     response
+}
+
+/// `/changes` parameters.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct ChangesQuery {
+    /// Records after this sequence number (default 0: from the start).
+    after: Option<u64>,
+    /// Records per answer, 1 to 10,000 (default 1,000).
+    limit: Option<usize>,
+    /// Seconds to wait for a record when there is none yet, 0 to 30
+    /// (default 0): a long poll.
+    wait: Option<u64>,
+}
+
+/// The most seconds a long poll of `/changes` waits.
+const MAX_CHANGES_WAIT: u64 = 30;
+
+/// The change feed of a live segment, oldest first, from a cursor: who
+/// entered or left, when, why, and for an entry caused by an event, that
+/// event (`docs/live-segments.md`). With `wait`, an answer with no record
+/// waits up to that many seconds for one.
+#[utoipa::path(
+    get,
+    path = "/v1/projects/{projectId}/segments/{name}/changes",
+    tag = "segments",
+    params(
+        ("projectId" = String, Path, description = "The project"),
+        ("name" = String, Path, description = "The segment"),
+        ChangesQuery
+    ),
+    responses(
+        (status = 200, description = "`{\"changes\": [{seq, segment, subjectType, subjectId, change, at, cause, entryEvent}], \"next\": SEQ}`: pass `next` as `after` to continue", body = Object),
+        (status = 400, description = "A bad parameter", body = crate::ErrorBody),
+        (status = 404, description = "No such segment", body = crate::ErrorBody),
+        (status = 401, description = "No valid key of this project", body = crate::ErrorBody)
+    ),
+    security(("bearer" = []))
+)]
+pub(crate) async fn changes(
+    Extension(project): Extension<Arc<Project>>,
+    Path(path): Path<(String, String)>,
+    Query(q): Query<ChangesQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let (_, name) = path;
+    let after = q.after.unwrap_or(0);
+    let limit = q.limit.unwrap_or(1000);
+    if !(1..=MAX_MEMBER_PAGE).contains(&limit) {
+        return Err(ApiError::bad_parameter(
+            "limit",
+            format!("must be 1 to {MAX_MEMBER_PAGE}, not {limit}"),
+        ));
+    }
+    let wait = q.wait.unwrap_or(0);
+    if wait > MAX_CHANGES_WAIT {
+        return Err(ApiError::bad_parameter(
+            "wait",
+            format!("must be 0 to {MAX_CHANGES_WAIT} seconds, not {wait}"),
+        ));
+    }
+    let until = tokio::time::Instant::now() + std::time::Duration::from_secs(wait);
+    loop {
+        let store = Arc::clone(&project.store);
+        let segment = name.clone();
+        let page =
+            blocking(move || Ok(cohort::app::changes(&store, after, Some(&segment), limit)?))
+                .await?;
+        if !page.is_empty() || tokio::time::Instant::now() >= until {
+            let next = page.last().map_or(after, |c| c.seq);
+            let list: Vec<Value> = page.iter().map(cohort::app::change_json).collect();
+            return Ok(Json(json!({ "changes": list, "next": next })));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
 }

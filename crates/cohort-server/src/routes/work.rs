@@ -95,8 +95,8 @@ pub(crate) async fn evaluate(
 pub(crate) struct RenderBody {
     /// `user` (default) or `device`.
     subject_type: Option<String>,
-    /// The subject.
-    subject_id: String,
+    /// The subject (may be left out with `change`).
+    subject_id: Option<String>,
     /// The Liquid template (`personalization.md`).
     template: String,
     /// The instant to read the profile at (default: now).
@@ -106,6 +106,9 @@ pub(crate) struct RenderBody {
     entry_event: Option<Value>,
     /// Or: use the subject's latest event of this type at or before `now`.
     entry_event_type: Option<String>,
+    /// Or: the subject and entry event of this change record of a live
+    /// segment (`now` defaults to the change's instant).
+    change: Option<u64>,
 }
 
 /// Renders a Liquid template for one subject, with its profile at `now`
@@ -133,7 +136,18 @@ pub(crate) async fn render(
     let bytes = read_json(&headers, body, state.config.body_limit).await?;
     let q: RenderBody = parse(&bytes)?;
     let kind = subject_kind(q.subject_type.as_deref())?;
-    let now = now_param(q.now.as_deref())?;
+    if q.change.is_some() && (q.entry_event.is_some() || q.entry_event_type.is_some()) {
+        return Err(ApiError::bad_parameter(
+            "change",
+            "give change, entryEvent or entryEventType, not two",
+        ));
+    }
+    if q.change.is_none() && q.subject_id.is_none() {
+        return Err(ApiError::bad_parameter(
+            "subjectId",
+            "required (unless change names the subject)",
+        ));
+    }
     let entry = match (q.entry_event, q.entry_event_type) {
         (Some(_), Some(_)) => {
             return Err(ApiError::bad_parameter(
@@ -152,9 +166,30 @@ pub(crate) async fn render(
     blocking(move || {
         let _permit = permit;
         let template = cohort::app::check_template(&q.template)?;
+        let (kind, id, entry, at) = match q.change {
+            Some(seq) => {
+                let (change, event) = cohort::app::entry_of_change(&store, seq)?;
+                if q.subject_id
+                    .as_ref()
+                    .is_some_and(|id| *id != change.subject)
+                    || (q.subject_type.is_some() && kind != change.kind)
+                {
+                    return Err(ApiError::bad_parameter(
+                        "subjectId",
+                        format!("change {seq} is about {} {:?}", change.kind, change.subject),
+                    ));
+                }
+                let entry = cohort::app::Entry::Given(event);
+                (change.kind, change.subject, entry, Some(change.at))
+            }
+            None => (kind, q.subject_id.unwrap_or_default(), entry, None),
+        };
+        let now = match (q.now.as_deref(), at) {
+            (None, Some(at)) => at,
+            (now, _) => now_param(now)?,
+        };
         let view = store.view();
-        let rendered =
-            cohort::app::render_message(&view, kind, &q.subject_id, now, &entry, &template)?;
+        let rendered = cohort::app::render_message(&view, kind, &id, now, &entry, &template)?;
         let entry_event = rendered
             .entry_event
             .as_ref()

@@ -1,0 +1,146 @@
+//! Live segments from the command line: `segment save --live`, the feed
+//! through `cohort changes` (text and JSON, by segment, from a cursor), the
+//! members counted by `segment list`, `render --change`, and `--no-live`.
+
+mod common;
+
+use common::{cohort, text};
+
+#[test]
+fn a_live_segment_records_its_changes_and_renders_their_entry_events() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("store");
+    let db = db.to_str().unwrap();
+    let input = dir.path().join("events.ndjson");
+    let write = |lines: &str| {
+        std::fs::write(&input, lines).unwrap();
+        let out = cohort(&["ingest", "--db", db, "--again", input.to_str().unwrap()]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+    };
+    write(concat!(
+        r#"{"subjectType":"user","subjectId":"u1","type":"purchase","data":{"productName":"Tea"}}"#,
+        "\n",
+        r#"{"subjectType":"user","subjectId":"u2","type":"app_open"}"#,
+        "\n"
+    ));
+    let out = cohort(&[
+        "segment",
+        "save",
+        "--db",
+        db,
+        "--live",
+        "twice",
+        "count(purchase) >= 2",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("live: 0 members of 2 users decided"),
+        "{}",
+        text(&out.stdout)
+    );
+    let out = cohort(&[
+        "segment",
+        "save",
+        "--db",
+        db,
+        "--live",
+        "browsers",
+        "not did(purchase)",
+    ]);
+    assert!(text(&out.stdout).contains("live: 1 members of 2 users decided (1 changes recorded)"));
+
+    write(concat!(
+        r#"{"subjectType":"user","subjectId":"u1","type":"purchase","data":{"productName":"Cake"}}"#,
+        "\n"
+    ));
+    let out = cohort(&["changes", "--db", db, "--format", "json"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let records: Vec<serde_json::Value> = text(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(records.len(), 2, "{records:?}");
+    assert_eq!(
+        (
+            records[0]["segment"].as_str(),
+            records[0]["subjectId"].as_str(),
+            records[0]["cause"].as_str()
+        ),
+        (Some("browsers"), Some("u2"), Some("backfill"))
+    );
+    let entry = &records[1];
+    assert_eq!(
+        (
+            entry["segment"].as_str(),
+            entry["change"].as_str(),
+            entry["cause"].as_str()
+        ),
+        (Some("twice"), Some("entered"), Some("write"))
+    );
+    assert_eq!(entry["entryEvent"]["data"]["productName"], "Cake");
+
+    // By segment, from a cursor; text for people.
+    let out = cohort(&["changes", "--db", db, "--segment", "twice", "--after", "1"]);
+    let shown = text(&out.stdout);
+    assert_eq!(shown.lines().count(), 1, "{shown}");
+    assert!(
+        shown.contains("entered") && shown.contains("u1") && shown.contains("entry event purchase"),
+        "{shown}"
+    );
+    let out = cohort(&["changes", "--db", db, "--segment", "twice", "--after", "2"]);
+    assert_eq!(text(&out.stdout), "");
+    let out = cohort(&["changes", "--db", db, "--segment", "nope"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("no segment named \"nope\""),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let out = cohort(&["segment", "list", "--db", db]);
+    assert!(
+        text(&out.stdout).contains("[live (1 members)]"),
+        "{}",
+        text(&out.stdout)
+    );
+
+    let out = cohort(&[
+        "render",
+        "--db",
+        db,
+        "--change",
+        "2",
+        "{{ subject.id }} got {{ entry_event.data.productName }}",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout).trim_end(), "u1 got Cake");
+    let out = cohort(&["render", "--db", db, "--change", "1", "x"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("change record 1 has no entry event"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let out = cohort(&[
+        "segment",
+        "save",
+        "--db",
+        db,
+        "--no-live",
+        "twice",
+        "count(purchase) >= 2",
+    ]);
+    assert!(
+        text(&out.stdout).contains("no longer live"),
+        "{}",
+        text(&out.stdout)
+    );
+    let out = cohort(&["segment", "list", "--db", db]);
+    assert_eq!(
+        text(&out.stdout).matches("live (").count(),
+        1,
+        "{}",
+        text(&out.stdout)
+    );
+}

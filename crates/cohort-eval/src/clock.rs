@@ -1,0 +1,379 @@
+//! When a filter's answer for one subject can next change by time alone.
+//!
+//! A filter reads `now` in a few ways only, each a comparison of `now`
+//! (plus or minus a constant) with an instant the subject's history holds:
+//!
+//! - the now rule: an event or profile change counts from its time `t` on;
+//! - windows and `now ± D`: `t ≥ now − D` holds until `now = t + D`, and
+//!   `t < now + D` from `now = t − D + 1`; in general a comparison of an
+//!   instant `x` with `now + s` flips at `x − s` or `x − s + 1`;
+//! - time literals compared with time values (or numbers, read as Unix ms)
+//!   in events' data and in tags: the same, with `x` the value;
+//! - `age` and `birthday`: the calendar date of `now` in the user's zone,
+//!   which matters only on the local midnights where either changes.
+//!
+//! So the answer is constant between consecutive candidates
+//! `x − s` / `x − s + 1` over every instant `x` of the history and every
+//! shift `s` of the filter (0 included), and the calendar midnights: the
+//! next change is at the least candidate after `now`, or later. Waking at a
+//! candidate where nothing changes costs one decision, never a wrong answer.
+
+use std::collections::BTreeSet;
+
+use chrono::{NaiveDate, Offset, TimeZone};
+use cohort_event::Attribute;
+use cohort_filter::{
+    Condition, EventSel, Expr, Literal, Measure, Predicate, ProfilePath, Selection, Sign, Test,
+    TimeExpr, Window,
+};
+use cohort_store::{EventRecord, Profile, Value};
+
+use crate::profile::Birth;
+use crate::segments::Resolved;
+
+/// What of `now` one filter (with every segment it reaches) reads.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Clock {
+    /// Every `s` of a `now + s` the filter compares with (0 always).
+    shifts: BTreeSet<i64>,
+    /// The event types whose times are compared with shifted instants;
+    /// `None`: every type (`*`).
+    types: Option<BTreeSet<String>>,
+    /// Whether a time literal relative to `now` is compared with values.
+    value_times: bool,
+    /// Whether `age` or `birthday` is read.
+    calendar: bool,
+}
+
+impl Clock {
+    /// The clock of `root` and every segment `resolved` reaches from it.
+    pub fn of(root: &Expr, resolved: &Resolved) -> Clock {
+        let mut clock = Clock {
+            shifts: BTreeSet::from([0]),
+            types: Some(BTreeSet::new()),
+            ..Default::default()
+        };
+        clock.expr(root);
+        for (_, expr) in &resolved.segments {
+            clock.expr(expr);
+        }
+        clock
+    }
+
+    /// The event types the filter selects (`None`: any).
+    pub fn types(&self) -> Option<&BTreeSet<String>> {
+        self.types.as_ref()
+    }
+
+    fn expr(&mut self, e: &Expr) {
+        match e {
+            Expr::Or(v) | Expr::And(v) => v.iter().for_each(|e| self.expr(e)),
+            Expr::Not(e) => self.expr(e),
+            Expr::Cond(c) => self.condition(c),
+        }
+    }
+
+    fn condition(&mut self, c: &Condition) {
+        match c {
+            Condition::Did { selection, window } => {
+                self.selection(selection);
+                self.window(window.as_ref());
+            }
+            Condition::Measure { measure, .. } => match measure {
+                Measure::Count { selection, window } | Measure::Days { selection, window } => {
+                    self.selection(selection);
+                    self.window(window.as_ref());
+                }
+                Measure::Aggregate {
+                    selection, window, ..
+                } => {
+                    self.selection(selection);
+                    self.window(window.as_ref());
+                }
+            },
+            Condition::Moment {
+                selection,
+                window,
+                value,
+                ..
+            } => {
+                self.selection(selection);
+                self.window(window.as_ref());
+                self.time(value);
+            }
+            Condition::Seq { steps, window, .. } => {
+                steps.iter().for_each(|s| self.selection(s));
+                self.window(window.as_ref());
+            }
+            // The referenced filter is visited as one of `resolved`'s.
+            Condition::InSegment(_) => {}
+            Condition::Profile(test) => {
+                if matches!(test.path(), ProfilePath::Age) {
+                    self.calendar = true;
+                }
+                self.test(test);
+            }
+            Condition::Birthday => self.calendar = true,
+        }
+    }
+
+    fn selection(&mut self, s: &Selection) {
+        match &s.event {
+            EventSel::Any => self.types = None,
+            EventSel::Named(name) => {
+                if let Some(types) = &mut self.types {
+                    types.insert(name.clone());
+                }
+            }
+        }
+        if let Some(p) = &s.predicate {
+            self.predicate(p);
+        }
+    }
+
+    fn predicate(&mut self, p: &Predicate) {
+        match p {
+            Predicate::Or(v) | Predicate::And(v) => v.iter().for_each(|p| self.predicate(p)),
+            Predicate::Not(p) => self.predicate(p),
+            Predicate::Test(t) => self.test(t),
+        }
+    }
+
+    fn test<P>(&mut self, t: &Test<P>) {
+        let literals: &[Literal] = match t {
+            Test::Compare { literal, .. } => std::slice::from_ref(literal),
+            Test::In { literals, .. } => literals,
+            _ => &[],
+        };
+        for l in literals {
+            if let Literal::Time(at) = l {
+                if matches!(at, TimeExpr::Now(_)) {
+                    self.value_times = true;
+                }
+                self.time(at);
+            }
+        }
+    }
+
+    fn window(&mut self, w: Option<&Window>) {
+        match w {
+            None => {}
+            Some(Window::Last(d)) => {
+                self.shifts.insert(d.millis().saturating_neg());
+            }
+            Some(Window::Since(t)) => self.time(t),
+            Some(Window::Between(a, b)) => {
+                self.time(a);
+                self.time(b);
+            }
+        }
+    }
+
+    fn time(&mut self, t: &TimeExpr) {
+        if let TimeExpr::Now(shift) = t {
+            self.shifts.insert(match shift {
+                None => 0,
+                Some((Sign::Plus, d)) => d.millis(),
+                Some((Sign::Minus, d)) => d.millis().saturating_neg(),
+            });
+        }
+    }
+
+    /// The least instant after `now` at which the answer for a subject
+    /// with this history may change, if any.
+    pub fn next_change(&self, events: &[EventRecord], profile: &Profile, now: i64) -> Option<i64> {
+        let mut next = Next { now, best: None };
+        for e in events {
+            // Every event enters the universe at its time.
+            next.at(e.time);
+            let selected = self
+                .types
+                .as_ref()
+                .is_none_or(|types| types.contains(&e.event_type));
+            if selected {
+                self.shifted(&mut next, e.time);
+            }
+            if self.value_times {
+                for (_, v) in &e.data {
+                    self.value(&mut next, v);
+                }
+            }
+        }
+        let histories = profile.tags.values().chain(profile.attributes.values());
+        for history in histories {
+            for change in history {
+                next.at(change.time);
+                if self.value_times {
+                    if let Some(v) = &change.value {
+                        self.value(&mut next, v);
+                    }
+                }
+            }
+        }
+        if self.calendar {
+            if let Some(at) = next_calendar_change(profile, now) {
+                next.at(at);
+                next.at(at.saturating_add(1));
+            }
+        }
+        next.best
+    }
+
+    fn shifted(&self, next: &mut Next, x: i64) {
+        for &s in &self.shifts {
+            let at = x.saturating_sub(s);
+            next.at(at);
+            next.at(at.saturating_add(1));
+        }
+    }
+
+    fn value(&self, next: &mut Next, v: &Value) {
+        match v {
+            Value::Time(t) => self.shifted(next, t.millis),
+            Value::Number(x) if x.is_finite() && x.abs() < 9.0e18 => {
+                // Compared as floats with `now + s`: the flip lies between
+                // the integers around `x`.
+                let floor = x.floor() as i64;
+                self.shifted(next, floor);
+                self.shifted(next, floor.saturating_add(1));
+            }
+            _ => {}
+        }
+    }
+}
+
+/// The least candidate after `now`.
+struct Next {
+    now: i64,
+    best: Option<i64>,
+}
+
+impl Next {
+    fn at(&mut self, t: i64) {
+        if t > self.now && self.best.is_none_or(|b| t < b) {
+            self.best = Some(t);
+        }
+    }
+}
+
+/// The first local midnight after `now` at which the user's `age` or
+/// `birthday` differs from what it is at `now` (their zone as of `now`:
+/// a change of zone is a profile change, a candidate of its own).
+fn next_calendar_change(profile: &Profile, now: i64) -> Option<i64> {
+    let attribute = |a: Attribute| -> Option<&str> {
+        match Profile::value_at(profile.attributes.get(&a)?, now)? {
+            Value::String(s) => Some(s.as_str()),
+            _ => None,
+        }
+    };
+    let birth = Birth {
+        dob: attribute(Attribute::Dob),
+        time_zone: attribute(Attribute::TimeZone),
+    };
+    birth.dob?;
+    let today = Birth::today_in(birth.time_zone, now)?;
+    let then = (birth.age_on(today), birth.is_birthday_on(today));
+    // Within a year and a day both have changed (a birthday comes round,
+    // and leaves the day after).
+    let mut day = today;
+    for _ in 0..=367 {
+        day = day.succ_opt()?;
+        if (birth.age_on(day), birth.is_birthday_on(day)) != then {
+            return local_midnight(birth.time_zone, day, now);
+        }
+    }
+    None
+}
+
+/// An instant after `now` no later than the first at which the date in
+/// `zone` is `day`: local midnight in the UTC offset in force on the day
+/// before or on the day, whichever comes first after `now`. Where a
+/// transition moves midnight, the earlier of the two may come an hour
+/// early: the wake-up there finds nothing changed, and the next candidate
+/// is the right one — never late.
+fn local_midnight(zone: Option<&str>, day: NaiveDate, now: i64) -> Option<i64> {
+    let tz = zone
+        .and_then(|z| z.parse::<chrono_tz::Tz>().ok())
+        .unwrap_or(chrono_tz::UTC);
+    let midnight = day.and_hms_opt(0, 0, 0)?;
+    let naive_ms = midnight.and_utc().timestamp_millis();
+    let offset_on = |d: NaiveDate| -> Option<i64> {
+        let noon = d.and_hms_opt(12, 0, 0)?;
+        let at = tz.from_local_datetime(&noon).earliest()?;
+        Some(i64::from(at.offset().fix().local_minus_utc()) * 1000)
+    };
+    let mut candidates: Vec<i64> = [offset_on(day.pred_opt()?), offset_on(day)]
+        .into_iter()
+        .flatten()
+        .map(|off| naive_ms - off)
+        .filter(|&t| t > now)
+        .collect();
+    candidates.sort_unstable();
+    candidates.into_iter().next()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cohort_store::ProfileEntry;
+
+    fn profile(dob: &str, zone: &str) -> Profile {
+        let entry = |v: &str| {
+            vec![ProfileEntry {
+                time: 0,
+                seq: 0,
+                value: Some(Value::String(v.into())),
+            }]
+        };
+        let mut p = Profile::default();
+        p.attributes.insert(Attribute::Dob, entry(dob));
+        p.attributes.insert(Attribute::TimeZone, entry(zone));
+        p
+    }
+
+    fn at(s: &str) -> i64 {
+        cohort_store::parse_rfc3339(s).unwrap().millis
+    }
+
+    #[test]
+    fn a_birthday_comes_at_local_midnight_and_leaves_the_next() {
+        let p = profile("1990-06-15", "Asia/Seoul");
+        let now = at("2026-06-01T00:00:00Z");
+        assert_eq!(
+            next_calendar_change(&p, now),
+            Some(at("2026-06-15T00:00:00+09:00"))
+        );
+        let on = at("2026-06-15T00:00:00+09:00");
+        assert_eq!(
+            next_calendar_change(&p, on),
+            Some(at("2026-06-16T00:00:00+09:00"))
+        );
+    }
+
+    #[test]
+    fn a_29_february_birthday_falls_on_28_february() {
+        let p = profile("2000-02-29", "UTC");
+        let now = at("2027-01-01T00:00:00Z");
+        assert_eq!(
+            next_calendar_change(&p, now),
+            Some(at("2027-02-28T00:00:00Z"))
+        );
+    }
+
+    #[test]
+    fn midnight_skipped_by_a_transition_is_reached_never_late() {
+        // America/Santiago moved clocks from 24:00 to 01:00 on 2022-09-11.
+        let day = NaiveDate::from_ymd_opt(2022, 9, 11).unwrap();
+        let tz: chrono_tz::Tz = "America/Santiago".parse().unwrap();
+        let date = |t: i64| tz.timestamp_millis_opt(t).unwrap().date_naive();
+        let mut t = local_midnight(Some("America/Santiago"), day, 0).unwrap();
+        let mut wakes = 1;
+        while date(t) != day {
+            assert!(date(t) < day, "late");
+            t = local_midnight(Some("America/Santiago"), day, t).unwrap();
+            wakes += 1;
+        }
+        assert!(wakes <= 2);
+        assert!(date(t - 1) < day, "the first instant of the day");
+    }
+}

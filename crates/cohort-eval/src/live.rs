@@ -1,0 +1,186 @@
+//! Live segments, decided one subject at a time: the store's
+//! [`LiveHook`].
+//!
+//! For each (segment, subject) the store asks about, the subject's whole
+//! history (as the write being sealed leaves it) is read once and given to
+//! the reference evaluator at the pair's instant — the same code that is
+//! the oracle of every other test — and [`Clock`] says when the answer can
+//! next change by time alone. Deciding from the whole history is what
+//! makes every condition kind live and exact, late events included: no
+//! per-condition state can drift from what a full evaluation would say.
+//! Its cost is one read of the subject's events per write that touches it
+//! (see ARCHITECTURE.md, "Live segments").
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
+
+use cohort_filter::{parse, Expr};
+use cohort_store::{Cause, EventRecord, LiveContext, LiveHook, LivePair, StoreError, Verdict};
+use rayon::prelude::*;
+
+use crate::clock::Clock;
+use crate::reference::{evaluate_resolved, Subject};
+use crate::segments::{resolve, Resolved, StoreSegments};
+
+/// Subjects decided one after another below this; in parallel above.
+const PARALLEL_SUBJECTS: usize = 64;
+
+/// Decides live memberships for a store; install it with
+/// [`cohort_store::Store::set_live_hook`].
+#[derive(Default)]
+pub struct LiveEngine {
+    compiled: Mutex<HashMap<u32, Arc<Compiled>>>,
+}
+
+/// One live segment's filter, parsed and resolved, with its clock.
+struct Compiled {
+    filter: String,
+    generation: u64,
+    expr: Expr,
+    resolved: Resolved,
+    clock: Clock,
+}
+
+impl LiveEngine {
+    /// An engine with nothing compiled yet.
+    pub fn new() -> LiveEngine {
+        LiveEngine::default()
+    }
+
+    /// The segment's filter, compiled once per text and per state of the
+    /// saved segments it may reach.
+    fn compiled(
+        &self,
+        ctx: &LiveContext<'_, '_>,
+        segment: u32,
+    ) -> Result<Arc<Compiled>, StoreError> {
+        let def = ctx
+            .def(segment)
+            .ok_or_else(|| StoreError::Live(format!("no live segment #{segment}")))?;
+        let generation = ctx.store().segments_generation();
+        let mut cache = self.compiled.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(c) = cache.get(&segment) {
+            if c.filter == def.filter && c.generation == generation {
+                return Ok(c.clone());
+            }
+        }
+        let bad = |e: String| StoreError::Live(format!("segment {:?}: {e}", def.name));
+        let expr = parse(&def.filter).map_err(|e| bad(e.to_string()))?;
+        let resolved = resolve(
+            std::slice::from_ref(&expr),
+            &StoreSegments::new(ctx.store()),
+        )
+        .map_err(|e| bad(e.to_string()))?;
+        let clock = Clock::of(&expr, &resolved);
+        let c = Arc::new(Compiled {
+            filter: def.filter.clone(),
+            generation,
+            expr,
+            resolved,
+            clock,
+        });
+        cache.insert(segment, c.clone());
+        Ok(c)
+    }
+}
+
+impl LiveHook for LiveEngine {
+    fn decide(
+        &self,
+        ctx: &LiveContext<'_, '_>,
+        pairs: &[LivePair],
+    ) -> Result<Vec<Verdict>, StoreError> {
+        let mut compiled = HashMap::new();
+        for p in pairs {
+            if let std::collections::hash_map::Entry::Vacant(slot) = compiled.entry(p.segment) {
+                slot.insert(self.compiled(ctx, p.segment)?);
+            }
+        }
+        // Each subject's history is read once for all its pairs.
+        let mut by_subject: HashMap<(u8, u32), Vec<usize>> = HashMap::new();
+        for (i, p) in pairs.iter().enumerate() {
+            by_subject
+                .entry((p.kind.tag(), p.subject))
+                .or_default()
+                .push(i);
+        }
+        let groups: Vec<Vec<usize>> = by_subject.into_values().collect();
+        let decide_group = |group: &Vec<usize>| -> Result<Vec<(usize, Verdict)>, StoreError> {
+            let first = pairs[group[0]];
+            let events = ctx.events(first.kind, first.subject)?;
+            let profile = ctx.profile(first.kind, first.subject)?;
+            let new_events = match ctx.cause() {
+                Cause::Write => ctx.new_events(first.kind, first.subject)?,
+                _ => Vec::new(),
+            };
+            let subject = Subject {
+                events: &events,
+                profile: &profile,
+            };
+            Ok(group
+                .iter()
+                .map(|&i| {
+                    let p = pairs[i];
+                    let c = &compiled[&p.segment];
+                    let member = evaluate_resolved(&c.expr, &c.resolved, subject, p.at);
+                    let next = c.clock.next_change(&events, &profile, p.at);
+                    let entry = member
+                        .then(|| {
+                            entry_event(ctx.cause(), &new_events, &events, c.clock.types(), p.at)
+                        })
+                        .flatten();
+                    (
+                        i,
+                        Verdict {
+                            member,
+                            next,
+                            entry,
+                        },
+                    )
+                })
+                .collect())
+        };
+        let decided: Vec<Vec<(usize, Verdict)>> = if groups.len() >= PARALLEL_SUBJECTS {
+            groups
+                .par_iter()
+                .map(decide_group)
+                .collect::<Result<_, _>>()?
+        } else {
+            groups.iter().map(decide_group).collect::<Result<_, _>>()?
+        };
+        let mut out: Vec<Option<Verdict>> = vec![None; pairs.len()];
+        for (i, v) in decided.into_iter().flatten() {
+            out[i] = Some(v);
+        }
+        Ok(out
+            .into_iter()
+            .map(|v| v.expect("every pair is in one group"))
+            .collect())
+    }
+}
+
+/// The event an entry is credited to: for a write, the latest of the
+/// write's events that counts at the instant, preferring a type the
+/// filter selects; for time passing, an event dated that very instant
+/// (a future-dated event coming into force), likewise. None otherwise.
+fn entry_event(
+    cause: Cause,
+    new_events: &[EventRecord],
+    events: &[EventRecord],
+    types: Option<&BTreeSet<String>>,
+    at: i64,
+) -> Option<EventRecord> {
+    let candidates: Vec<&EventRecord> = match cause {
+        Cause::Write => new_events.iter().filter(|e| e.time <= at).collect(),
+        Cause::Time => events.iter().filter(|e| e.time == at).collect(),
+        Cause::Backfill | Cause::Delete => return None,
+    };
+    let selected = |e: &&EventRecord| types.is_none_or(|t| t.contains(&e.event_type));
+    let latest = |v: Vec<&EventRecord>| v.into_iter().max_by_key(|e| (e.time, e.seq)).cloned();
+    let preferred: Vec<&EventRecord> = candidates.iter().copied().filter(selected).collect();
+    if preferred.is_empty() {
+        latest(candidates)
+    } else {
+        latest(preferred)
+    }
+}

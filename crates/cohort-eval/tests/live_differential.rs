@@ -1,0 +1,391 @@
+//! The bar of live segments: exact. Random stores, random live segments
+//! (every condition kind, nested, negated, profile conditions with time
+//! zones) and a simulated clock: after every write and every clock step,
+//! each live segment's members equal a full evaluation at that instant,
+//! and replaying the change feed from empty gives the same members —
+//! every entry followed by its exit, never two in a row.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+
+use cohort_eval::{evaluate, EvalOptions, LiveEngine, StoreSegments};
+use cohort_store::{
+    AppendOptions, SavedSegment, Source, Store, StoreOptions, SubjectKind, SWEEP_ROUND,
+};
+use proptest::prelude::*;
+
+const T0: i64 = 1_780_272_000_000; // 2026-06-01T00:00:00Z
+const MINUTE: i64 = 60_000;
+const HOUR: i64 = 60 * MINUTE;
+
+/// The segments: every condition kind, windows of every form, nesting,
+/// negation at the root and inside, tags, attributes, age and birthday.
+const SEGMENTS: &[(&str, SubjectKind, &str)] = &[
+    ("twice", SubjectKind::User, "count(purchase, last 2d) >= 2"),
+    (
+        "big",
+        SubjectKind::User,
+        "did(purchase where data.amount >= 100, last 12h)",
+    ),
+    ("idle", SubjectKind::User, "not did(purchase, last 1d)"),
+    ("habit", SubjectKind::User, "days(app_open, last 3d) >= 2"),
+    (
+        "spend",
+        SubjectKind::User,
+        "sum(purchase, data.amount, since now - 2d) > 150",
+    ),
+    (
+        "mid",
+        SubjectKind::User,
+        "avg(purchase, data.amount, between now - 3d and now - 1d) >= 100",
+    ),
+    (
+        "new_buyer",
+        SubjectKind::User,
+        "first(purchase) >= now - 2d",
+    ),
+    ("gone", SubjectKind::User, "last(app_open) < now - 6h"),
+    (
+        "funnel",
+        SubjectKind::User,
+        "seq(app_open -> purchase, within 6h, last 2d)",
+    ),
+    (
+        "nested",
+        SubjectKind::User,
+        r#"in_segment("twice") and not in_segment("idle")"#,
+    ),
+    (
+        "pro",
+        SubjectKind::User,
+        r#"tag.plan = "pro" and did(app_open, last 1d)"#,
+    ),
+    ("cake", SubjectKind::User, "age >= 26 or birthday"),
+    ("trial", SubjectKind::User, "tag.trial_end < now + 1d"),
+    (
+        "due",
+        SubjectKind::User,
+        "did(purchase where data.at <= now - 1h)",
+    ),
+    (
+        "swing",
+        SubjectKind::User,
+        "max(purchase, data.amount, last 1d) > 150 or min(purchase, data.amount, last 1d) < 60",
+    ),
+    (
+        "window",
+        SubjectKind::User,
+        "did(*, between 2026-06-02 and now + 1d) and not did(app_open, last 30m)",
+    ),
+    ("seen", SubjectKind::Device, "did(*, last 1d)"),
+];
+
+#[derive(Debug, Clone)]
+enum Step {
+    /// Events: (user?, subject, type, minutes from now, amount, `at` in hours from now).
+    Events(Vec<(bool, u8, u8, i64, u16, i64)>),
+    /// A tag change: subject, plan, trial_end hours from now, minutes from now.
+    Tags(u8, Option<&'static str>, Option<i64>, i64),
+    /// Attributes: subject, dob, zone, minutes from now.
+    Attributes(u8, Option<&'static str>, Option<&'static str>, i64),
+    /// The clock moves on, by minutes.
+    Advance(i64),
+    /// Segment `i` becomes live (if it is not).
+    MakeLive(usize),
+}
+
+fn step() -> impl Strategy<Value = Step> {
+    let event = (
+        prop::bool::weighted(0.8),
+        0u8..6,
+        0u8..3,
+        // Late (up to 3 days back), now, or ahead (up to 20 hours).
+        prop_oneof![3 => -4320i64..0, 2 => Just(0i64), 1 => 1i64..1200],
+        0u16..300,
+        -48i64..48,
+    );
+    prop_oneof![
+        6 => prop::collection::vec(event, 1..4).prop_map(Step::Events),
+        1 => (
+            0u8..6,
+            prop::option::of(prop_oneof![Just("pro"), Just("free")]),
+            prop::option::of(-48i64..72),
+            prop_oneof![Just(0i64), -600i64..600],
+        )
+            .prop_map(|(s, plan, trial, at)| Step::Tags(s, plan, trial, at)),
+        1 => (
+            0u8..6,
+            prop::option::of(prop_oneof![
+                Just("2000-06-02"),
+                Just("2000-06-03"),
+                Just("1999-06-01"),
+                Just("2000-02-29"),
+                Just("2001-06-04"),
+            ]),
+            prop::option::of(prop_oneof![
+                Just("UTC"),
+                Just("Asia/Seoul"),
+                Just("America/Los_Angeles"),
+                Just("Pacific/Kiritimati"),
+                Just("Pacific/Pago_Pago"),
+            ]),
+            prop_oneof![Just(0i64), -600i64..600],
+        )
+            .prop_map(|(s, dob, zone, at)| Step::Attributes(s, dob, zone, at)),
+        4 => prop_oneof![1i64..90, 60i64..1500, 1000i64..4000].prop_map(Step::Advance),
+        1 => (0..SEGMENTS.len()).prop_map(Step::MakeLive),
+    ]
+}
+
+fn body(step: &Step, now: i64) -> Option<String> {
+    let time = |minutes: i64| cohort_store::format_millis(now + minutes * MINUTE);
+    match step {
+        Step::Events(events) => {
+            let items: Vec<String> = events
+                .iter()
+                .map(|&(user, s, t, minutes, amount, at)| {
+                    let (kind, prefix) = if user { ("user", "u") } else { ("device", "d") };
+                    let ty = ["purchase", "app_open", "view"][t as usize];
+                    format!(
+                        r#"{{"subjectType":"{kind}","subjectId":"{prefix}{s}","type":"{ty}","createdAt":"{}","data":{{"amount":{amount},"at":"{}"}}}}"#,
+                        time(minutes),
+                        time(at * 60)
+                    )
+                })
+                .collect();
+            Some(format!(r#"{{"events":[{}]}}"#, items.join(",")))
+        }
+        Step::Tags(s, plan, trial, at) => {
+            let plan = plan.map_or("null".to_string(), |p| format!("\"{p}\""));
+            let trial = trial.map_or("null".to_string(), |h| format!("\"{}\"", time(h * 60)));
+            Some(format!(
+                r#"{{"tags":[{{"subjectType":"user","subjectId":"u{s}","createdAt":"{}","tags":{{"plan":{plan},"trial_end":{trial}}}}}]}}"#,
+                time(*at)
+            ))
+        }
+        Step::Attributes(s, dob, zone, at) => {
+            let text = |v: &Option<&str>| v.map_or("null".to_string(), |v| format!("\"{v}\""));
+            Some(format!(
+                r#"{{"userAttributes":[{{"userId":"u{s}","createdAt":"{}","dob":{},"timeZone":{}}}]}}"#,
+                time(*at),
+                text(dob),
+                text(zone)
+            ))
+        }
+        Step::Advance(_) | Step::MakeLive(_) => None,
+    }
+}
+
+fn sweep(store: &Store, now: i64) {
+    while store.sweep(now, 4).unwrap().more {}
+}
+
+/// Every live segment's members equal a full evaluation at `now`, and the
+/// feed, replayed, gives them too.
+fn check(store: &Store, now: i64, what: &str) {
+    let view = store.view();
+    let segments = StoreSegments::new(store);
+    let mut replayed: HashMap<String, BTreeSet<String>> = HashMap::new();
+    let mut last_at: HashMap<(String, String), i64> = HashMap::new();
+    for c in store.changes(0, None, usize::MAX).unwrap() {
+        let members = replayed.entry(c.segment.clone()).or_default();
+        if c.entered {
+            assert!(
+                members.insert(c.subject.clone()),
+                "{what}: entered twice: {c:?}"
+            );
+        } else {
+            assert!(
+                members.remove(&c.subject),
+                "{what}: left without entering: {c:?}"
+            );
+        }
+        let at = last_at
+            .entry((c.segment.clone(), c.subject.clone()))
+            .or_insert(i64::MIN);
+        assert!(c.at >= *at, "{what}: changes out of order: {c:?}");
+        *at = c.at;
+    }
+    for (_, def) in store.live_segments() {
+        let filter = cohort_filter::parse(&def.filter).unwrap();
+        let options = EvalOptions {
+            kind: def.kind,
+            ..EvalOptions::at(now)
+        };
+        let expected = evaluate(&view, &filter, &segments, &options).unwrap();
+        let live = store.live_members(&def.name).unwrap();
+        let names = |bits: &roaring::RoaringBitmap| -> BTreeSet<String> {
+            bits.iter()
+                .map(|sid| view.subject_id(def.kind, sid).unwrap())
+                .collect()
+        };
+        assert_eq!(
+            names(&live),
+            names(&expected),
+            "{what}: live members of {} ({}) at {}",
+            def.name,
+            def.filter,
+            cohort_store::format_millis(now)
+        );
+        assert_eq!(
+            replayed.remove(&def.name).unwrap_or_default(),
+            names(&expected),
+            "{what}: the feed of {} replayed",
+            def.name
+        );
+    }
+}
+
+fn run(live_at_start: &[bool], steps: &[Step]) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
+    store.set_live_hook(Arc::new(LiveEngine::new()));
+    let mut now = T0;
+    for (name, kind, filter) in SEGMENTS {
+        let canonical = cohort_filter::parse(filter).unwrap().to_string();
+        let saved = SavedSegment {
+            filter: canonical,
+            kind: *kind,
+            description: None,
+        };
+        store.save_segment(name, &saved).unwrap();
+    }
+    let make_live = |i: usize, now: i64| {
+        let (name, kind, _) = SEGMENTS[i];
+        let saved = store.segment(name).unwrap().unwrap();
+        store.make_live(name, kind, &saved.filter, now).unwrap();
+    };
+    for (i, live) in live_at_start.iter().enumerate() {
+        if *live {
+            make_live(i, now);
+        }
+    }
+    for (n, step) in steps.iter().enumerate() {
+        match step {
+            Step::Advance(minutes) => {
+                now += minutes * MINUTE;
+                sweep(&store, now);
+            }
+            Step::MakeLive(i) => {
+                if store.live_segment_id(SEGMENTS[*i].0).is_none() {
+                    make_live(*i, now);
+                }
+            }
+            _ => {
+                let body = body(step, now).unwrap();
+                let request =
+                    cohort_event::parse_track_request(body.as_bytes(), Source::Client, now)
+                        .unwrap_or_else(|e| panic!("{body}: {e}"));
+                let options = AppendOptions {
+                    received_at: Some(now),
+                    ..Default::default()
+                };
+                store.apply(&request, options).unwrap();
+            }
+        }
+        check(&store, now, &format!("after step {n} ({step:?})"));
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+    #[test]
+    fn live_members_equal_a_full_evaluation_after_every_write_and_tick(
+        live_at_start in prop::collection::vec(prop::bool::weighted(0.7), SEGMENTS.len()),
+        steps in prop::collection::vec(step(), 1..40),
+    ) {
+        run(&live_at_start, &steps);
+    }
+}
+
+/// A store with one live segment, `recent`: a purchase in the last hour.
+fn recent_purchasers() -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
+    store.set_live_hook(Arc::new(LiveEngine::new()));
+    let saved = SavedSegment {
+        filter: "did(purchase, last 1h)".into(),
+        kind: SubjectKind::User,
+        description: None,
+    };
+    store.save_segment("recent", &saved).unwrap();
+    store
+        .make_live("recent", SubjectKind::User, &saved.filter, T0)
+        .unwrap();
+    (dir, store)
+}
+
+#[test]
+fn a_wave_of_deadlines_is_swept_in_rounds_each_at_its_instant() {
+    let (_dir, store) = recent_purchasers();
+    // More subjects than one round holds, all leaving at the same instant.
+    let n = SWEEP_ROUND * 2 + 7;
+    let events: Vec<cohort_event::Event> = (0..n)
+        .map(|i| cohort_event::Event {
+            subject_kind: SubjectKind::User,
+            subject_id: format!("u{i}"),
+            event_type: "purchase".into(),
+            time: Some(T0),
+            data: Vec::new(),
+        })
+        .collect();
+    store
+        .append(
+            &events,
+            AppendOptions {
+                received_at: Some(T0),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(store.live_members("recent").unwrap().len(), n as u64);
+    let leave = T0 + HOUR + 1;
+    // Earlier wakes may come (a candidate where nothing changes), never a
+    // later one; sweeping up to just before the exit changes nothing.
+    assert!(store.next_deadline().unwrap().is_some_and(|t| t <= leave));
+    sweep(&store, leave - 1);
+    assert_eq!(store.live_members("recent").unwrap().len(), n as u64);
+    assert_eq!(store.next_deadline().unwrap(), Some(leave));
+    // One round at a time: the rest waits, and writes may go between.
+    let r = store.sweep(leave, 1).unwrap();
+    assert_eq!(
+        (r.decided, r.changes, r.more),
+        (SWEEP_ROUND, SWEEP_ROUND, true)
+    );
+    sweep(&store, leave);
+    assert!(store.live_members("recent").unwrap().is_empty());
+    let changes = store.changes(0, Some("recent"), usize::MAX).unwrap();
+    assert_eq!(changes.len(), 2 * n);
+    assert!(changes[n..].iter().all(|c| !c.entered && c.at == leave));
+    assert_eq!(store.next_deadline().unwrap(), None);
+}
+
+#[test]
+fn deleting_a_user_takes_them_out_of_live_segments_and_the_feed() {
+    let (_dir, store) = recent_purchasers();
+    let body = format!(
+        r#"{{"events":[{{"subjectType":"user","subjectId":"gone","type":"purchase","createdAt":{T0},"data":{{"secret":"s3cr3t"}}}},{{"subjectType":"user","subjectId":"stays","type":"purchase","createdAt":{T0}}}]}}"#
+    );
+    let request = cohort_event::parse_track_request(body.as_bytes(), Source::Client, T0).unwrap();
+    let options = AppendOptions {
+        received_at: Some(T0),
+        ..Default::default()
+    };
+    store.apply(&request, options).unwrap();
+    assert_eq!(store.live_members("recent").unwrap().len(), 2);
+    store.delete_user("gone").unwrap().unwrap();
+    assert_eq!(store.live_members("recent").unwrap().len(), 1);
+    let feed = store.changes(0, None, usize::MAX).unwrap();
+    assert_eq!(feed.len(), 1, "only the user who stays: {feed:?}");
+    assert_eq!(feed[0].subject, "stays");
+    // Their deadline went too: time passing records only the other exit.
+    sweep(&store, T0 + 2 * HOUR);
+    let feed = store.changes(0, None, usize::MAX).unwrap();
+    assert_eq!(feed.len(), 2);
+    assert_eq!(
+        (feed[1].subject.as_str(), feed[1].entered),
+        ("stays", false)
+    );
+    check(&store, T0 + 2 * HOUR, "after the deletion");
+}

@@ -1,0 +1,1062 @@
+//! Live segments: membership kept current as writes arrive and time
+//! passes, with a change feed written in the same atomic batch as the
+//! write or sweep that caused each change.
+//!
+//! The store knows nothing of filters, so it does not decide membership:
+//! a [`LiveHook`] installed by the layer above (`cohort-live`) does. The
+//! store owns everything else — which segments are live, who is a member,
+//! when each (segment, subject) must next be looked at, and the feed:
+//!
+//! - every write (a single write, a group, a bulk load's commit) asks the
+//!   hook, before its batch is sealed, about every live segment for every
+//!   subject the write touched, and puts the answers into the same batch:
+//!   membership bits that flip, one change record per flip, and each
+//!   pair's next deadline;
+//! - [`Store::sweep`] asks about the pairs whose deadline has come, each at
+//!   its own instant, in rounds of one batch each;
+//! - [`Store::make_live`] asks about every subject of the segment's kind
+//!   (the backfill), in chunks of one batch each.
+//!
+//! A store with live segments refuses writes until a hook is installed
+//! ([`Store::set_live_hook`]): a write that skipped the hook would leave
+//! membership and feed behind the events.
+//!
+//! Layout (family `live`; `changes`): see `keys.rs`.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use cohort_event::{SubjectKind, Value};
+use roaring::RoaringBitmap;
+use rocksdb::WriteBatch;
+use serde::{Deserialize, Serialize};
+
+use crate::codec::{self, StoredEvent};
+use crate::db::cf;
+use crate::error::{Result, StoreError};
+use crate::keys::{self, meta};
+use crate::profile::{Profile, ProfileEntry};
+use crate::read::EventRecord;
+use crate::state::{Pending, State};
+use crate::store::Store;
+
+/// How many subjects one backfill batch decides.
+pub const BACKFILL_CHUNK: usize = 4_096;
+
+/// How many due (segment, subject) pairs one sweep round decides: a round
+/// holds the writer lock, so a wave of deadlines at one midnight is cut
+/// into rounds between which writes go on.
+pub const SWEEP_ROUND: usize = 1_024;
+
+/// A live segment as the store keeps it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LiveDef {
+    /// The segment's name.
+    pub name: String,
+    /// Which subjects it selects.
+    pub kind: SubjectKind,
+    /// The filter's text, as it was made live.
+    pub filter: String,
+    /// Whether its backfill finished. A backfill cut short (a crash) is
+    /// finished by [`Store::finish_backfills`].
+    pub ready: bool,
+}
+
+/// Why a membership changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Cause {
+    /// A write: events, tag or attribute changes.
+    Write,
+    /// Time passing (a deadline's sweep).
+    Time,
+    /// Making the segment live, or saving it again with another filter.
+    Backfill,
+    /// Deleting the user.
+    Delete,
+}
+
+impl Cause {
+    /// The cause as a word (`write`, `time`, `backfill`, `delete`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Cause::Write => "write",
+            Cause::Time => "time",
+            Cause::Backfill => "backfill",
+            Cause::Delete => "delete",
+        }
+    }
+}
+
+/// The event that made a subject enter a segment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EntryEvent {
+    /// Its type.
+    pub event_type: String,
+    /// Its time, Unix ms.
+    pub time: i64,
+    /// Its store sequence number.
+    pub seq: u64,
+    /// Its data, in the order it was sent.
+    pub data: Vec<(String, Value)>,
+}
+
+impl From<&EventRecord> for EntryEvent {
+    fn from(e: &EventRecord) -> EntryEvent {
+        EntryEvent {
+            event_type: e.event_type.clone(),
+            time: e.time,
+            seq: e.seq,
+            data: e.data.clone(),
+        }
+    }
+}
+
+/// One record of the change feed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Change {
+    /// Its place in the feed: gapless, increasing, never reused.
+    pub seq: u64,
+    /// The segment's name.
+    pub segment: String,
+    /// The subject's kind.
+    pub kind: SubjectKind,
+    /// The subject's ID.
+    pub subject: String,
+    /// `true` for entered, `false` for left.
+    pub entered: bool,
+    /// The instant of the change, Unix ms: the write's time, or the
+    /// deadline that fell due.
+    pub at: i64,
+    /// What caused it.
+    pub cause: Cause,
+    /// For an entry caused by an event, that event.
+    pub entry: Option<EntryEvent>,
+}
+
+/// One (segment, subject) the hook is asked about, as of `at`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LivePair {
+    /// The live segment's id.
+    pub segment: u32,
+    /// The subject's kind (the segment's).
+    pub kind: SubjectKind,
+    /// The subject's dense id.
+    pub subject: u32,
+    /// The instant to decide at, Unix ms.
+    pub at: i64,
+}
+
+/// The hook's answer for one [`LivePair`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Verdict {
+    /// Whether the subject is a member at the pair's instant.
+    pub member: bool,
+    /// The next instant after it at which the answer can change by time
+    /// alone, if any (earlier is allowed, later is not).
+    pub next: Option<i64>,
+    /// For an entry, the event that caused it (one of the write's).
+    pub entry: Option<EventRecord>,
+}
+
+/// Decides live memberships; installed by the layer that knows filters.
+pub trait LiveHook: Send + Sync {
+    /// One verdict per pair, in order.
+    fn decide(&self, ctx: &LiveContext<'_, '_>, pairs: &[LivePair]) -> Result<Vec<Verdict>>;
+}
+
+/// The live segments in memory: definitions and members.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct LiveState {
+    pub defs: BTreeMap<u32, LiveDef>,
+    pub members: HashMap<u32, RoaringBitmap>,
+    /// The sequence number the next change record will get.
+    pub next_change: u64,
+}
+
+/// A write's changes to [`LiveState`], applied with its commit.
+#[derive(Default)]
+pub(crate) struct LiveDelta {
+    /// (segment, subject) → member now.
+    pub flips: HashMap<(u32, u32), bool>,
+    /// Definitions set (`Some`) or removed (`None`).
+    pub defs: Vec<(u32, Option<LiveDef>)>,
+    /// The next change sequence number after this write, if it made any.
+    pub next_change: Option<u64>,
+}
+
+impl LiveDelta {
+    pub fn apply(self, live: &mut LiveState) {
+        for (id, def) in self.defs {
+            match def {
+                Some(def) => {
+                    live.members.entry(id).or_default();
+                    live.defs.insert(id, def);
+                }
+                None => {
+                    live.defs.remove(&id);
+                    live.members.remove(&id);
+                }
+            }
+        }
+        for ((seg, sid), member) in self.flips {
+            let bits = live.members.entry(seg).or_default();
+            if member {
+                bits.insert(sid);
+            } else {
+                bits.remove(sid);
+            }
+        }
+        if let Some(n) = self.next_change {
+            live.next_change = n;
+        }
+    }
+}
+
+/// What the hook reads: the store as it will be once the write being
+/// sealed commits (its events and profile changes included).
+pub struct LiveContext<'p, 's> {
+    store: &'p Store,
+    pending: &'p Pending<'s>,
+    cause: Cause,
+    /// This write's log entries by subject: indexes into the overlay's log.
+    new_log: HashMap<(u8, u32), Vec<usize>>,
+    new_profile: HashMap<(u8, u32), Vec<usize>>,
+}
+
+impl<'p, 's> LiveContext<'p, 's> {
+    fn new(store: &'p Store, pending: &'p Pending<'s>, cause: Cause) -> LiveContext<'p, 's> {
+        let mut new_log: HashMap<(u8, u32), Vec<usize>> = HashMap::new();
+        for (i, e) in pending.o.log.iter().enumerate() {
+            if let Some((kind, sid)) = keys::parse_subject_key(&e.key[..5]) {
+                new_log.entry((kind.tag(), sid)).or_default().push(i);
+            }
+        }
+        let mut new_profile: HashMap<(u8, u32), Vec<usize>> = HashMap::new();
+        for (i, (k, _)) in pending.o.profile.iter().enumerate() {
+            if let Some((kind, sid)) = keys::parse_subject_key(&k[..5]) {
+                new_profile.entry((kind.tag(), sid)).or_default().push(i);
+            }
+        }
+        LiveContext {
+            store,
+            pending,
+            cause,
+            new_log,
+            new_profile,
+        }
+    }
+
+    /// Why the hook is asked.
+    pub fn cause(&self) -> Cause {
+        self.cause
+    }
+
+    /// The store (for saved segments; its events are read through
+    /// [`LiveContext::events`], which includes the write being sealed).
+    pub fn store(&self) -> &Store {
+        self.store
+    }
+
+    /// A live segment's definition (as this write leaves it).
+    pub fn def(&self, segment: u32) -> Option<&LiveDef> {
+        self.pending
+            .o
+            .live
+            .defs
+            .iter()
+            .rev()
+            .find(|(id, _)| *id == segment)
+            .map(|(_, d)| d.as_ref())
+            .unwrap_or_else(|| self.pending.base.live.defs.get(&segment))
+    }
+
+    /// Whether the subject was a member before this write.
+    pub fn was_member(&self, segment: u32, sid: u32) -> bool {
+        self.pending
+            .base
+            .live
+            .members
+            .get(&segment)
+            .is_some_and(|b| b.contains(sid))
+    }
+
+    fn type_name(&self, id: u32) -> Result<String> {
+        let (base, new) = (&self.pending.base.types, &self.pending.o.new_types);
+        name_of(base, new, id)
+            .ok_or_else(|| StoreError::Corrupt(format!("unknown event type id {id}")))
+    }
+
+    fn key_name(&self, id: u32) -> Result<String> {
+        let (base, new) = (&self.pending.base.keys, &self.pending.o.new_keys);
+        name_of(base, new, id)
+            .ok_or_else(|| StoreError::Corrupt(format!("unknown data key id {id}")))
+    }
+
+    /// A subject's ID.
+    pub fn subject_id(&self, kind: SubjectKind, sid: u32) -> Result<String> {
+        let k = kind.tag() as usize;
+        let stored = self.pending.base.facts[k].len();
+        if let Some(i) = (sid as usize).checked_sub(stored) {
+            return self.pending.o.new_subjects[k]
+                .names
+                .get(i)
+                .map(|n| n.to_string())
+                .ok_or_else(|| StoreError::Corrupt(format!("{kind} #{sid} has no name")));
+        }
+        let v = self
+            .store
+            .db
+            .get_pinned_cf(self.store.cf(cf::DICT), keys::subject_rev_key(kind, sid))?
+            .ok_or_else(|| StoreError::Corrupt(format!("{kind} #{sid} has no name")))?;
+        String::from_utf8(v.to_vec())
+            .map_err(|_| StoreError::Corrupt(format!("{kind} #{sid} has a name that is not UTF-8")))
+    }
+
+    fn record(&self, key: &[u8], value: &[u8], id: &str) -> Result<EventRecord> {
+        let k = keys::parse_log_key(key)
+            .ok_or_else(|| StoreError::Corrupt("malformed log key".into()))?;
+        let stored: StoredEvent = codec::decode(value, "an event")?;
+        Ok(EventRecord {
+            subject_kind: k.kind,
+            subject_id: id.to_owned(),
+            event_type: self.type_name(stored.type_id)?,
+            time: k.millis,
+            seq: k.seq,
+            data: stored
+                .data
+                .into_iter()
+                .map(|(key_id, v)| Ok((self.key_name(key_id)?, v)))
+                .collect::<Result<_>>()?,
+        })
+    }
+
+    /// The events this write adds for the subject, in time order.
+    pub fn new_events(&self, kind: SubjectKind, sid: u32) -> Result<Vec<EventRecord>> {
+        let Some(entries) = self.new_log.get(&(kind.tag(), sid)) else {
+            return Ok(Vec::new());
+        };
+        let id = self.subject_id(kind, sid)?;
+        let mut out = Vec::with_capacity(entries.len());
+        for &i in entries {
+            let e = &self.pending.o.log[i];
+            out.push(self.record(&e.key, self.pending.log_value(e), &id)?);
+        }
+        out.sort_by_key(|e| (e.time, e.seq));
+        Ok(out)
+    }
+
+    /// Every event of the subject once this write commits, in time order.
+    pub fn events(&self, kind: SubjectKind, sid: u32) -> Result<Vec<EventRecord>> {
+        let id = self.subject_id(kind, sid)?;
+        let visible = self.pending.base.next_seq;
+        let mut out = Vec::new();
+        let mut opts = rocksdb::ReadOptions::default();
+        opts.set_iterate_lower_bound(keys::subject_key(kind, sid).to_vec());
+        opts.set_iterate_upper_bound(keys::subject_end(kind, sid));
+        let mut it = self
+            .store
+            .db
+            .raw_iterator_cf_opt(self.store.cf(cf::LOG), opts);
+        it.seek_to_first();
+        while let (Some(k), Some(v)) = (it.key(), it.value()) {
+            // Keys at or past `next_seq` are an unfinished bulk commit's.
+            if keys::seq_of(k).is_some_and(|s| s < visible) {
+                out.push(self.record(k, v, &id)?);
+            }
+            it.next();
+        }
+        it.status()?;
+        if let Some(entries) = self.new_log.get(&(kind.tag(), sid)) {
+            for &i in entries {
+                let e = &self.pending.o.log[i];
+                out.push(self.record(&e.key, self.pending.log_value(e), &id)?);
+            }
+            out.sort_by_key(|e| (e.time, e.seq));
+        }
+        Ok(out)
+    }
+
+    /// The subject's tag and attribute history once this write commits.
+    pub fn profile(&self, kind: SubjectKind, sid: u32) -> Result<Profile> {
+        let mut profile = Profile::default();
+        let mut add = |k: &[u8], v: &[u8]| {
+            crate::profile::add_entry(&mut profile, kind, sid, k, v, |id| self.key_name(id).ok())
+        };
+        let prefix = keys::subject_key(kind, sid);
+        crate::load::scan_prefix(
+            &self.store.db,
+            self.store.cf(cf::PROFILE),
+            &prefix,
+            &mut add,
+        )?;
+        if let Some(entries) = self.new_profile.get(&(kind.tag(), sid)) {
+            for &i in entries {
+                let (k, v) = &self.pending.o.profile[i];
+                add(k, v)?;
+            }
+            let by_time = |h: &mut Vec<ProfileEntry>| h.sort_by_key(|e| (e.time, e.seq));
+            profile.tags.values_mut().for_each(by_time);
+            profile.attributes.values_mut().for_each(by_time);
+        }
+        Ok(profile)
+    }
+}
+
+/// What [`Store::sweep`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SweepReceipt {
+    /// (segment, subject) pairs decided.
+    pub decided: usize,
+    /// Change records written.
+    pub changes: usize,
+    /// Whether deadlines at or before the sweep's instant remain (the
+    /// round limit was reached).
+    pub more: bool,
+}
+
+/// What [`Store::make_live`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BackfillReceipt {
+    /// The live segment's id.
+    pub segment: u32,
+    /// Subjects decided.
+    pub decided: usize,
+    /// Members after the backfill.
+    pub members: u64,
+    /// Change records written.
+    pub changes: usize,
+}
+
+impl Store {
+    /// Installs the hook that decides live memberships. Writes to a store
+    /// with live segments are refused until one is installed.
+    pub fn set_live_hook(&self, hook: Arc<dyn LiveHook>) {
+        *self.live_hook.write().unwrap_or_else(|e| e.into_inner()) = Some(hook);
+    }
+
+    fn live_hook(&self) -> Result<Arc<dyn LiveHook>> {
+        self.live_hook
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+            .ok_or(StoreError::NoLiveHook)
+    }
+
+    /// The live segments: (id, definition), by id.
+    pub fn live_segments(&self) -> Vec<(u32, LiveDef)> {
+        let state = self.read_state();
+        state
+            .live
+            .defs
+            .iter()
+            .map(|(id, d)| (*id, d.clone()))
+            .collect()
+    }
+
+    /// The id of the live segment named `name`.
+    pub fn live_segment_id(&self, name: &str) -> Option<u32> {
+        let state = self.read_state();
+        find_live(&state, name)
+    }
+
+    /// Whether a subject is a member of a live segment now (as of the last
+    /// committed write or sweep); `None` if no live segment has that name.
+    pub fn is_live_member(&self, name: &str, kind: SubjectKind, sid: u32) -> Option<bool> {
+        let state = self.read_state();
+        let id = find_live(&state, name)?;
+        let of_kind = state.live.defs[&id].kind == kind;
+        Some(of_kind && state.live.members.get(&id).is_some_and(|b| b.contains(sid)))
+    }
+
+    /// The members of a live segment now, as dense ids.
+    pub fn live_members(&self, name: &str) -> Option<RoaringBitmap> {
+        let state = self.read_state();
+        let id = find_live(&state, name)?;
+        Some(state.live.members.get(&id).cloned().unwrap_or_default())
+    }
+
+    /// The sequence number the next change record will get.
+    pub fn next_change_seq(&self) -> u64 {
+        self.read_state().live.next_change
+    }
+
+    /// Change records after `after` (exclusive; 0 reads from the start),
+    /// oldest first, at most `limit`, only those of `segment` when given.
+    /// Only records already durable are returned: a record a reader saw
+    /// is never taken back by a crash.
+    pub fn changes(&self, after: u64, segment: Option<&str>, limit: usize) -> Result<Vec<Change>> {
+        let Some(family) = self.db.cf_handle(cf::CHANGES) else {
+            return Ok(Vec::new());
+        };
+        let through = if self.is_read_only() {
+            u64::MAX
+        } else {
+            self.durable_change.load(Ordering::Acquire)
+        };
+        let mut opts = rocksdb::ReadOptions::default();
+        opts.set_iterate_lower_bound(after.saturating_add(1).to_be_bytes().to_vec());
+        let mut it = self.db.raw_iterator_cf_opt(family, opts);
+        it.seek_to_first();
+        let mut out = Vec::new();
+        while let (Some(k), Some(v)) = (it.key(), it.value()) {
+            if out.len() >= limit {
+                break;
+            }
+            let seq = <[u8; 8]>::try_from(k)
+                .map(u64::from_be_bytes)
+                .map_err(|_| StoreError::Corrupt("malformed change key".into()))?;
+            if seq >= through {
+                break;
+            }
+            let change: Change = codec::decode(v, "a change record")?;
+            if segment.is_none_or(|s| s == change.segment) {
+                out.push(change);
+            }
+            it.next();
+        }
+        it.status()?;
+        Ok(out)
+    }
+
+    /// Deletes the change records with sequence numbers below `before`
+    /// (retention).
+    pub fn trim_changes(&self, before: u64) -> Result<()> {
+        self.check_writable()?;
+        let mut batch = WriteBatch::default();
+        batch.delete_range_cf(
+            self.cf(cf::CHANGES),
+            0u64.to_be_bytes(),
+            before.to_be_bytes(),
+        );
+        self.db.write(batch)?;
+        Ok(())
+    }
+
+    /// The earliest deadline in the index, if any.
+    pub fn next_deadline(&self) -> Result<Option<i64>> {
+        let Some(family) = self.db.cf_handle(cf::LIVE) else {
+            return Ok(None);
+        };
+        let mut it = self.db.raw_iterator_cf(family);
+        it.seek([keys::live::DEADLINE]);
+        match it.key() {
+            Some(k) if k.first() == Some(&keys::live::DEADLINE) => {
+                Ok(keys::live::parse_deadline(k).map(|(t, ..)| t))
+            }
+            _ => {
+                it.status()?;
+                Ok(None)
+            }
+        }
+    }
+
+    /// Makes a segment live (or, if it is live already, re-decides every
+    /// subject against its new filter): every subject of `kind` is decided
+    /// as of `now`, in chunks of [`BACKFILL_CHUNK`], each one batch with
+    /// its change records. Writes wait meanwhile.
+    pub fn make_live(
+        &self,
+        name: &str,
+        kind: SubjectKind,
+        filter: &str,
+        now: i64,
+    ) -> Result<BackfillReceipt> {
+        let _writer = self.writer.lock().unwrap_or_else(|e| e.into_inner());
+        self.check_writable()?;
+        self.live_hook()?;
+        let (id, existing) = {
+            let state = self.read_state();
+            match find_live(&state, name) {
+                Some(id) => (id, state.live.defs.get(&id).cloned()),
+                None => (
+                    state.live.defs.keys().next_back().map_or(0, |id| id + 1),
+                    None,
+                ),
+            }
+        };
+        if let Some(old) = &existing {
+            if old.kind != kind {
+                // Another kind: the old members are of the other kind.
+                self.drop_live_locked(id)?;
+            }
+        }
+        let def = LiveDef {
+            name: name.to_owned(),
+            kind,
+            filter: filter.to_owned(),
+            ready: false,
+        };
+        self.put_def_locked(id, &def)?;
+        let receipt = self.backfill_locked(id, now)?;
+        self.put_def_locked(id, &LiveDef { ready: true, ..def })?;
+        Ok(receipt)
+    }
+
+    /// Finishes every backfill a crash cut short, as of `now`.
+    pub fn finish_backfills(&self, now: i64) -> Result<usize> {
+        let unfinished: Vec<(u32, LiveDef)> = self
+            .live_segments()
+            .into_iter()
+            .filter(|(_, d)| !d.ready)
+            .collect();
+        for (_, def) in &unfinished {
+            self.make_live(&def.name, def.kind, &def.filter, now)?;
+        }
+        Ok(unfinished.len())
+    }
+
+    /// Stops keeping a segment live: its definition, members and
+    /// deadlines are removed (its change records stay in the feed).
+    /// Returns whether it was live.
+    pub fn stop_live(&self, name: &str) -> Result<bool> {
+        let _writer = self.writer.lock().unwrap_or_else(|e| e.into_inner());
+        self.check_writable()?;
+        let id = {
+            let state = self.read_state();
+            find_live(&state, name)
+        };
+        match id {
+            Some(id) => self.drop_live_locked(id).map(|()| true),
+            None => Ok(false),
+        }
+    }
+
+    fn put_def_locked(&self, id: u32, def: &LiveDef) -> Result<()> {
+        let state = self.read_state();
+        let mut pending = Pending::new(&state, self.limits);
+        let mut batch = WriteBatch::default();
+        batch.put_cf(self.cf(cf::LIVE), keys::live::def(id), codec::encode(def));
+        pending.o.live.defs.push((id, Some(def.clone())));
+        let changes = pending.into_changes();
+        drop(state);
+        self.commit(batch, crate::Durability::Sync, changes)?;
+        Ok(())
+    }
+
+    fn drop_live_locked(&self, id: u32) -> Result<()> {
+        let live = self.cf(cf::LIVE);
+        let mut batch = WriteBatch::default();
+        batch.delete_cf(live, keys::live::def(id));
+        let mut it = self.db.raw_iterator_cf(live);
+        for prefix in [
+            keys::live::member_prefix(id),
+            keys::live::reverse_prefix(id),
+        ] {
+            it.seek(prefix);
+            while let (Some(k), Some(v)) = (it.key(), it.value()) {
+                if !k.starts_with(&prefix) {
+                    break;
+                }
+                if k[0] == keys::live::REVERSE {
+                    let (_, kind, sid) = keys::live::parse_pair(&k[1..])
+                        .ok_or_else(|| StoreError::Corrupt("malformed deadline".into()))?;
+                    let at = be_i64(v)?;
+                    batch.delete_cf(live, keys::live::deadline(at, id, kind, sid));
+                }
+                batch.delete_cf(live, k);
+                it.next();
+            }
+            it.status()?;
+        }
+        let state = self.read_state();
+        let mut pending = Pending::new(&state, self.limits);
+        pending.o.live.defs.push((id, None));
+        let changes = pending.into_changes();
+        drop(state);
+        self.commit(batch, crate::Durability::Sync, changes)?;
+        Ok(())
+    }
+
+    fn backfill_locked(&self, id: u32, now: i64) -> Result<BackfillReceipt> {
+        let kind = self.read_state().live.defs[&id].kind;
+        let subjects = self.read_state().facts[kind.tag() as usize].len() as u32;
+        let mut receipt = BackfillReceipt {
+            segment: id,
+            ..Default::default()
+        };
+        let mut from = 0u32;
+        while from < subjects {
+            let to = subjects.min(from.saturating_add(BACKFILL_CHUNK as u32));
+            let pairs: Vec<LivePair> = (from..to)
+                .map(|subject| LivePair {
+                    segment: id,
+                    kind,
+                    subject,
+                    at: now,
+                })
+                .collect();
+            let state = self.read_state();
+            let mut pending = Pending::new(&state, self.limits);
+            let mut batch = WriteBatch::default();
+            let made = self.decide_pairs(&mut pending, &mut batch, Cause::Backfill, &pairs)?;
+            let changes = pending.into_changes();
+            drop(state);
+            self.commit(batch, crate::Durability::Sync, changes)?;
+            receipt.decided += pairs.len();
+            receipt.changes += made;
+            from = to;
+        }
+        receipt.members = self
+            .read_state()
+            .live
+            .members
+            .get(&id)
+            .map_or(0, |b| b.len());
+        Ok(receipt)
+    }
+
+    /// Decides the pairs whose deadline is at or before `now`, each at its
+    /// own instant, in rounds of at most [`SWEEP_ROUND`] pairs (one batch
+    /// each, synced), at most `max_rounds` rounds. A pair whose next
+    /// deadline is also due is decided again in a later round, so that
+    /// each change keeps its own instant.
+    pub fn sweep(&self, now: i64, max_rounds: usize) -> Result<SweepReceipt> {
+        let mut receipt = SweepReceipt::default();
+        if self.is_read_only() || self.read_state().live.defs.is_empty() {
+            return Ok(receipt);
+        }
+        for _ in 0..max_rounds {
+            let _writer = self.writer.lock().unwrap_or_else(|e| e.into_inner());
+            self.check_writable()?;
+            let pairs = self.due(now, SWEEP_ROUND)?;
+            if pairs.is_empty() {
+                return Ok(receipt);
+            }
+            let state = self.read_state();
+            let mut pending = Pending::new(&state, self.limits);
+            let mut batch = WriteBatch::default();
+            receipt.changes += self.decide_pairs(&mut pending, &mut batch, Cause::Time, &pairs)?;
+            let changes = pending.into_changes();
+            drop(state);
+            self.commit(batch, crate::Durability::Sync, changes)?;
+            receipt.decided += pairs.len();
+        }
+        receipt.more = self.next_deadline()?.is_some_and(|t| t <= now);
+        Ok(receipt)
+    }
+
+    /// Up to `limit` pairs whose deadline is at or before `now`, earliest
+    /// first.
+    fn due(&self, now: i64, limit: usize) -> Result<Vec<LivePair>> {
+        let mut it = self.db.raw_iterator_cf(self.cf(cf::LIVE));
+        it.seek([keys::live::DEADLINE]);
+        let mut out = Vec::new();
+        while let Some(k) = it.key() {
+            if k.first() != Some(&keys::live::DEADLINE) || out.len() >= limit {
+                break;
+            }
+            let (at, segment, kind, subject) = keys::live::parse_deadline(k)
+                .ok_or_else(|| StoreError::Corrupt("malformed deadline".into()))?;
+            if at > now {
+                break;
+            }
+            out.push(LivePair {
+                segment,
+                kind,
+                subject,
+                at,
+            });
+            it.next();
+        }
+        it.status()?;
+        Ok(out)
+    }
+
+    /// The live part of a write's batch: every live segment of each
+    /// touched subject's kind is decided as of `now`. Called by every
+    /// write path before its batch is sealed.
+    pub(crate) fn put_live(
+        &self,
+        pending: &mut Pending<'_>,
+        batch: &mut WriteBatch,
+        now: i64,
+    ) -> Result<()> {
+        if pending.base.live.defs.is_empty() || pending.o.facts.is_empty() {
+            return Ok(());
+        }
+        let mut touched: Vec<(u8, u32)> = pending.o.facts.keys().copied().collect();
+        touched.sort_unstable();
+        let mut pairs = Vec::new();
+        for (k, sid) in touched {
+            let kind = SubjectKind::from_tag(k).expect("facts are keyed by a valid kind");
+            for (&segment, def) in &pending.base.live.defs {
+                if def.kind == kind {
+                    pairs.push(LivePair {
+                        segment,
+                        kind,
+                        subject: sid,
+                        at: now,
+                    });
+                }
+            }
+        }
+        self.decide_pairs(pending, batch, Cause::Write, &pairs)?;
+        Ok(())
+    }
+
+    /// Asks the hook about `pairs` and puts what changed into `batch`:
+    /// flipped membership bits, a change record per flip, moved
+    /// deadlines. Returns how many change records it wrote.
+    fn decide_pairs(
+        &self,
+        pending: &mut Pending<'_>,
+        batch: &mut WriteBatch,
+        cause: Cause,
+        pairs: &[LivePair],
+    ) -> Result<usize> {
+        if pairs.is_empty() {
+            return Ok(0);
+        }
+        let hook = self.live_hook()?;
+        // Each pair's bit before this decision (an earlier decision of the
+        // same batch counts).
+        let was: Vec<bool> = pairs
+            .iter()
+            .map(|p| {
+                pending
+                    .o
+                    .live
+                    .flips
+                    .get(&(p.segment, p.subject))
+                    .copied()
+                    .unwrap_or_else(|| {
+                        pending
+                            .base
+                            .live
+                            .members
+                            .get(&p.segment)
+                            .is_some_and(|b| b.contains(p.subject))
+                    })
+            })
+            .collect();
+        let (verdicts, names) = {
+            let ctx = LiveContext::new(self, pending, cause);
+            let verdicts = hook.decide(&ctx, pairs)?;
+            if verdicts.len() != pairs.len() {
+                return Err(StoreError::Live(format!(
+                    "the live hook answered {} pairs of {}",
+                    verdicts.len(),
+                    pairs.len()
+                )));
+            }
+            // The IDs of subjects that flip, for their change records.
+            let mut names: HashMap<(u8, u32), String> = HashMap::new();
+            for ((p, v), was) in pairs.iter().zip(&verdicts).zip(&was) {
+                let key = (p.kind.tag(), p.subject);
+                if *was != v.member && !names.contains_key(&key) {
+                    names.insert(key, ctx.subject_id(p.kind, p.subject)?);
+                }
+            }
+            (verdicts, names)
+        };
+        let live = self.cf(cf::LIVE);
+        let reverse: Vec<_> = pairs
+            .iter()
+            .map(|p| keys::live::reverse(p.segment, p.kind, p.subject))
+            .collect();
+        let old_deadlines = self.db.batched_multi_get_cf(live, &reverse, false);
+        let mut next_change = pending
+            .o
+            .live
+            .next_change
+            .unwrap_or(pending.base.live.next_change);
+        let mut made = 0;
+        for (((p, v), old), was) in pairs.iter().zip(verdicts).zip(old_deadlines).zip(was) {
+            if v.next.is_some_and(|next| next <= p.at) {
+                return Err(StoreError::Live(format!(
+                    "the live hook gave a next deadline ({:?}) not after the instant decided ({})",
+                    v.next, p.at
+                )));
+            }
+            if was != v.member {
+                let member_key = keys::live::member(p.segment, p.kind, p.subject);
+                if v.member {
+                    batch.put_cf(live, member_key, []);
+                } else {
+                    batch.delete_cf(live, member_key);
+                }
+                let segment = pending
+                    .base
+                    .live
+                    .defs
+                    .get(&p.segment)
+                    .map(|d| d.name.clone())
+                    .or_else(|| {
+                        pending
+                            .o
+                            .live
+                            .defs
+                            .iter()
+                            .rev()
+                            .find(|(id, _)| *id == p.segment)
+                            .and_then(|(_, d)| d.as_ref().map(|d| d.name.clone()))
+                    })
+                    .ok_or_else(|| StoreError::Live(format!("no live segment #{}", p.segment)))?;
+                let change = Change {
+                    seq: next_change,
+                    segment,
+                    kind: p.kind,
+                    subject: names[&(p.kind.tag(), p.subject)].clone(),
+                    entered: v.member,
+                    at: p.at,
+                    cause,
+                    entry: v
+                        .member
+                        .then_some(())
+                        .and(v.entry.as_ref())
+                        .map(EntryEvent::from),
+                };
+                batch.put_cf(
+                    self.cf(cf::CHANGES),
+                    next_change.to_be_bytes(),
+                    codec::encode(&change),
+                );
+                next_change += 1;
+                made += 1;
+                pending
+                    .o
+                    .live
+                    .flips
+                    .insert((p.segment, p.subject), v.member);
+            }
+            let old = match old? {
+                Some(b) => Some(be_i64(&b)?),
+                None => None,
+            };
+            if old != v.next {
+                if let Some(at) = old {
+                    batch.delete_cf(live, keys::live::deadline(at, p.segment, p.kind, p.subject));
+                }
+                match v.next {
+                    Some(at) => {
+                        batch.put_cf(
+                            live,
+                            keys::live::deadline(at, p.segment, p.kind, p.subject),
+                            [],
+                        );
+                        batch.put_cf(live, reverse_key(p), at.to_be_bytes());
+                    }
+                    None => batch.delete_cf(live, reverse_key(p)),
+                }
+            }
+        }
+        if made > 0 {
+            batch.put_cf(
+                self.cf(cf::META),
+                meta::NEXT_CHANGE,
+                next_change.to_be_bytes(),
+            );
+            pending.o.live.next_change = Some(next_change);
+        }
+        Ok(made)
+    }
+}
+
+impl Store {
+    /// The live part of deleting a user (`delete.rs`): out of every live
+    /// segment, no deadline left, and — since no file of the store may keep
+    /// their ID or data — every change record about them removed from the
+    /// feed. No `left` record is written (it would hold the ID): the
+    /// feed replayed shows a deleted user in no segment, and a consumer
+    /// stops a deleted user's journeys from the deletion itself.
+    pub(crate) fn put_live_removal(
+        &self,
+        batch: &mut WriteBatch,
+        sid: u32,
+        id: &str,
+    ) -> Result<LiveDelta> {
+        let kind = SubjectKind::User;
+        let state = self.read_state();
+        let mut delta = LiveDelta::default();
+        if state.live.defs.is_empty() {
+            return Ok(delta);
+        }
+        let live = self.cf(cf::LIVE);
+        for (&segment, def) in &state.live.defs {
+            if def.kind != kind {
+                continue;
+            }
+            if state
+                .live
+                .members
+                .get(&segment)
+                .is_some_and(|b| b.contains(sid))
+            {
+                batch.delete_cf(live, keys::live::member(segment, kind, sid));
+                delta.flips.insert((segment, sid), false);
+            }
+            let reverse = keys::live::reverse(segment, kind, sid);
+            if let Some(v) = self.db.get_cf(live, reverse)? {
+                batch.delete_cf(live, keys::live::deadline(be_i64(&v)?, segment, kind, sid));
+                batch.delete_cf(live, reverse);
+            }
+        }
+        let changes = self.cf(cf::CHANGES);
+        crate::load::scan_prefix(&self.db, changes, &[], |k, v| {
+            let c: Change = codec::decode(v, "a change record")?;
+            if c.kind == kind && c.subject == id {
+                batch.delete_cf(changes, k);
+            }
+            Ok(())
+        })?;
+        Ok(delta)
+    }
+}
+
+/// A dictionary name by id: stored, or new in this write.
+fn name_of(base: &crate::state::Interner, new: &crate::state::NewNames, id: u32) -> Option<String> {
+    base.name(id)
+        .or_else(|| {
+            new.names
+                .get((id as usize).wrapping_sub(base.len()))
+                .map(|n| &**n)
+        })
+        .map(str::to_owned)
+}
+
+fn reverse_key(p: &LivePair) -> [u8; keys::live::PAIR_KEY_LEN] {
+    keys::live::reverse(p.segment, p.kind, p.subject)
+}
+
+fn find_live(state: &State, name: &str) -> Option<u32> {
+    state
+        .live
+        .defs
+        .iter()
+        .find(|(_, d)| d.name == name)
+        .map(|(id, _)| *id)
+}
+
+fn be_i64(b: &[u8]) -> Result<i64> {
+    <[u8; 8]>::try_from(b)
+        .map(i64::from_be_bytes)
+        .map_err(|_| StoreError::Corrupt("malformed deadline value".into()))
+}
+
+/// Loads the live segments into `state` (none when the store predates
+/// them and was opened read-only).
+pub(crate) fn load(db: &rocksdb::DB, state: &mut State) -> Result<()> {
+    let Some(family) = db.cf_handle(cf::LIVE) else {
+        return Ok(());
+    };
+    crate::load::scan_prefix(db, family, &[keys::live::DEF], |k, v| {
+        let id = k
+            .get(1..5)
+            .and_then(|b| b.try_into().ok())
+            .map(u32::from_be_bytes)
+            .ok_or_else(|| StoreError::Corrupt("malformed live segment key".into()))?;
+        let def: LiveDef = codec::decode(v, "a live segment")?;
+        state.live.members.entry(id).or_default();
+        state.live.defs.insert(id, def);
+        Ok(())
+    })?;
+    crate::load::scan_prefix(db, family, &[keys::live::MEMBER], |k, _| {
+        let (seg, _, sid) = keys::live::parse_pair(&k[1..])
+            .ok_or_else(|| StoreError::Corrupt("malformed live member key".into()))?;
+        state.live.members.entry(seg).or_default().insert(sid);
+        Ok(())
+    })?;
+    state.live.next_change = crate::load::meta_u64(db, meta::NEXT_CHANGE)?.unwrap_or(1);
+    Ok(())
+}
