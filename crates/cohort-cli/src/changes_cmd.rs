@@ -24,6 +24,9 @@ use crate::{open_read, open_write, DbArg, Format};
 /// Example: cohort changes --db ./store --segment lapsed --after 120
 ///
 /// Example: cohort changes --db ./store --follow --format json
+///
+/// Retention: --trim-before TIME deletes the records older than TIME
+/// (`cohort serve` keeps 30 days, see --feed-retention-days).
 #[derive(clap::Args)]
 pub(crate) struct Args {
     #[command(flatten)]
@@ -41,12 +44,27 @@ pub(crate) struct Args {
     /// process writes), printing each as it comes; stop with Ctrl-C.
     #[arg(long)]
     follow: bool,
+    /// Delete the records older than this instant (RFC 3339, a date, or
+    /// Unix ms) instead of showing any; needs the store for writing.
+    #[arg(long, value_name = "TIME", conflicts_with_all = ["follow", "segment", "after"])]
+    trim_before: Option<String>,
     /// Output format: text, or JSON (one object per line).
     #[arg(long, value_enum, default_value_t = Format::Text)]
     format: Format,
 }
 
 pub(crate) fn run(args: Args) -> anyhow::Result<u8> {
+    if let Some(time) = &args.trim_before {
+        let cutoff = cohort::app::parse_time(time)?;
+        let store = open_write(&args.db.db)?;
+        let deleted = store.trim_changes(cutoff)?;
+        println!(
+            "deleted {} change records older than {}",
+            crate::text::thousands(deleted),
+            format_millis(cutoff)
+        );
+        return Ok(0);
+    }
     // A writer catches the feed up to now (open_store sweeps); while
     // another process writes, that process does.
     let store = match open_write(&args.db.db) {

@@ -56,6 +56,9 @@ pub(crate) struct ServeArgs {
     /// Seconds shutdown waits for requests in flight.
     #[arg(long, value_name = "SECONDS", default_value_t = 30.0)]
     shutdown_grace: f64,
+    /// Days live segments' change records are kept (trimmed hourly).
+    #[arg(long, value_name = "DAYS", default_value_t = cohort::app::DEFAULT_FEED_RETENTION_DAYS, value_parser = clap::value_parser!(u64).range(1..=36_500))]
+    feed_retention_days: u64,
 }
 
 fn seconds(name: &str, s: f64) -> anyhow::Result<Duration> {
@@ -84,6 +87,7 @@ pub(crate) fn serve(args: ServeArgs) -> anyhow::Result<u8> {
     config.header_timeout = seconds("header-timeout", args.header_timeout)?;
     config.member_max_age = seconds("member-max-age", args.member_max_age)?;
     config.shutdown_grace = seconds("shutdown-grace", args.shutdown_grace)?;
+    config.feed_retention = Duration::from_secs(args.feed_retention_days * 86_400);
     let names: Vec<String> = projects::list_projects(&args.data)?
         .into_iter()
         .map(|p| p.name)

@@ -144,3 +144,52 @@ fn a_live_segment_records_its_changes_and_renders_their_entry_events() {
         text(&out.stdout)
     );
 }
+
+#[test]
+fn the_feed_is_trimmed_to_its_retention() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("store");
+    let db = db.to_str().unwrap();
+    let input = dir.path().join("events.ndjson");
+    std::fs::write(
+        &input,
+        concat!(
+            r#"{"subjectType":"user","subjectId":"u1","type":"purchase","createdAt":"2026-01-01T00:00:00Z"}"#,
+            "\n"
+        ),
+    )
+    .unwrap();
+    assert!(cohort(&["ingest", "--db", db, input.to_str().unwrap()])
+        .status
+        .success());
+    let out = cohort(&[
+        "segment",
+        "save",
+        "--db",
+        db,
+        "--live",
+        "buyers",
+        "did(purchase)",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = cohort(&["changes", "--db", db, "--trim-before", "2000-01-01"]);
+    assert_eq!(
+        text(&out.stdout).trim(),
+        "deleted 0 change records older than 2000-01-01T00:00:00.000Z"
+    );
+    assert_eq!(
+        text(&cohort(&["changes", "--db", db]).stdout)
+            .lines()
+            .count(),
+        1
+    );
+    let out = cohort(&["changes", "--db", db, "--trim-before", "9999-01-01"]);
+    assert!(
+        text(&out.stdout).starts_with("deleted 1 change records"),
+        "{}",
+        text(&out.stdout)
+    );
+    assert_eq!(text(&cohort(&["changes", "--db", db]).stdout), "");
+    let out = cohort(&["changes", "--db", db, "--trim-before", "soon"]);
+    assert_eq!(out.status.code(), Some(2));
+}

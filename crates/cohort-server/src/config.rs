@@ -36,6 +36,9 @@ pub struct Config {
     pub member_max_age: Duration,
     /// How long shutdown waits for requests in flight. Default 30 s.
     pub shutdown_grace: Duration,
+    /// How long live segments' change records are kept (trimmed hourly).
+    /// Default 30 days.
+    pub feed_retention: Duration,
 }
 
 impl Config {
@@ -53,6 +56,7 @@ impl Config {
             header_timeout: Duration::from_secs(10),
             member_max_age: Duration::from_secs(1),
             shutdown_grace: Duration::from_secs(30),
+            feed_retention: Duration::from_secs(cohort::app::DEFAULT_FEED_RETENTION_DAYS * 86_400),
         }
     }
 }

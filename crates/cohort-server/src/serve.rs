@@ -109,7 +109,8 @@ impl Server {
     }
 }
 
-/// Forgets expired idempotency keys hourly.
+/// Forgets expired idempotency keys, and trims live segments' change
+/// feeds to their retention, hourly.
 async fn forget_expired_keys(state: Arc<AppState>) {
     let mut hourly = tokio::time::interval(Duration::from_secs(3600));
     hourly.tick().await; // the first tick is now; projects did it at open
@@ -123,6 +124,16 @@ async fn forget_expired_keys(state: Arc<AppState>) {
             .await;
             if let Ok(Err(e)) = forgotten {
                 tracing::warn!(project = project.name, error = %e, "forgetting idempotency keys failed");
+            }
+            let store = Arc::clone(&project.store);
+            let retention =
+                i64::try_from(state.config.feed_retention.as_millis()).unwrap_or(i64::MAX);
+            let trimmed = tokio::task::spawn_blocking(move || {
+                cohort::app::trim_feed(&store, retention, cohort::now_millis())
+            })
+            .await;
+            if let Ok(Err(e)) = trimmed {
+                tracing::warn!(project = project.name, error = %e, "trimming the change feed failed");
             }
         }
     }

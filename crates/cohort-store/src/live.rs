@@ -313,6 +313,33 @@ impl<'p, 's> LiveContext<'p, 's> {
             .map_err(|_| StoreError::Corrupt(format!("{kind} #{sid} has a name that is not UTF-8")))
     }
 
+    /// The IDs of many subjects: one read each for a few; for many, when
+    /// the writer holds every ID in memory, one pass over that map (a
+    /// bulk load's dictionary reads would each sort its write buffer).
+    fn subject_ids(
+        &self,
+        wanted: &std::collections::HashSet<(u8, u32)>,
+    ) -> Result<HashMap<(u8, u32), String>> {
+        let mut out = HashMap::with_capacity(wanted.len());
+        let base = self.pending.base;
+        if wanted.len() > 64 && base.subject_map_loaded {
+            for (k, map) in base.subjects.iter().enumerate() {
+                for (name, &sid) in map {
+                    if wanted.contains(&(k as u8, sid)) {
+                        out.insert((k as u8, sid), name.to_string());
+                    }
+                }
+            }
+        }
+        for &(k, sid) in wanted {
+            if let std::collections::hash_map::Entry::Vacant(slot) = out.entry((k, sid)) {
+                let kind = SubjectKind::from_tag(k).expect("a valid kind");
+                slot.insert(self.subject_id(kind, sid)?);
+            }
+        }
+        Ok(out)
+    }
+
     fn record(&self, key: &[u8], value: &[u8], id: &str) -> Result<EventRecord> {
         let k = keys::parse_log_key(key)
             .ok_or_else(|| StoreError::Corrupt("malformed log key".into()))?;
@@ -331,24 +358,29 @@ impl<'p, 's> LiveContext<'p, 's> {
         })
     }
 
-    /// The events this write adds for the subject, in time order.
+    /// The events this write adds for the subject, in time order. Their
+    /// `subject_id` is left empty, as in [`LiveContext::events`].
     pub fn new_events(&self, kind: SubjectKind, sid: u32) -> Result<Vec<EventRecord>> {
         let Some(entries) = self.new_log.get(&(kind.tag(), sid)) else {
             return Ok(Vec::new());
         };
-        let id = self.subject_id(kind, sid)?;
+        let id = "";
         let mut out = Vec::with_capacity(entries.len());
         for &i in entries {
             let e = &self.pending.o.log[i];
-            out.push(self.record(&e.key, self.pending.log_value(e), &id)?);
+            out.push(self.record(&e.key, self.pending.log_value(e), id)?);
         }
         out.sort_by_key(|e| (e.time, e.seq));
         Ok(out)
     }
 
     /// Every event of the subject once this write commits, in time order.
+    /// Their `subject_id` is left empty: the hook knows the subject by its
+    /// pair, and reading the ID would cost a dictionary read per subject
+    /// (during a bulk load, a sort of the dictionary's unsorted write
+    /// buffer each time).
     pub fn events(&self, kind: SubjectKind, sid: u32) -> Result<Vec<EventRecord>> {
-        let id = self.subject_id(kind, sid)?;
+        let id = "";
         let visible = self.pending.base.next_seq;
         let mut out = Vec::new();
         let mut opts = rocksdb::ReadOptions::default();
@@ -362,7 +394,7 @@ impl<'p, 's> LiveContext<'p, 's> {
         while let (Some(k), Some(v)) = (it.key(), it.value()) {
             // Keys at or past `next_seq` are an unfinished bulk commit's.
             if keys::seq_of(k).is_some_and(|s| s < visible) {
-                out.push(self.record(k, v, &id)?);
+                out.push(self.record(k, v, id)?);
             }
             it.next();
         }
@@ -370,7 +402,7 @@ impl<'p, 's> LiveContext<'p, 's> {
         if let Some(entries) = self.new_log.get(&(kind.tag(), sid)) {
             for &i in entries {
                 let e = &self.pending.o.log[i];
-                out.push(self.record(&e.key, self.pending.log_value(e), &id)?);
+                out.push(self.record(&e.key, self.pending.log_value(e), id)?);
             }
             out.sort_by_key(|e| (e.time, e.seq));
         }
@@ -519,18 +551,39 @@ impl Store {
         Ok(out)
     }
 
-    /// Deletes the change records with sequence numbers below `before`
-    /// (retention).
-    pub fn trim_changes(&self, before: u64) -> Result<()> {
+    /// Retention: deletes the change records older than `cutoff` (their
+    /// instant), from the oldest up to the first record at or after it
+    /// (the feed is in commit order, which is time order but for
+    /// backfills of past instants, so nothing newer is ever deleted).
+    /// Returns how many were deleted.
+    pub fn trim_changes(&self, cutoff: i64) -> Result<u64> {
+        let _writer = self.writer.lock().unwrap_or_else(|e| e.into_inner());
         self.check_writable()?;
+        let family = self.cf(cf::CHANGES);
+        let mut it = self.db.raw_iterator_cf(family);
+        it.seek_to_first();
+        let mut first_kept = None;
+        let mut deleted = 0u64;
+        while let (Some(k), Some(v)) = (it.key(), it.value()) {
+            let change: Change = codec::decode(v, "a change record")?;
+            if change.at >= cutoff {
+                first_kept = Some(k.to_vec());
+                break;
+            }
+            deleted += 1;
+            it.next();
+        }
+        it.status()?;
+        if deleted == 0 {
+            return Ok(0);
+        }
+        let end = first_kept.unwrap_or_else(|| u64::MAX.to_be_bytes().to_vec());
         let mut batch = WriteBatch::default();
-        batch.delete_range_cf(
-            self.cf(cf::CHANGES),
-            0u64.to_be_bytes(),
-            before.to_be_bytes(),
-        );
-        self.db.write(batch)?;
-        Ok(())
+        batch.delete_range_cf(family, &0u64.to_be_bytes()[..], &end[..]);
+        let mut w = rocksdb::WriteOptions::default();
+        w.set_sync(true);
+        self.db.write_opt(batch, &w)?;
+        Ok(deleted)
     }
 
     /// The earliest deadline in the index, if any.
@@ -777,10 +830,12 @@ impl Store {
         }
         let mut touched: Vec<(u8, u32)> = pending.o.facts.keys().copied().collect();
         touched.sort_unstable();
+        // In key order (segment, kind, subject): the deadlines are then
+        // read back without RocksDB sorting the keys.
         let mut pairs = Vec::new();
-        for (k, sid) in touched {
-            let kind = SubjectKind::from_tag(k).expect("facts are keyed by a valid kind");
-            for (&segment, def) in &pending.base.live.defs {
+        for (&segment, def) in &pending.base.live.defs {
+            for &(k, sid) in &touched {
+                let kind = SubjectKind::from_tag(k).expect("facts are keyed by a valid kind");
                 if def.kind == kind {
                     pairs.push(LivePair {
                         segment,
@@ -841,21 +896,22 @@ impl Store {
                 )));
             }
             // The IDs of subjects that flip, for their change records.
-            let mut names: HashMap<(u8, u32), String> = HashMap::new();
-            for ((p, v), was) in pairs.iter().zip(&verdicts).zip(&was) {
-                let key = (p.kind.tag(), p.subject);
-                if *was != v.member && !names.contains_key(&key) {
-                    names.insert(key, ctx.subject_id(p.kind, p.subject)?);
-                }
-            }
-            (verdicts, names)
+            let flipping: std::collections::HashSet<(u8, u32)> = pairs
+                .iter()
+                .zip(&verdicts)
+                .zip(&was)
+                .filter(|((_, v), was)| **was != v.member)
+                .map(|((p, _), _)| (p.kind.tag(), p.subject))
+                .collect();
+            (verdicts, ctx.subject_ids(&flipping)?)
         };
         let live = self.cf(cf::LIVE);
         let reverse: Vec<_> = pairs
             .iter()
             .map(|p| keys::live::reverse(p.segment, p.kind, p.subject))
             .collect();
-        let old_deadlines = self.db.batched_multi_get_cf(live, &reverse, false);
+        let sorted = reverse.windows(2).all(|w| w[0] <= w[1]);
+        let old_deadlines = self.db.batched_multi_get_cf(live, &reverse, sorted);
         let mut next_change = pending
             .o
             .live

@@ -22,7 +22,7 @@ mod track;
 pub use json::{catalog_json, entry_event_json, profile_json, segment_json, tag_key_json};
 pub use live::{
     change_json, changes, entry_of_change, is_live_member, make_live, open_store, refresh_live,
-    stop_live, sweep_all,
+    stop_live, sweep_all, trim_feed, DEFAULT_FEED_RETENTION_DAYS,
 };
 pub use render::{check_template, parse_entry_event, render_message, Entry, Rendered};
 pub use track::{

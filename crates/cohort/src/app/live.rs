@@ -172,3 +172,13 @@ pub fn entry_of_change(store: &Store, seq: u64) -> Result<(Change, cohort_event:
     };
     Ok((change, event))
 }
+
+/// How long the change feed keeps a record by default (`cohort serve
+/// --feed-retention-days`).
+pub const DEFAULT_FEED_RETENTION_DAYS: u64 = 30;
+
+/// Retention of the change feed: deletes the records older than
+/// `retention_ms` before `now`; returns how many.
+pub fn trim_feed(store: &Store, retention_ms: i64, now: i64) -> Result<u64> {
+    Ok(store.trim_changes(now.saturating_sub(retention_ms))?)
+}
