@@ -82,14 +82,26 @@ pub(crate) fn run(args: Args) -> anyhow::Result<u8> {
             no_live,
         } => {
             let store = open_write(&db.db)?;
-            match cohort::app::save_segment(&store, &name, &filter, subject.kind(), description) {
-                Ok(saved) => {
+            let live = match (live, no_live) {
+                (true, _) => Some(true),
+                (_, true) => Some(false),
+                _ => None,
+            };
+            let was_live = store.live_segment_id(&name).is_some();
+            match cohort::app::save_segment_live(
+                &store,
+                &name,
+                &filter,
+                subject.kind(),
+                description,
+                live,
+            ) {
+                Ok((saved, backfill)) => {
                     println!("saved segment {}: {}", shown(&name), saved.filter);
-                    if no_live && cohort::app::stop_live(&store, &name)? {
+                    if live == Some(false) && was_live {
                         println!("no longer live");
                     }
-                    if live && store.live_segment_id(&name).is_none() {
-                        let r = cohort::app::make_live(&store, &name, cohort::now_millis())?;
+                    if let Some(r) = backfill {
                         println!(
                             "live: {} members of {} {}s decided ({} changes recorded)",
                             crate::text::thousands(r.members),

@@ -136,6 +136,23 @@ fn a_live_segment_records_its_changes_and_renders_their_entry_events() {
         "{}",
         text(&out.stdout)
     );
+    // Its member left, cause stop: the feed replayed still gives members.
+    let out = cohort(&[
+        "changes",
+        "--db",
+        db,
+        "--segment",
+        "twice",
+        "--after",
+        "2",
+        "--format",
+        "json",
+    ]);
+    let last: serde_json::Value = serde_json::from_str(text(&out.stdout).trim()).unwrap();
+    assert_eq!(
+        (last["change"].as_str(), last["cause"].as_str()),
+        (Some("left"), Some("stop"))
+    );
     let out = cohort(&["segment", "list", "--db", db]);
     assert_eq!(
         text(&out.stdout).matches("live (").count(),

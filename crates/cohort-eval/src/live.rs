@@ -173,7 +173,7 @@ fn entry_event(
     let candidates: Vec<&EventRecord> = match cause {
         Cause::Write => new_events.iter().filter(|e| e.time <= at).collect(),
         Cause::Time => events.iter().filter(|e| e.time == at).collect(),
-        Cause::Backfill | Cause::Delete => return None,
+        Cause::Backfill | Cause::Delete | Cause::Stop => return None,
     };
     let selected = |e: &&EventRecord| types.is_none_or(|t| t.contains(&e.event_type));
     let latest = |v: Vec<&EventRecord>| v.into_iter().max_by_key(|e| (e.time, e.seq)).cloned();

@@ -88,8 +88,9 @@ enum Step {
     Tags(u8, Option<&'static str>, Option<i64>, i64),
     /// Attributes: subject, dob, zone, minutes from now.
     Attributes(u8, Option<&'static str>, Option<&'static str>, i64),
-    /// The clock moves on, by minutes.
-    Advance(i64),
+    /// The clock moves on, by minutes; with `true`, a sweep follows
+    /// (else the next write catches up what fell due).
+    Advance(i64, bool),
     /// Segment `i` becomes live (if it is not).
     MakeLive(usize),
 }
@@ -132,7 +133,11 @@ fn step() -> impl Strategy<Value = Step> {
             prop_oneof![Just(0i64), -600i64..600],
         )
             .prop_map(|(s, dob, zone, at)| Step::Attributes(s, dob, zone, at)),
-        4 => prop_oneof![1i64..90, 60i64..1500, 1000i64..4000].prop_map(Step::Advance),
+        4 => (
+            prop_oneof![1i64..90, 60i64..1500, 1000i64..4000],
+            prop::bool::weighted(0.7),
+        )
+            .prop_map(|(minutes, sweep)| Step::Advance(minutes, sweep)),
         1 => (0..SEGMENTS.len()).prop_map(Step::MakeLive),
     ]
 }
@@ -172,7 +177,7 @@ fn body(step: &Step, now: i64) -> Option<String> {
                 text(zone)
             ))
         }
-        Step::Advance(_) | Step::MakeLive(_) => None,
+        Step::Advance(..) | Step::MakeLive(_) => None,
     }
 }
 
@@ -260,15 +265,24 @@ fn run(live_at_start: &[bool], steps: &[Step]) {
             make_live(i, now);
         }
     }
+    // Whether the live state is current: a clock step without a sweep
+    // leaves it behind until the next write, sweep or backfill.
+    let mut current = true;
     for (n, step) in steps.iter().enumerate() {
         match step {
-            Step::Advance(minutes) => {
+            Step::Advance(minutes, swept) => {
                 now += minutes * MINUTE;
+                if !swept {
+                    current = false;
+                    continue;
+                }
                 sweep(&store, now);
             }
             Step::MakeLive(i) => {
                 if store.live_segment_id(SEGMENTS[*i].0).is_none() {
                     make_live(*i, now);
+                } else if !current {
+                    continue;
                 }
             }
             _ => {
@@ -283,6 +297,7 @@ fn run(live_at_start: &[bool], steps: &[Step]) {
                 store.apply(&request, options).unwrap();
             }
         }
+        current = true;
         check(&store, now, &format!("after step {n} ({step:?})"));
     }
 }
@@ -388,4 +403,74 @@ fn deleting_a_user_takes_them_out_of_live_segments_and_the_feed() {
         ("stays", false)
     );
     check(&store, T0 + 2 * HOUR, "after the deletion");
+}
+
+#[test]
+fn a_save_cut_short_before_its_refresh_is_decided_again_on_open() {
+    let (_dir, store) = recent_purchasers();
+    let body = format!(
+        r#"{{"events":[{{"subjectType":"user","subjectId":"a","type":"purchase","createdAt":{T0}}},{{"subjectType":"user","subjectId":"b","type":"view","createdAt":{T0}}}]}}"#
+    );
+    let request = cohort_event::parse_track_request(body.as_bytes(), Source::Client, T0).unwrap();
+    let options = AppendOptions {
+        received_at: Some(T0),
+        ..Default::default()
+    };
+    store.apply(&request, options).unwrap();
+    assert_eq!(store.live_members("recent").unwrap().len(), 1);
+    // The application marks it, saves the new filter, then crashes before
+    // the refresh: the definition still holds the old filter.
+    store.mark_live_unready(&["recent".to_owned()]).unwrap();
+    let saved = SavedSegment {
+        filter: "did(view, last 1h)".into(),
+        kind: SubjectKind::User,
+        description: None,
+    };
+    store.save_segment("recent", &saved).unwrap();
+    assert_eq!(store.finish_backfills(T0 + MINUTE).unwrap(), 1);
+    let (_, def) = &store.live_segments()[0];
+    assert_eq!(
+        (def.filter.as_str(), def.ready),
+        ("did(view, last 1h)", true)
+    );
+    check(&store, T0 + MINUTE, "after the refresh");
+    let members = store.live_members("recent").unwrap();
+    let b = store
+        .view()
+        .subject_dense_id(SubjectKind::User, "b")
+        .unwrap();
+    assert_eq!(members.iter().collect::<Vec<_>>(), [b]);
+}
+
+#[test]
+fn a_write_after_an_unswept_deadline_records_the_exit_at_its_instant() {
+    let (_dir, store) = recent_purchasers();
+    let write = |at: i64, id: &str, ty: &str| {
+        let body = format!(
+            r#"{{"events":[{{"subjectType":"user","subjectId":"{id}","type":"{ty}","createdAt":{at}}}]}}"#
+        );
+        let request =
+            cohort_event::parse_track_request(body.as_bytes(), Source::Client, at).unwrap();
+        let options = AppendOptions {
+            received_at: Some(at),
+            ..Default::default()
+        };
+        store.apply(&request, options).unwrap();
+    };
+    write(T0, "a", "purchase");
+    // Two hours on, nobody swept; a's next event is a purchase again.
+    write(T0 + 2 * HOUR, "a", "purchase");
+    let feed = store.changes(0, None, usize::MAX).unwrap();
+    let seen: Vec<(bool, i64, cohort_store::Cause)> =
+        feed.iter().map(|c| (c.entered, c.at, c.cause)).collect();
+    use cohort_store::Cause::{Time, Write};
+    assert_eq!(
+        seen,
+        [
+            (true, T0, Write),
+            (false, T0 + HOUR + 1, Time),
+            (true, T0 + 2 * HOUR, Write)
+        ]
+    );
+    check(&store, T0 + 2 * HOUR, "after the second write");
 }

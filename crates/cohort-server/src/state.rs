@@ -118,6 +118,11 @@ impl AppState {
         if let Err(e) = cohort::app::forget_expired_idempotency_keys(&store) {
             tracing::warn!(project = name, error = %e, "could not forget expired idempotency keys");
         }
+        // And the change feed is trimmed to its retention (hourly after).
+        let retention = i64::try_from(self.config.feed_retention.as_millis()).unwrap_or(i64::MAX);
+        if let Err(e) = cohort::app::trim_feed(&store, retention, cohort::now_millis()) {
+            tracing::warn!(project = name, error = %e, "could not trim the change feed");
+        }
         let rate = NonZeroU32::new(self.config.rate_per_second.max(1)).expect("at least 1");
         let burst = NonZeroU32::new(self.config.burst.max(1)).expect("at least 1");
         let project = Arc::new(Project {

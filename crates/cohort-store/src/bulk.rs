@@ -151,6 +151,7 @@ impl BulkLoad<'_> {
     pub fn commit(&mut self) -> Result<u64> {
         let store = self.store;
         store.check_writable()?;
+        store.catch_up_locked(self.written_at)?;
         let Some(parked) = self.parked.take() else {
             return Ok(store.read_state().next_seq);
         };

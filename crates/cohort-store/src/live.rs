@@ -74,6 +74,9 @@ pub enum Cause {
     Backfill,
     /// Deleting the user.
     Delete,
+    /// The segment stopped being live (or changed kind): its members
+    /// leave, so that the feed replayed still gives the members.
+    Stop,
 }
 
 impl Cause {
@@ -84,6 +87,7 @@ impl Cause {
             Cause::Time => "time",
             Cause::Backfill => "backfill",
             Cause::Delete => "delete",
+            Cause::Stop => "stop",
         }
     }
 }
@@ -618,6 +622,8 @@ impl Store {
         let _writer = self.writer.lock().unwrap_or_else(|e| e.into_inner());
         self.check_writable()?;
         self.live_hook()?;
+        // What fell due before `now` is recorded first, at its instants.
+        self.catch_up_locked(now)?;
         let (id, existing) = {
             let state = self.read_state();
             match find_live(&state, name) {
@@ -631,7 +637,7 @@ impl Store {
         if let Some(old) = &existing {
             if old.kind != kind {
                 // Another kind: the old members are of the other kind.
-                self.drop_live_locked(id)?;
+                self.drop_live_locked(id, now)?;
             }
         }
         let def = LiveDef {
@@ -646,7 +652,10 @@ impl Store {
         Ok(receipt)
     }
 
-    /// Finishes every backfill a crash cut short, as of `now`.
+    /// Finishes every backfill a crash cut short, as of `now`, with the
+    /// segment's saved filter as it is now (a save whose refresh was cut
+    /// short left it not ready); a segment no longer saved stops being
+    /// live.
     pub fn finish_backfills(&self, now: i64) -> Result<usize> {
         let unfinished: Vec<(u32, LiveDef)> = self
             .live_segments()
@@ -654,23 +663,52 @@ impl Store {
             .filter(|(_, d)| !d.ready)
             .collect();
         for (_, def) in &unfinished {
-            self.make_live(&def.name, def.kind, &def.filter, now)?;
+            match self.segment(&def.name)? {
+                Some(saved) => {
+                    self.make_live(&def.name, saved.kind, &saved.filter, now)?;
+                }
+                None => {
+                    self.stop_live(&def.name, now)?;
+                }
+            }
         }
         Ok(unfinished.len())
     }
 
-    /// Stops keeping a segment live: its definition, members and
-    /// deadlines are removed (its change records stay in the feed).
-    /// Returns whether it was live.
-    pub fn stop_live(&self, name: &str) -> Result<bool> {
+    /// Marks live segments not ready, durably, before a change to the
+    /// saved segments they reach: if the refresh that follows is cut
+    /// short, the next open decides them again ([`Store::finish_backfills`]).
+    pub fn mark_live_unready(&self, names: &[String]) -> Result<()> {
         let _writer = self.writer.lock().unwrap_or_else(|e| e.into_inner());
         self.check_writable()?;
+        for (id, def) in self.live_segments() {
+            if names.contains(&def.name) && def.ready {
+                self.put_def_locked(
+                    id,
+                    &LiveDef {
+                        ready: false,
+                        ..def
+                    },
+                )?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Stops keeping a segment live as of `now`: each member gets a `left`
+    /// record (cause `stop`), then its definition, members and deadlines
+    /// are removed (its earlier records stay in the feed).
+    /// Returns whether it was live.
+    pub fn stop_live(&self, name: &str, now: i64) -> Result<bool> {
+        let _writer = self.writer.lock().unwrap_or_else(|e| e.into_inner());
+        self.check_writable()?;
+        self.catch_up_locked(now)?;
         let id = {
             let state = self.read_state();
             find_live(&state, name)
         };
         match id {
-            Some(id) => self.drop_live_locked(id).map(|()| true),
+            Some(id) => self.drop_live_locked(id, now).map(|()| true),
             None => Ok(false),
         }
     }
@@ -687,10 +725,53 @@ impl Store {
         Ok(())
     }
 
-    fn drop_live_locked(&self, id: u32) -> Result<()> {
+    fn drop_live_locked(&self, id: u32, now: i64) -> Result<()> {
         let live = self.cf(cf::LIVE);
         let mut batch = WriteBatch::default();
         batch.delete_cf(live, keys::live::def(id));
+        // Its members leave, in the same batch: the feed replayed still
+        // gives every live segment's members.
+        let state = self.read_state();
+        let mut pending = Pending::new(&state, self.limits);
+        let (name, kind) = match state.live.defs.get(&id) {
+            Some(d) => (d.name.clone(), d.kind),
+            None => return Ok(()),
+        };
+        let members: Vec<u32> = state
+            .live
+            .members
+            .get(&id)
+            .map(|b| b.iter().collect())
+            .unwrap_or_default();
+        let wanted = members.iter().map(|&sid| (kind.tag(), sid)).collect();
+        let names = LiveContext::new(self, &pending, Cause::Stop).subject_ids(&wanted)?;
+        let mut next_change = state.live.next_change;
+        for sid in &members {
+            let change = Change {
+                seq: next_change,
+                segment: name.clone(),
+                kind,
+                subject: names[&(kind.tag(), *sid)].clone(),
+                entered: false,
+                at: now,
+                cause: Cause::Stop,
+                entry: None,
+            };
+            batch.put_cf(
+                self.cf(cf::CHANGES),
+                next_change.to_be_bytes(),
+                codec::encode(&change),
+            );
+            next_change += 1;
+        }
+        if !members.is_empty() {
+            batch.put_cf(
+                self.cf(cf::META),
+                meta::NEXT_CHANGE,
+                next_change.to_be_bytes(),
+            );
+            pending.o.live.next_change = Some(next_change);
+        }
         let mut it = self.db.raw_iterator_cf(live);
         for prefix in [
             keys::live::member_prefix(id),
@@ -712,8 +793,6 @@ impl Store {
             }
             it.status()?;
         }
-        let state = self.read_state();
-        let mut pending = Pending::new(&state, self.limits);
         pending.o.live.defs.push((id, None));
         let changes = pending.into_changes();
         drop(state);
@@ -772,21 +851,45 @@ impl Store {
         for _ in 0..max_rounds {
             let _writer = self.writer.lock().unwrap_or_else(|e| e.into_inner());
             self.check_writable()?;
-            let pairs = self.due(now, SWEEP_ROUND)?;
-            if pairs.is_empty() {
-                return Ok(receipt);
+            match self.sweep_round_locked(now)? {
+                Some((decided, changes)) => {
+                    receipt.decided += decided;
+                    receipt.changes += changes;
+                }
+                None => return Ok(receipt),
             }
-            let state = self.read_state();
-            let mut pending = Pending::new(&state, self.limits);
-            let mut batch = WriteBatch::default();
-            receipt.changes += self.decide_pairs(&mut pending, &mut batch, Cause::Time, &pairs)?;
-            let changes = pending.into_changes();
-            drop(state);
-            self.commit(batch, crate::Durability::Sync, changes)?;
-            receipt.decided += pairs.len();
         }
         receipt.more = self.next_deadline()?.is_some_and(|t| t <= now);
         Ok(receipt)
+    }
+
+    /// One sweep round, the writer lock held: (pairs decided, changes
+    /// made), or `None` when nothing is due.
+    fn sweep_round_locked(&self, now: i64) -> Result<Option<(usize, usize)>> {
+        let pairs = self.due(now, SWEEP_ROUND)?;
+        if pairs.is_empty() {
+            return Ok(None);
+        }
+        let state = self.read_state();
+        let mut pending = Pending::new(&state, self.limits);
+        let mut batch = WriteBatch::default();
+        let made = self.decide_pairs(&mut pending, &mut batch, Cause::Time, &pairs)?;
+        let changes = pending.into_changes();
+        drop(state);
+        self.commit(batch, crate::Durability::Sync, changes)?;
+        Ok(Some((pairs.len(), made)))
+    }
+
+    /// Before a write at `now` (the writer lock held): every deadline due
+    /// by then is swept first, each at its own instant, so that a change
+    /// time made is recorded as time's, not swallowed by the write that
+    /// decides the same pair later.
+    pub(crate) fn catch_up_locked(&self, now: i64) -> Result<()> {
+        if self.read_state().live.defs.is_empty() {
+            return Ok(());
+        }
+        while self.sweep_round_locked(now)?.is_some() {}
+        Ok(())
     }
 
     /// Up to `limit` pairs whose deadline is at or before `now`, earliest
@@ -828,6 +931,9 @@ impl Store {
         if pending.base.live.defs.is_empty() || pending.o.facts.is_empty() {
             return Ok(());
         }
+        // Never decide before an instant already decided at (a sweep that
+        // ran while this write waited for the writer lock).
+        let now = now.max(self.live_clock.load(Ordering::Acquire));
         let mut touched: Vec<(u8, u32)> = pending.o.facts.keys().copied().collect();
         touched.sort_unstable();
         // In key order (segment, kind, subject): the deadlines are then
@@ -864,6 +970,8 @@ impl Store {
             return Ok(0);
         }
         let hook = self.live_hook()?;
+        let latest = pairs.iter().map(|p| p.at).max().unwrap_or(i64::MIN);
+        self.live_clock.fetch_max(latest, Ordering::AcqRel);
         // Each pair's bit before this decision (an earlier decision of the
         // same batch counts).
         let was: Vec<bool> = pairs

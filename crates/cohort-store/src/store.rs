@@ -35,6 +35,9 @@ pub struct Store {
     pub(crate) segment_changes: Mutex<()>,
     /// See [`Store::segments_generation`].
     pub(crate) segments_generation: AtomicU64,
+    /// The latest instant live memberships were decided at (`live.rs`):
+    /// a write never decides before it.
+    pub(crate) live_clock: std::sync::atomic::AtomicI64,
     /// The in-memory state. Its write lock is held across a batch's commit
     /// and the application of its changes, and read views are made under
     /// its read lock (see `view.rs`).
@@ -176,6 +179,7 @@ impl Store {
             queue: crate::group::WriteQueue::default(),
             segment_changes: Mutex::new(()),
             segments_generation: AtomicU64::new(0),
+            live_clock: std::sync::atomic::AtomicI64::new(i64::MIN),
             state: RwLock::new(state),
             block_cache: crate::block_cache::BlockCache::new(options.decoded_block_cache_bytes),
             profile_cache: crate::profile::ProfileCache::default(),
@@ -392,6 +396,7 @@ impl Store {
         // Checked under the writer lock: a bulk commit that failed while
         // this write waited may have poisoned the store.
         self.check_writable()?;
+        self.catch_up_locked(received_at)?;
         let state = self.read_state();
         let mut pending = Pending::new(&state, self.limits);
         let mut receipt = self.stage_request(&mut pending, events, profile, received_at)?;

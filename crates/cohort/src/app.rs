@@ -383,10 +383,55 @@ pub fn save_segment(
         kind,
         description,
     };
+    // Live segments that reach it (itself among them) follow the edit:
+    // marked not ready first, so that a crash before their refresh ends
+    // has the next open decide them again.
+    let affected = live_reaching(store, name, &after)?;
+    store.mark_live_unready(&affected)?;
     store.save_segment(name, &saved)?;
-    // Live segments that reach it (itself among them) follow the edit.
     refresh_live(store, name, cohort_store::now_millis())?;
     Ok(saved)
+}
+
+/// Like [`save_segment`], and sets whether the segment is live:
+/// `Some(true)` makes it live (if it is not), `Some(false)` stops it
+/// (before the save, so that no refresh runs for it), `None` leaves it.
+/// Returns what was saved and, when it was made live, its backfill.
+pub fn save_segment_live(
+    store: &Store,
+    name: &str,
+    filter: &str,
+    kind: SubjectKind,
+    description: Option<String>,
+    live: Option<bool>,
+) -> Result<(SavedSegment, Option<cohort_store::BackfillReceipt>)> {
+    if live == Some(false) {
+        // Checked first: a filter that does not parse changes nothing.
+        parse_filter(filter, kind)?;
+        stop_live(store, name)?;
+    }
+    let saved = save_segment(store, name, filter, kind, description)?;
+    let backfill = match live {
+        Some(true) if store.live_segment_id(name).is_none() => {
+            Some(make_live(store, name, cohort_store::now_millis())?)
+        }
+        _ => None,
+    };
+    Ok((saved, backfill))
+}
+
+/// The live segments that reach `name` (itself among them, when live),
+/// with the segments as `segments` has them.
+fn live_reaching(store: &Store, name: &str, segments: &dyn Segments) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    for (_, def) in store.live_segments() {
+        let root = Expr::Cond(Condition::InSegment(def.name.clone()));
+        let reaches = def.name == name || resolve(&[root], segments).is_ok_and(|r| r.reaches(name));
+        if reaches {
+            out.push(def.name);
+        }
+    }
+    Ok(out)
 }
 
 /// Deletes a saved segment, unless another saved segment refers to it.
@@ -408,7 +453,7 @@ pub fn delete_segment(store: &Store, name: &str) -> Result<()> {
         });
     }
     // Its feed keeps what it recorded; its live state goes with it.
-    store.stop_live(name)?;
+    store.stop_live(name, cohort_store::now_millis())?;
     store.delete_segment(name)?;
     Ok(())
 }

@@ -137,17 +137,14 @@ pub(crate) async fn put_segment(
     let p = Arc::clone(&project);
     blocking(move || {
         let _permits = (permit, change);
-        let saved =
-            cohort::app::save_segment(&p.store, &name, &segment.filter, kind, segment.description)?;
-        match segment.live {
-            Some(true) if p.store.live_segment_id(&name).is_none() => {
-                cohort::app::make_live(&p.store, &name, cohort::now_millis())?;
-            }
-            Some(false) => {
-                cohort::app::stop_live(&p.store, &name)?;
-            }
-            _ => {}
-        }
+        let (saved, _) = cohort::app::save_segment_live(
+            &p.store,
+            &name,
+            &segment.filter,
+            kind,
+            segment.description,
+            segment.live,
+        )?;
         p.members.clear();
         Ok(Json(with_live(
             &p.store,

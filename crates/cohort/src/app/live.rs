@@ -55,7 +55,7 @@ pub fn make_live(store: &Store, name: &str, now: i64) -> Result<BackfillReceipt>
 
 /// Stops keeping `name` live; returns whether it was.
 pub fn stop_live(store: &Store, name: &str) -> Result<bool> {
-    Ok(store.stop_live(name)?)
+    Ok(store.stop_live(name, cohort_store::now_millis())?)
 }
 
 /// After `name` was saved with a new filter: every live segment that
