@@ -9,7 +9,10 @@
 //! makes every condition kind live and exact, late events included: no
 //! per-condition state can drift from what a full evaluation would say.
 //! Its cost is one read of the subject's events per write that touches it
-//! (see ARCHITECTURE.md, "Live segments").
+//! (see ARCHITECTURE.md, "Live segments"). A write that cannot change a
+//! pair — none of its events is of a type the filter selects, the subject
+//! was in the universe already, and it changes no tag or attribute of the
+//! subject — is answered "unchanged" without reading anything.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
@@ -89,7 +92,7 @@ impl LiveHook for LiveEngine {
         &self,
         ctx: &LiveContext<'_, '_>,
         pairs: &[LivePair],
-    ) -> Result<Vec<Verdict>, StoreError> {
+    ) -> Result<Vec<Option<Verdict>>, StoreError> {
         let mut compiled = HashMap::new();
         for p in pairs {
             if let std::collections::hash_map::Entry::Vacant(slot) = compiled.entry(p.segment) {
@@ -105,42 +108,68 @@ impl LiveHook for LiveEngine {
                 .push(i);
         }
         let groups: Vec<Vec<usize>> = by_subject.into_values().collect();
-        let decide_group = |group: &Vec<usize>| -> Result<Vec<(usize, Verdict)>, StoreError> {
-            let first = pairs[group[0]];
-            let events = ctx.events(first.kind, first.subject)?;
-            let profile = ctx.profile(first.kind, first.subject)?;
-            let new_events = match ctx.cause() {
-                Cause::Write => ctx.new_events(first.kind, first.subject)?,
-                _ => Vec::new(),
-            };
-            let subject = Subject {
-                events: &events,
-                profile: &profile,
-            };
-            Ok(group
-                .iter()
-                .map(|&i| {
-                    let p = pairs[i];
-                    let c = &compiled[&p.segment];
-                    let member = evaluate_resolved(&c.expr, &c.resolved, subject, p.at);
-                    let next = c.clock.next_change(&events, &profile, p.at);
-                    let entry = member
-                        .then(|| {
-                            entry_event(ctx.cause(), &new_events, &events, c.clock.types(), p.at)
+        let decide_group =
+            |group: &Vec<usize>| -> Result<Vec<(usize, Option<Verdict>)>, StoreError> {
+                let first = pairs[group[0]];
+                let (kind, sid) = (first.kind, first.subject);
+                let new_events = match ctx.cause() {
+                    Cause::Write => ctx.new_events(kind, sid)?,
+                    _ => Vec::new(),
+                };
+                // A write cannot change a pair whose filter selects none of
+                // the write's events for a subject already in the universe,
+                // with no profile change: its bit and deadline stand (what
+                // time did by now was swept before the write).
+                let unaffected = |p: &LivePair| {
+                    ctx.cause() == Cause::Write
+                        && !ctx.has_new_profile(kind, sid)
+                        && ctx.was_in_universe(kind, sid, p.at)
+                        && compiled[&p.segment].clock.types().is_some_and(|types| {
+                            new_events.iter().all(|e| !types.contains(&e.event_type))
                         })
-                        .flatten();
-                    (
-                        i,
-                        Verdict {
-                            member,
-                            next,
-                            entry,
-                        },
-                    )
-                })
-                .collect())
-        };
-        let decided: Vec<Vec<(usize, Verdict)>> = if groups.len() >= PARALLEL_SUBJECTS {
+                };
+                if group.iter().all(|&i| unaffected(&pairs[i])) {
+                    return Ok(group.iter().map(|&i| (i, None)).collect());
+                }
+                let events = ctx.events(kind, sid)?;
+                let profile = ctx.profile(kind, sid)?;
+                let subject = Subject {
+                    events: &events,
+                    profile: &profile,
+                };
+                Ok(group
+                    .iter()
+                    .map(|&i| {
+                        let p = pairs[i];
+                        if unaffected(&p) {
+                            return (i, None);
+                        }
+                        let c = &compiled[&p.segment];
+                        let member = evaluate_resolved(&c.expr, &c.resolved, subject, p.at);
+                        let next = c.clock.next_change(&events, &profile, p.at);
+                        let entry = member
+                            .then(|| {
+                                entry_event(
+                                    ctx.cause(),
+                                    &new_events,
+                                    &events,
+                                    c.clock.types(),
+                                    p.at,
+                                )
+                            })
+                            .flatten();
+                        (
+                            i,
+                            Some(Verdict {
+                                member,
+                                next,
+                                entry,
+                            }),
+                        )
+                    })
+                    .collect())
+            };
+        let decided: Vec<Vec<(usize, Option<Verdict>)>> = if groups.len() >= PARALLEL_SUBJECTS {
             groups
                 .par_iter()
                 .map(decide_group)
@@ -150,12 +179,9 @@ impl LiveHook for LiveEngine {
         };
         let mut out: Vec<Option<Verdict>> = vec![None; pairs.len()];
         for (i, v) in decided.into_iter().flatten() {
-            out[i] = Some(v);
+            out[i] = v;
         }
-        Ok(out
-            .into_iter()
-            .map(|v| v.expect("every pair is in one group"))
-            .collect())
+        Ok(out)
     }
 }
 

@@ -165,8 +165,11 @@ pub struct Verdict {
 
 /// Decides live memberships; installed by the layer that knows filters.
 pub trait LiveHook: Send + Sync {
-    /// One verdict per pair, in order.
-    fn decide(&self, ctx: &LiveContext<'_, '_>, pairs: &[LivePair]) -> Result<Vec<Verdict>>;
+    /// One answer per pair, in order: a verdict, or `None` when the hook
+    /// knows this write cannot change the pair (its bit and deadline
+    /// stand; only for [`Cause::Write`]).
+    fn decide(&self, ctx: &LiveContext<'_, '_>, pairs: &[LivePair])
+        -> Result<Vec<Option<Verdict>>>;
 }
 
 /// The live segments in memory: definitions and members.
@@ -254,6 +257,19 @@ impl<'p, 's> LiveContext<'p, 's> {
     /// Why the hook is asked.
     pub fn cause(&self) -> Cause {
         self.cause
+    }
+
+    /// Whether this write changes a tag or attribute of the subject.
+    pub fn has_new_profile(&self, kind: SubjectKind, sid: u32) -> bool {
+        self.new_profile.contains_key(&(kind.tag(), sid))
+    }
+
+    /// Whether the subject was in the universe at `at` before this write
+    /// (a subject this write introduces was not).
+    pub fn was_in_universe(&self, kind: SubjectKind, sid: u32, at: i64) -> bool {
+        self.pending.base.facts[kind.tag() as usize]
+            .get(sid as usize)
+            .is_some_and(|f| f.in_universe(at))
     }
 
     /// The store (for saved segments; its events are read through
@@ -1004,11 +1020,17 @@ impl Store {
                 )));
             }
             // The IDs of subjects that flip, for their change records.
+            if cause != Cause::Write && verdicts.iter().any(Option::is_none) {
+                return Err(StoreError::Live(format!(
+                    "the live hook left a pair undecided for {}",
+                    cause.as_str()
+                )));
+            }
             let flipping: std::collections::HashSet<(u8, u32)> = pairs
                 .iter()
                 .zip(&verdicts)
                 .zip(&was)
-                .filter(|((_, v), was)| **was != v.member)
+                .filter(|((_, v), was)| v.as_ref().is_some_and(|v| **was != v.member))
                 .map(|((p, _), _)| (p.kind.tag(), p.subject))
                 .collect();
             (verdicts, ctx.subject_ids(&flipping)?)
@@ -1027,6 +1049,9 @@ impl Store {
             .unwrap_or(pending.base.live.next_change);
         let mut made = 0;
         for (((p, v), old), was) in pairs.iter().zip(verdicts).zip(old_deadlines).zip(was) {
+            let Some(v) = v else {
+                continue;
+            };
             if v.next.is_some_and(|next| next <= p.at) {
                 return Err(StoreError::Live(format!(
                     "the live hook gave a next deadline ({:?}) not after the instant decided ({})",
