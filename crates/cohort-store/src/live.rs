@@ -41,6 +41,10 @@ use crate::read::EventRecord;
 use crate::state::{Pending, State};
 use crate::store::Store;
 
+/// How many touched subjects a write decides at a time (all their live
+/// segments each).
+const DECIDE_CHUNK: usize = 4_096;
+
 /// How many subjects one backfill batch decides.
 pub const BACKFILL_CHUNK: usize = 4_096;
 
@@ -226,13 +230,20 @@ pub struct LiveContext<'p, 's> {
     store: &'p Store,
     pending: &'p Pending<'s>,
     cause: Cause,
-    /// This write's log entries by subject: indexes into the overlay's log.
+    index: &'p WriteIndex,
+}
+
+/// A write's log and profile entries by subject (indexes into the
+/// overlay's lists), made once per write: a bulk commit is decided in
+/// chunks, and each chunk's context shares it.
+#[derive(Default)]
+pub(crate) struct WriteIndex {
     new_log: HashMap<(u8, u32), Vec<usize>>,
     new_profile: HashMap<(u8, u32), Vec<usize>>,
 }
 
-impl<'p, 's> LiveContext<'p, 's> {
-    fn new(store: &'p Store, pending: &'p Pending<'s>, cause: Cause) -> LiveContext<'p, 's> {
+impl WriteIndex {
+    pub(crate) fn of(pending: &Pending<'_>) -> WriteIndex {
         let mut new_log: HashMap<(u8, u32), Vec<usize>> = HashMap::new();
         for (i, e) in pending.o.log.iter().enumerate() {
             if let Some((kind, sid)) = keys::parse_subject_key(&e.key[..5]) {
@@ -245,12 +256,25 @@ impl<'p, 's> LiveContext<'p, 's> {
                 new_profile.entry((kind.tag(), sid)).or_default().push(i);
             }
         }
+        WriteIndex {
+            new_log,
+            new_profile,
+        }
+    }
+}
+
+impl<'p, 's> LiveContext<'p, 's> {
+    fn new(
+        store: &'p Store,
+        pending: &'p Pending<'s>,
+        cause: Cause,
+        index: &'p WriteIndex,
+    ) -> LiveContext<'p, 's> {
         LiveContext {
             store,
             pending,
             cause,
-            new_log,
-            new_profile,
+            index,
         }
     }
 
@@ -261,7 +285,7 @@ impl<'p, 's> LiveContext<'p, 's> {
 
     /// Whether this write changes a tag or attribute of the subject.
     pub fn has_new_profile(&self, kind: SubjectKind, sid: u32) -> bool {
-        self.new_profile.contains_key(&(kind.tag(), sid))
+        self.index.new_profile.contains_key(&(kind.tag(), sid))
     }
 
     /// Whether the subject was in the universe at `at` before this write
@@ -381,7 +405,7 @@ impl<'p, 's> LiveContext<'p, 's> {
     /// The events this write adds for the subject, in time order. Their
     /// `subject_id` is left empty, as in [`LiveContext::events`].
     pub fn new_events(&self, kind: SubjectKind, sid: u32) -> Result<Vec<EventRecord>> {
-        let Some(entries) = self.new_log.get(&(kind.tag(), sid)) else {
+        let Some(entries) = self.index.new_log.get(&(kind.tag(), sid)) else {
             return Ok(Vec::new());
         };
         let id = "";
@@ -419,7 +443,7 @@ impl<'p, 's> LiveContext<'p, 's> {
             it.next();
         }
         it.status()?;
-        if let Some(entries) = self.new_log.get(&(kind.tag(), sid)) {
+        if let Some(entries) = self.index.new_log.get(&(kind.tag(), sid)) {
             for &i in entries {
                 let e = &self.pending.o.log[i];
                 out.push(self.record(&e.key, self.pending.log_value(e), id)?);
@@ -442,7 +466,7 @@ impl<'p, 's> LiveContext<'p, 's> {
             &prefix,
             &mut add,
         )?;
-        if let Some(entries) = self.new_profile.get(&(kind.tag(), sid)) {
+        if let Some(entries) = self.index.new_profile.get(&(kind.tag(), sid)) {
             for &i in entries {
                 let (k, v) = &self.pending.o.profile[i];
                 add(k, v)?;
@@ -760,7 +784,8 @@ impl Store {
             .map(|b| b.iter().collect())
             .unwrap_or_default();
         let wanted = members.iter().map(|&sid| (kind.tag(), sid)).collect();
-        let names = LiveContext::new(self, &pending, Cause::Stop).subject_ids(&wanted)?;
+        let none = WriteIndex::default();
+        let names = LiveContext::new(self, &pending, Cause::Stop, &none).subject_ids(&wanted)?;
         let mut next_change = state.live.next_change;
         for sid in &members {
             let change = Change {
@@ -837,7 +862,13 @@ impl Store {
             let state = self.read_state();
             let mut pending = Pending::new(&state, self.limits);
             let mut batch = WriteBatch::default();
-            let made = self.decide_pairs(&mut pending, &mut batch, Cause::Backfill, &pairs)?;
+            let made = self.decide_pairs(
+                &mut pending,
+                &mut batch,
+                Cause::Backfill,
+                &pairs,
+                &WriteIndex::default(),
+            )?;
             let changes = pending.into_changes();
             drop(state);
             self.commit(batch, crate::Durability::Sync, changes)?;
@@ -889,7 +920,13 @@ impl Store {
         let state = self.read_state();
         let mut pending = Pending::new(&state, self.limits);
         let mut batch = WriteBatch::default();
-        let made = self.decide_pairs(&mut pending, &mut batch, Cause::Time, &pairs)?;
+        let made = self.decide_pairs(
+            &mut pending,
+            &mut batch,
+            Cause::Time,
+            &pairs,
+            &WriteIndex::default(),
+        )?;
         let changes = pending.into_changes();
         drop(state);
         self.commit(batch, crate::Durability::Sync, changes)?;
@@ -952,23 +989,28 @@ impl Store {
         let now = now.max(self.live_clock.load(Ordering::Acquire));
         let mut touched: Vec<(u8, u32)> = pending.o.facts.keys().copied().collect();
         touched.sort_unstable();
-        // In key order (segment, kind, subject): the deadlines are then
-        // read back without RocksDB sorting the keys.
-        let mut pairs = Vec::new();
-        for (&segment, def) in &pending.base.live.defs {
-            for &(k, sid) in &touched {
+        // A few thousand subjects at a time, each with all its segments
+        // (its history is read once): a bulk load's commit touching
+        // hundreds of thousands of subjects holds the verdicts of one
+        // chunk, not of every pair.
+        let index = WriteIndex::of(pending);
+        for chunk in touched.chunks(DECIDE_CHUNK) {
+            let mut pairs = Vec::new();
+            for &(k, sid) in chunk {
                 let kind = SubjectKind::from_tag(k).expect("facts are keyed by a valid kind");
-                if def.kind == kind {
-                    pairs.push(LivePair {
-                        segment,
-                        kind,
-                        subject: sid,
-                        at: now,
-                    });
+                for (&segment, def) in &pending.base.live.defs {
+                    if def.kind == kind {
+                        pairs.push(LivePair {
+                            segment,
+                            kind,
+                            subject: sid,
+                            at: now,
+                        });
+                    }
                 }
             }
+            self.decide_pairs(pending, batch, Cause::Write, &pairs, &index)?;
         }
-        self.decide_pairs(pending, batch, Cause::Write, &pairs)?;
         Ok(())
     }
 
@@ -981,6 +1023,7 @@ impl Store {
         batch: &mut WriteBatch,
         cause: Cause,
         pairs: &[LivePair],
+        index: &WriteIndex,
     ) -> Result<usize> {
         if pairs.is_empty() {
             return Ok(0);
@@ -1010,7 +1053,7 @@ impl Store {
             })
             .collect();
         let (verdicts, names) = {
-            let ctx = LiveContext::new(self, pending, cause);
+            let ctx = LiveContext::new(self, pending, cause, index);
             let verdicts = hook.decide(&ctx, pairs)?;
             if verdicts.len() != pairs.len() {
                 return Err(StoreError::Live(format!(
@@ -1040,8 +1083,22 @@ impl Store {
             .iter()
             .map(|p| keys::live::reverse(p.segment, p.kind, p.subject))
             .collect();
-        let sorted = reverse.windows(2).all(|w| w[0] <= w[1]);
-        let old_deadlines = self.db.batched_multi_get_cf(live, &reverse, sorted);
+        // Read in key order (RocksDB would sort them otherwise, slower),
+        // then put back in the pairs' order.
+        let mut order: Vec<usize> = (0..reverse.len()).collect();
+        order.sort_unstable_by_key(|&i| reverse[i]);
+        let sorted_keys: Vec<_> = order.iter().map(|&i| reverse[i]).collect();
+        let mut old_deadlines: Vec<Option<_>> = (0..reverse.len()).map(|_| None).collect();
+        for (i, found) in
+            order
+                .into_iter()
+                .zip(self.db.batched_multi_get_cf(live, &sorted_keys, true))
+        {
+            old_deadlines[i] = Some(found);
+        }
+        let old_deadlines = old_deadlines
+            .into_iter()
+            .map(|o| o.expect("every key was read"));
         let mut next_change = pending
             .o
             .live
