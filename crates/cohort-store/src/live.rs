@@ -315,16 +315,6 @@ impl<'p, 's> LiveContext<'p, 's> {
             .unwrap_or_else(|| self.pending.base.live.defs.get(&segment))
     }
 
-    /// Whether the subject was a member before this write.
-    pub fn was_member(&self, segment: u32, sid: u32) -> bool {
-        self.pending
-            .base
-            .live
-            .members
-            .get(&segment)
-            .is_some_and(|b| b.contains(sid))
-    }
-
     fn type_name(&self, id: u32) -> Result<String> {
         let (base, new) = (&self.pending.base.types, &self.pending.o.new_types);
         name_of(base, new, id)
@@ -528,6 +518,13 @@ impl Store {
             .iter()
             .map(|(id, d)| (*id, d.clone()))
             .collect()
+    }
+
+    /// The kind of subjects the live segment named `name` selects.
+    pub fn live_kind(&self, name: &str) -> Option<SubjectKind> {
+        let state = self.read_state();
+        let id = find_live(&state, name)?;
+        state.live.defs.get(&id).map(|d| d.kind)
     }
 
     /// The id of the live segment named `name`.
@@ -859,19 +856,7 @@ impl Store {
                     at: now,
                 })
                 .collect();
-            let state = self.read_state();
-            let mut pending = Pending::new(&state, self.limits);
-            let mut batch = WriteBatch::default();
-            let made = self.decide_pairs(
-                &mut pending,
-                &mut batch,
-                Cause::Backfill,
-                &pairs,
-                &WriteIndex::default(),
-            )?;
-            let changes = pending.into_changes();
-            drop(state);
-            self.commit(batch, crate::Durability::Sync, changes)?;
+            let made = self.commit_decisions(Cause::Backfill, &pairs)?;
             receipt.decided += pairs.len();
             receipt.changes += made;
             from = to;
@@ -917,20 +902,28 @@ impl Store {
         if pairs.is_empty() {
             return Ok(None);
         }
+        let made = self.commit_decisions(Cause::Time, &pairs)?;
+        Ok(Some((pairs.len(), made)))
+    }
+
+    /// Decides `pairs` (no write of events with them: a sweep round or a
+    /// backfill chunk) and commits what changed as one synced batch;
+    /// returns how many change records it wrote.
+    fn commit_decisions(&self, cause: Cause, pairs: &[LivePair]) -> Result<usize> {
         let state = self.read_state();
         let mut pending = Pending::new(&state, self.limits);
         let mut batch = WriteBatch::default();
         let made = self.decide_pairs(
             &mut pending,
             &mut batch,
-            Cause::Time,
-            &pairs,
+            cause,
+            pairs,
             &WriteIndex::default(),
         )?;
         let changes = pending.into_changes();
         drop(state);
         self.commit(batch, crate::Durability::Sync, changes)?;
-        Ok(Some((pairs.len(), made)))
+        Ok(made)
     }
 
     /// Before a write at `now` (the writer lock held): every deadline due

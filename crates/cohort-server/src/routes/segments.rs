@@ -357,14 +357,8 @@ pub(crate) async fn member(
         let store = Arc::clone(&project.store);
         let lookup = name.clone();
         let id = subject.clone();
-        let answer = blocking(move || {
-            let kind = store
-                .segment(&lookup)
-                .map_err(ApiError::from)?
-                .map_or(cohort::SubjectKind::User, |s| s.kind);
-            Ok(cohort::app::is_live_member(&store, &lookup, kind, &id)?)
-        })
-        .await?;
+        let answer =
+            blocking(move || Ok(cohort::app::is_live_member(&store, &lookup, &id)?)).await?;
         if let Some(member) = answer {
             return Ok(Json(json!({
                 "member": member,

@@ -6,7 +6,6 @@ use std::path::Path;
 use std::sync::Arc;
 
 use cohort_eval::{resolve, LiveEngine, StoreSegments};
-use cohort_event::SubjectKind;
 use cohort_filter::{Condition, Expr};
 use cohort_store::{BackfillReceipt, Change, Store, StoreError, StoreOptions, SweepReceipt};
 use serde_json::{json, Value as Json};
@@ -82,17 +81,13 @@ pub fn refresh_live(store: &Store, name: &str, now: i64) -> Result<usize> {
     Ok(refreshed)
 }
 
-/// Whether a subject is a member of a live segment now, from memory.
-/// `Ok(None)`: the segment is not live. An unknown subject is no member.
-pub fn is_live_member(
-    store: &Store,
-    name: &str,
-    kind: SubjectKind,
-    id: &str,
-) -> Result<Option<bool>> {
-    if store.live_segment_id(name).is_none() {
+/// Whether a subject of the live segment's kind is a member of it now,
+/// from memory. `Ok(None)`: the segment is not live. An unknown subject is
+/// no member.
+pub fn is_live_member(store: &Store, name: &str, id: &str) -> Result<Option<bool>> {
+    let Some(kind) = store.live_kind(name) else {
         return Ok(None);
-    }
+    };
     let view = store.view();
     Ok(match view.try_subject_dense_id(kind, id)? {
         Some(sid) => store.is_live_member(name, kind, sid),
