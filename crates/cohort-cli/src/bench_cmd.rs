@@ -25,8 +25,17 @@ use crate::{parse_now, DbArg};
 /// compare filters, store layouts or machines; the compare harness
 /// (benches/compare) runs it.
 ///
+/// With --live, it also times making each segment live (its backfill:
+/// members and deadlines decided from the whole history, written with
+/// their change records) and reports each backfill's median beside its
+/// evaluation's. This writes to the store: each segment is made live as
+/// `bench-live-NAME` and stopped again, --runs times, and the feed keeps
+/// those records — run it on a copy. Live segments follow the clock, so
+/// --live takes no --now.
+///
 /// Example:
 ///   cohort bench --db ./store --now 2026-01-01 --segments benches/compare/segments.toml
+///   cohort bench --db ./copy --live --runs 5 --segments benches/compare/segments.toml
 #[derive(clap::Args)]
 #[command(verbatim_doc_comment)]
 pub(crate) struct Args {
@@ -57,6 +66,9 @@ pub(crate) struct Args {
     /// Time only the batch of all segments, not each one alone.
     #[arg(long)]
     batch_only: bool,
+    /// Also time each segment's backfill (writes to the store; see above).
+    #[arg(long, conflicts_with_all = ["now", "batch_only"])]
+    live: bool,
     /// Print JSON instead of a table.
     #[arg(long)]
     json: bool,
@@ -132,6 +144,9 @@ pub(crate) fn run(args: Args) -> anyhow::Result<u8> {
         let mut row = stats(times);
         row["name"] = json!(seg.name);
         row["members"] = json!(members.len());
+        if args.live {
+            row["backfill"] = time_backfill(&store, seg, now, members.len(), &args)?;
+        }
         rows.push(row);
     }
     // All segments in one pass per subject kind (grouped before timing).
@@ -189,6 +204,9 @@ pub(crate) fn run(args: Args) -> anyhow::Result<u8> {
                 r["members"].to_string(),
                 r,
             )?;
+            if r["backfill"].is_object() {
+                line(&mut out, "  made live", String::new(), &r["backfill"])?;
+            }
         }
         line(
             &mut out,
@@ -205,6 +223,40 @@ pub(crate) fn run(args: Args) -> anyhow::Result<u8> {
         }
     }
     Ok(0)
+}
+
+/// Times making `seg` live as `bench-live-NAME` at `now` (then stopping
+/// it, untimed), --warmup then --runs times; checks it decided as many
+/// members as the evaluation found.
+fn time_backfill(
+    store: &Store,
+    seg: &Segment,
+    now: i64,
+    evaluated: u64,
+    args: &Args,
+) -> anyhow::Result<serde_json::Value> {
+    let name = format!("bench-live-{}", seg.name);
+    let filter = seg.expr.to_string();
+    let mut times = Vec::new();
+    let mut members = 0;
+    for run in 0..args.warmup + args.runs {
+        let (receipt, ms) = timed(|| Ok(store.make_live(&name, seg.kind, &filter, now)?))?;
+        store.stop_live(&name, now)?;
+        if receipt.members != evaluated {
+            anyhow::bail!(
+                "segment {}: made live with {} members, but evaluated to {evaluated}",
+                seg.name,
+                receipt.members
+            );
+        }
+        if run >= args.warmup {
+            times.push(ms);
+            members = receipt.members;
+        }
+    }
+    let mut out = stats(times);
+    out["members"] = json!(members);
+    Ok(out)
 }
 
 /// Waits (up to ten minutes) for RocksDB's background flushes and

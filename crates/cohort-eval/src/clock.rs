@@ -18,7 +18,7 @@
 //! next change is at the least candidate after `now`, or later. Waking at a
 //! candidate where nothing changes costs one decision, never a wrong answer.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{NaiveDate, Offset, TimeZone};
 use cohort_event::Attribute;
@@ -26,7 +26,8 @@ use cohort_filter::{
     Condition, EventSel, Expr, Literal, Measure, Predicate, ProfilePath, Selection, Sign, Test,
     TimeExpr, Window,
 };
-use cohort_store::{EventRecord, Profile, Value};
+use cohort_store::{bucket_of, EventRecord, Profile, StoreError, SubjectKind, Value, View};
+use rayon::prelude::*;
 
 use crate::profile::Birth;
 use crate::segments::Resolved;
@@ -199,24 +200,115 @@ impl Clock {
                 }
             }
         }
+        self.profile(&mut next, profile);
+        next.best
+    }
+
+    /// The candidates of a subject's tags and attributes.
+    fn profile(&self, next: &mut Next, profile: &Profile) {
         let histories = profile.tags.values().chain(profile.attributes.values());
         for history in histories {
             for change in history {
                 next.at(change.time);
                 if self.value_times {
                     if let Some(v) = &change.value {
-                        self.value(&mut next, v);
+                        self.value(next, v);
                     }
                 }
             }
         }
         if self.calendar {
-            if let Some(at) = next_calendar_change(profile, now) {
+            if let Some(at) = next_calendar_change(profile, next.now) {
                 next.at(at);
                 next.at(at.saturating_add(1));
             }
         }
-        next.best
+    }
+
+    /// [`Clock::next_change`] for every subject of `kind` at once, from a
+    /// scan of the event blocks instead of each history: the candidates
+    /// of an event at `x` are all at or before `now` unless
+    /// `x ≥ now + min shift` (a type the filter selects) or `x > now`
+    /// (any other: it enters the universe then), so only the blocks of
+    /// those weeks are read, and of them only subjects and times; tags
+    /// and attributes are read for the subjects that have any. `None`
+    /// when the filter compares time values with `now` (those are in the
+    /// events' data: decide subject by subject).
+    pub fn deadlines(
+        &self,
+        view: &View<'_>,
+        kind: SubjectKind,
+        now: i64,
+        profile_of: impl Fn(u32) -> Result<Profile, StoreError> + Sync,
+    ) -> Result<Option<BTreeMap<u32, i64>>, StoreError> {
+        if self.value_times {
+            return Ok(None);
+        }
+        let facts = view.facts(kind);
+        let mut best = vec![i64::MAX; facts.len()];
+        let min_shift = self.shifts.first().copied().unwrap_or(0).min(0);
+        for type_id in view.type_ids() {
+            let selected = match (&self.types, view.type_name(type_id)) {
+                (None, _) => true,
+                (Some(types), Some(name)) => types.contains(&name),
+                (Some(_), None) => false,
+            };
+            let lo = if selected {
+                now.saturating_add(min_shift)
+            } else {
+                now.saturating_add(1)
+            };
+            let blocks = view.blocks_with_columns(
+                kind,
+                type_id,
+                bucket_of(lo)..=bucket_of(i64::MAX),
+                Some(&[]),
+            )?;
+            for block in blocks {
+                for (&sid, &x) in block.subjects().iter().zip(block.times()) {
+                    if x < lo {
+                        continue;
+                    }
+                    let mut next = Next { now, best: None };
+                    if selected {
+                        self.shifted(&mut next, x);
+                    } else {
+                        next.at(x);
+                    }
+                    let slot = best.get_mut(sid as usize).ok_or_else(|| {
+                        StoreError::Corrupt(format!("a block names {kind} #{sid}, unknown"))
+                    })?;
+                    if let Some(t) = next.best {
+                        *slot = (*slot).min(t);
+                    }
+                }
+            }
+        }
+        let with_profile: Vec<u32> = facts
+            .iter()
+            .enumerate()
+            .filter(|(_, f)| f.profile_first != i64::MAX)
+            .map(|(sid, _)| sid as u32)
+            .collect();
+        let from_profiles: Vec<(u32, i64)> = with_profile
+            .par_iter()
+            .map(|&sid| {
+                let mut next = Next { now, best: None };
+                self.profile(&mut next, &profile_of(sid)?);
+                Ok(next.best.map(|t| (sid, t)))
+            })
+            .filter_map(Result::transpose)
+            .collect::<Result<_, StoreError>>()?;
+        for (sid, t) in from_profiles {
+            best[sid as usize] = best[sid as usize].min(t);
+        }
+        Ok(Some(
+            best.into_iter()
+                .enumerate()
+                .filter(|&(_, t)| t != i64::MAX)
+                .map(|(sid, t)| (sid as u32, t))
+                .collect(),
+        ))
     }
 
     fn shifted(&self, next: &mut Next, x: i64) {

@@ -18,10 +18,14 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 
 use cohort_filter::{parse, Expr};
-use cohort_store::{Cause, EventRecord, LiveContext, LiveHook, LivePair, StoreError, Verdict};
+use cohort_store::{
+    AllVerdicts, Cause, EventRecord, LiveContext, LiveHook, LivePair, StoreError, Verdict,
+};
 use rayon::prelude::*;
 
 use crate::clock::Clock;
+use crate::evaluate::{evaluate, EvalOptions};
+use crate::executor::Executor;
 use crate::reference::{evaluate_resolved, Subject};
 use crate::segments::{resolve, Resolved, StoreSegments};
 
@@ -182,6 +186,39 @@ impl LiveHook for LiveEngine {
             out[i] = v;
         }
         Ok(out)
+    }
+
+    /// A backfill in one batch evaluation (the fast evaluator, as
+    /// `cohort eval` runs it) and one scan of the blocks that can hold a
+    /// deadline ([`Clock::deadlines`]); subject by subject only when the
+    /// filter compares time values in data with `now`.
+    fn decide_all(
+        &self,
+        ctx: &LiveContext<'_, '_>,
+        segment: u32,
+        at: i64,
+    ) -> Result<Option<AllVerdicts>, StoreError> {
+        let c = self.compiled(ctx, segment)?;
+        let kind = ctx
+            .def(segment)
+            .ok_or_else(|| StoreError::Live(format!("no live segment #{segment}")))?
+            .kind;
+        let store = ctx.store();
+        let view = store.view();
+        let Some(deadlines) = c
+            .clock
+            .deadlines(&view, kind, at, |sid| ctx.profile(kind, sid))?
+        else {
+            return Ok(None);
+        };
+        let options = EvalOptions {
+            now: at,
+            kind,
+            executor: Executor::shared(),
+        };
+        let members = evaluate(&view, &c.expr, &StoreSegments::new(store), &options)
+            .map_err(|e| StoreError::Live(format!("segment #{segment}: {e}")))?;
+        Ok(Some(AllVerdicts { members, deadlines }))
     }
 }
 

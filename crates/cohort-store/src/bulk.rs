@@ -171,7 +171,7 @@ impl BulkLoad<'_> {
         let mut batch = WriteBatch::default();
         // Before the overlay's log is written out as tables: the live hook
         // reads it.
-        store.put_live(&mut pending, &mut batch, self.written_at)?;
+        store.put_live(&mut pending, &mut batch, self.written_at, false)?;
         let (files, spare) = write_tables(&dir, &mut pending)?;
         self.spare = spare;
         if let Some((fingerprint, mark)) = &mark {

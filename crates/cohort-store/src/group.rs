@@ -263,14 +263,6 @@ impl Store {
 
     fn write_group_locked(&self, writes: Vec<GroupWrite>) -> Result<Vec<Result<GroupOutcome>>> {
         self.check_writable()?;
-        // Deadlines due by the group's latest time are swept first (see
-        // `Store::catch_up_locked`).
-        let latest = writes
-            .iter()
-            .map(|w| w.options.received_at.unwrap_or(w.now))
-            .max()
-            .unwrap_or(i64::MIN);
-        self.catch_up_locked(latest)?;
         let state = self.read_state();
         let mut pending = Pending::new(&state, self.limits);
         let mut batch = WriteBatch::default();

@@ -74,8 +74,8 @@ pub use delete::DeleteReceipt;
 pub use error::{Result, StoreError};
 pub use group::{GroupOutcome, GroupWrite, MAX_GROUP_ITEMS};
 pub use live::{
-    BackfillReceipt, Cause, Change, EntryEvent, LiveContext, LiveDef, LiveHook, LivePair,
-    SweepReceipt, Verdict, BACKFILL_CHUNK, SWEEP_ROUND,
+    AllVerdicts, BackfillReceipt, Cause, Change, EntryEvent, LiveContext, LiveDef, LiveHook,
+    LivePair, SweepReceipt, Verdict, BACKFILL_CHUNK, SWEEP_ROUND,
 };
 pub use load::OpenCost;
 pub use options::{Access, Durability, Recovery, StoreOptions};

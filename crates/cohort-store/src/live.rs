@@ -14,8 +14,11 @@
 //!   pair's next deadline;
 //! - [`Store::sweep`] asks about the pairs whose deadline has come, each at
 //!   its own instant, in rounds of one batch each;
-//! - [`Store::make_live`] asks about every subject of the segment's kind
-//!   (the backfill), in chunks of one batch each.
+//! - [`Store::make_live`] asks for the whole segment at once
+//!   ([`LiveHook::decide_all`]: one batch evaluation, one scan for
+//!   deadlines) or, when the hook cannot, about every subject of the
+//!   segment's kind (the backfill); either way it commits what changed in
+//!   chunks of one batch each.
 //!
 //! A store with live segments refuses writes until a hook is installed
 //! ([`Store::set_live_hook`]): a write that skipped the hook would leave
@@ -45,13 +48,19 @@ use crate::store::Store;
 /// segments each).
 const DECIDE_CHUNK: usize = 4_096;
 
-/// How many subjects one backfill batch decides.
-pub const BACKFILL_CHUNK: usize = 4_096;
+/// How many subjects one backfill batch decides (or, for a segment
+/// decided at once, holds the changes of).
+pub const BACKFILL_CHUNK: usize = 16_384;
 
 /// How many due (segment, subject) pairs one sweep round decides: a round
 /// holds the writer lock, so a wave of deadlines at one midnight is cut
 /// into rounds between which writes go on.
 pub const SWEEP_ROUND: usize = 1_024;
+
+/// Deadlines a batch being built has set, by (segment, subject): a pair
+/// decided twice in one batch (caught up, then written) reads its deadline
+/// here, not from the store.
+type Moved = HashMap<(u32, u32), Option<i64>>;
 
 /// A live segment as the store keeps it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -174,6 +183,33 @@ pub trait LiveHook: Send + Sync {
     /// stand; only for [`Cause::Write`]).
     fn decide(&self, ctx: &LiveContext<'_, '_>, pairs: &[LivePair])
         -> Result<Vec<Option<Verdict>>>;
+
+    /// Decides every subject of a live segment at once, as of `at`, for a
+    /// backfill (no write pending): the members, and each subject's next
+    /// deadline by the same rule as [`Verdict::next`]. `Ok(None)` when the
+    /// hook cannot for this segment: the store then asks
+    /// [`LiveHook::decide`] subject by subject. The default cannot.
+    fn decide_all(
+        &self,
+        ctx: &LiveContext<'_, '_>,
+        segment: u32,
+        at: i64,
+    ) -> Result<Option<AllVerdicts>> {
+        let _ = (ctx, segment, at);
+        Ok(None)
+    }
+}
+
+/// A whole live segment decided at once ([`LiveHook::decide_all`]).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AllVerdicts {
+    /// The members at the instant decided (dense ids of the segment's
+    /// kind).
+    pub members: RoaringBitmap,
+    /// Every subject whose answer can change by time alone, with the next
+    /// instant it can (after the instant decided; earlier is allowed,
+    /// later is not). A subject not listed has no deadline.
+    pub deadlines: BTreeMap<u32, i64>,
 }
 
 /// The live segments in memory: definitions and members.
@@ -365,11 +401,34 @@ impl<'p, 's> LiveContext<'p, 's> {
                 }
             }
         }
+        // The rest: the stored ones read together, in key order.
+        let mut stored = Vec::new();
         for &(k, sid) in wanted {
-            if let std::collections::hash_map::Entry::Vacant(slot) = out.entry((k, sid)) {
-                let kind = SubjectKind::from_tag(k).expect("a valid kind");
-                slot.insert(self.subject_id(kind, sid)?);
+            if out.contains_key(&(k, sid)) {
+                continue;
             }
+            let kind = SubjectKind::from_tag(k).expect("a valid kind");
+            if (sid as usize) < base.facts[k as usize].len() {
+                stored.push((kind, sid));
+            } else {
+                out.insert((k, sid), self.subject_id(kind, sid)?);
+            }
+        }
+        stored.sort_unstable_by_key(|&(kind, sid)| (kind.tag(), sid));
+        let keys: Vec<_> = stored
+            .iter()
+            .map(|&(kind, sid)| keys::subject_rev_key(kind, sid))
+            .collect();
+        let found = self
+            .store
+            .db
+            .batched_multi_get_cf(self.store.cf(cf::DICT), &keys, true);
+        for ((kind, sid), v) in stored.into_iter().zip(found) {
+            let v = v?.ok_or_else(|| StoreError::Corrupt(format!("{kind} #{sid} has no name")))?;
+            let id = String::from_utf8(v.to_vec()).map_err(|_| {
+                StoreError::Corrupt(format!("{kind} #{sid} has a name that is not UTF-8"))
+            })?;
+            out.insert((kind.tag(), sid), id);
         }
         Ok(out)
     }
@@ -542,6 +601,22 @@ impl Store {
         Some(of_kind && state.live.members.get(&id).is_some_and(|b| b.contains(sid)))
     }
 
+    /// When a subject's membership of a live segment is next looked at by
+    /// time alone (its deadline; it may find nothing changed), if ever;
+    /// `Ok(None)` too if no live segment has that name.
+    pub fn live_deadline(&self, name: &str, kind: SubjectKind, sid: u32) -> Result<Option<i64>> {
+        let Some(id) = find_live(&self.read_state(), name) else {
+            return Ok(None);
+        };
+        match self
+            .db
+            .get_pinned_cf(self.cf(cf::LIVE), keys::live::reverse(id, kind, sid))?
+        {
+            Some(v) => Ok(Some(be_i64(&v)?)),
+            None => Ok(None),
+        }
+    }
+
     /// The members of a live segment now, as dense ids.
     pub fn live_members(&self, name: &str) -> Option<RoaringBitmap> {
         let state = self.read_state();
@@ -659,6 +734,8 @@ impl Store {
         let _writer = self.writer.lock().unwrap_or_else(|e| e.into_inner());
         self.check_writable()?;
         self.live_hook()?;
+        // Never decide before an instant already decided at.
+        let now = now.max(self.live_clock.load(Ordering::Acquire));
         // What fell due before `now` is recorded first, at its instants.
         self.catch_up_locked(now)?;
         let (id, existing) = {
@@ -739,6 +816,7 @@ impl Store {
     pub fn stop_live(&self, name: &str, now: i64) -> Result<bool> {
         let _writer = self.writer.lock().unwrap_or_else(|e| e.into_inner());
         self.check_writable()?;
+        let now = now.max(self.live_clock.load(Ordering::Acquire));
         self.catch_up_locked(now)?;
         let id = {
             let state = self.read_state();
@@ -845,6 +923,16 @@ impl Store {
             segment: id,
             ..Default::default()
         };
+        let all = {
+            let state = self.read_state();
+            let pending = Pending::new(&state, self.limits);
+            let none = WriteIndex::default();
+            let ctx = LiveContext::new(self, &pending, Cause::Backfill, &none);
+            self.live_hook()?.decide_all(&ctx, id, now)?
+        };
+        if let Some(all) = all {
+            return self.backfill_all_locked(id, kind, subjects, now, all, receipt);
+        }
         let mut from = 0u32;
         while from < subjects {
             let to = subjects.min(from.saturating_add(BACKFILL_CHUNK as u32));
@@ -867,6 +955,112 @@ impl Store {
             .members
             .get(&id)
             .map_or(0, |b| b.len());
+        Ok(receipt)
+    }
+
+    /// The backfill of a segment the hook decided at once: only the
+    /// subjects whose bit or deadline moves are written, in chunks of
+    /// [`BACKFILL_CHUNK`], each one batch, the last synced.
+    fn backfill_all_locked(
+        &self,
+        id: u32,
+        kind: SubjectKind,
+        subjects: u32,
+        now: i64,
+        all: AllVerdicts,
+        mut receipt: BackfillReceipt,
+    ) -> Result<BackfillReceipt> {
+        let out_of_range = all.members.max().filter(|&m| m >= subjects).or_else(|| {
+            all.deadlines
+                .last_key_value()
+                .map(|(&s, _)| s)
+                .filter(|&s| s >= subjects)
+        });
+        if let Some(sid) = out_of_range {
+            return Err(StoreError::Live(format!(
+                "the live hook decided {kind} #{sid}, of {subjects}"
+            )));
+        }
+        self.live_clock.fetch_max(now, Ordering::AcqRel);
+        let old_members = self
+            .read_state()
+            .live
+            .members
+            .get(&id)
+            .cloned()
+            .unwrap_or_default();
+        // Subjects with a deadline now: their deadline may move or go.
+        let mut touched = &all.members ^ &old_members;
+        let mut old_deadlines = HashMap::new();
+        let prefix = keys::live::reverse_prefix(id);
+        let mut it = self.db.raw_iterator_cf(self.cf(cf::LIVE));
+        it.seek(prefix);
+        while let (Some(k), Some(v)) = (it.key(), it.value()) {
+            if !k.starts_with(&prefix) {
+                break;
+            }
+            let (_, _, sid) = keys::live::parse_pair(&k[1..])
+                .ok_or_else(|| StoreError::Corrupt("malformed deadline".into()))?;
+            touched.insert(sid);
+            old_deadlines.insert(sid, be_i64(v)?);
+            it.next();
+        }
+        it.status()?;
+        drop(it);
+        touched.extend(all.deadlines.keys().copied());
+        let touched: Vec<u32> = touched.into_iter().collect();
+        let chunks = touched.len().div_ceil(BACKFILL_CHUNK);
+        for (n, chunk) in touched.chunks(BACKFILL_CHUNK).enumerate() {
+            let pairs: Vec<LivePair> = chunk
+                .iter()
+                .map(|&subject| LivePair {
+                    segment: id,
+                    kind,
+                    subject,
+                    at: now,
+                })
+                .collect();
+            let verdicts = chunk
+                .iter()
+                .map(|sid| {
+                    Some(Verdict {
+                        member: all.members.contains(*sid),
+                        next: all.deadlines.get(sid).copied(),
+                        entry: None,
+                    })
+                })
+                .collect();
+            let state = self.read_state();
+            let mut pending = Pending::new(&state, self.limits);
+            let mut batch = WriteBatch::default();
+            let old = chunk
+                .iter()
+                .map(|s| old_deadlines.get(s).copied())
+                .collect();
+            let made = self.apply_verdicts(
+                &mut pending,
+                &mut batch,
+                Cause::Backfill,
+                &pairs,
+                verdicts,
+                old,
+                &WriteIndex::default(),
+            )?;
+            let changes = pending.into_changes();
+            drop(state);
+            // One sync at the end makes every chunk durable (the log is
+            // written in order); until then the segment is not ready, and
+            // a crash is followed by deciding it again.
+            let durability = if n + 1 == chunks {
+                crate::Durability::Sync
+            } else {
+                crate::Durability::Buffered
+            };
+            self.commit(batch, durability, changes)?;
+            receipt.changes += made;
+        }
+        receipt.decided = subjects as usize;
+        receipt.members = all.members.len();
         Ok(receipt)
     }
 
@@ -919,6 +1113,7 @@ impl Store {
             cause,
             pairs,
             &WriteIndex::default(),
+            &mut Moved::new(),
         )?;
         let changes = pending.into_changes();
         drop(state);
@@ -967,12 +1162,16 @@ impl Store {
 
     /// The live part of a write's batch: every live segment of each
     /// touched subject's kind is decided as of `now`. Called by every
-    /// write path before its batch is sealed.
+    /// write path before its batch is sealed; with `catch_up`, the touched
+    /// subjects' deadlines that fell due by `now` are decided first
+    /// ([`Store::catch_up_touched`]; a bulk commit sweeps everything due
+    /// before instead).
     pub(crate) fn put_live(
         &self,
         pending: &mut Pending<'_>,
         batch: &mut WriteBatch,
         now: i64,
+        catch_up: bool,
     ) -> Result<()> {
         if pending.base.live.defs.is_empty() || pending.o.facts.is_empty() {
             return Ok(());
@@ -982,12 +1181,7 @@ impl Store {
         let now = now.max(self.live_clock.load(Ordering::Acquire));
         let mut touched: Vec<(u8, u32)> = pending.o.facts.keys().copied().collect();
         touched.sort_unstable();
-        // A few thousand subjects at a time, each with all its segments
-        // (its history is read once): a bulk load's commit touching
-        // hundreds of thousands of subjects holds the verdicts of one
-        // chunk, not of every pair.
-        let index = WriteIndex::of(pending);
-        for chunk in touched.chunks(DECIDE_CHUNK) {
+        let pairs_of = |chunk: &[(u8, u32)], at: i64| {
             let mut pairs = Vec::new();
             for &(k, sid) in chunk {
                 let kind = SubjectKind::from_tag(k).expect("facts are keyed by a valid kind");
@@ -997,14 +1191,95 @@ impl Store {
                             segment,
                             kind,
                             subject: sid,
-                            at: now,
+                            at,
                         });
                     }
                 }
             }
-            self.decide_pairs(pending, batch, Cause::Write, &pairs, &index)?;
+            pairs
+        };
+        let mut moved = Moved::new();
+        if catch_up {
+            let pairs = pairs_of(&touched, now);
+            self.catch_up_touched(pending, batch, pairs, now, &mut moved)?;
+        }
+        // A few thousand subjects at a time, each with all its segments
+        // (its history is read once): a bulk load's commit touching
+        // hundreds of thousands of subjects holds the verdicts of one
+        // chunk, not of every pair.
+        let index = WriteIndex::of(pending);
+        for chunk in touched.chunks(DECIDE_CHUNK) {
+            let pairs = pairs_of(chunk, now);
+            self.decide_pairs(pending, batch, Cause::Write, &pairs, &index, &mut moved)?;
         }
         Ok(())
+    }
+
+    /// Before a write decides its subjects at `now`: those of their pairs
+    /// whose deadline fell due by then and was not swept yet are decided
+    /// first, each at its own instant and on the history before the write
+    /// (cause `time`), in the write's batch — so a change time made is
+    /// recorded as time's, not swallowed by the write. Other subjects'
+    /// due deadlines are left to the sweep: a write never waits for a wave
+    /// of them (a midnight's birthdays).
+    fn catch_up_touched(
+        &self,
+        pending: &mut Pending<'_>,
+        batch: &mut WriteBatch,
+        mut pairs: Vec<LivePair>,
+        now: i64,
+        moved: &mut Moved,
+    ) -> Result<()> {
+        let before = WriteIndex::default();
+        while !pairs.is_empty() {
+            let deadlines = self.deadlines_of(&pairs, moved)?;
+            let due: Vec<LivePair> = pairs
+                .iter()
+                .zip(deadlines)
+                .filter_map(|(p, d)| d.filter(|&d| d <= now).map(|at| LivePair { at, ..*p }))
+                .collect();
+            if !due.is_empty() {
+                self.decide_pairs(pending, batch, Cause::Time, &due, &before, moved)?;
+            }
+            // Only a pair just decided can be due again.
+            pairs = due;
+        }
+        Ok(())
+    }
+
+    /// Each pair's deadline as the batch being built leaves it (`moved`)
+    /// or else as stored (its reverse key, read in key order: RocksDB
+    /// would sort them otherwise, slower), in the pairs' order.
+    fn deadlines_of(&self, pairs: &[LivePair], moved: &Moved) -> Result<Vec<Option<i64>>> {
+        let mut out = vec![None; pairs.len()];
+        let unknown: Vec<usize> = (0..pairs.len())
+            .filter(
+                |&i| match moved.get(&(pairs[i].segment, pairs[i].subject)) {
+                    Some(&d) => {
+                        out[i] = d;
+                        false
+                    }
+                    None => true,
+                },
+            )
+            .collect();
+        let reverse: Vec<_> = unknown
+            .iter()
+            .map(|&i| keys::live::reverse(pairs[i].segment, pairs[i].kind, pairs[i].subject))
+            .collect();
+        let mut order: Vec<usize> = (0..reverse.len()).collect();
+        order.sort_unstable_by_key(|&i| reverse[i]);
+        let sorted_keys: Vec<_> = order.iter().map(|&i| reverse[i]).collect();
+        let found = self
+            .db
+            .batched_multi_get_cf(self.cf(cf::LIVE), &sorted_keys, true);
+        for (i, found) in order.into_iter().zip(found) {
+            out[unknown[i]] = match found? {
+                Some(b) => Some(be_i64(&b)?),
+                None => None,
+            };
+        }
+        Ok(out)
     }
 
     /// Asks the hook about `pairs` and puts what changed into `batch`:
@@ -1017,6 +1292,7 @@ impl Store {
         cause: Cause,
         pairs: &[LivePair],
         index: &WriteIndex,
+        moved: &mut Moved,
     ) -> Result<usize> {
         if pairs.is_empty() {
             return Ok(0);
@@ -1024,6 +1300,33 @@ impl Store {
         let hook = self.live_hook()?;
         let latest = pairs.iter().map(|p| p.at).max().unwrap_or(i64::MIN);
         self.live_clock.fetch_max(latest, Ordering::AcqRel);
+        let verdicts = {
+            let ctx = LiveContext::new(self, pending, cause, index);
+            hook.decide(&ctx, pairs)?
+        };
+        let old = self.deadlines_of(pairs, moved)?;
+        for (p, v) in pairs.iter().zip(&verdicts) {
+            if let Some(v) = v {
+                moved.insert((p.segment, p.subject), v.next);
+            }
+        }
+        self.apply_verdicts(pending, batch, cause, pairs, verdicts, old, index)
+    }
+
+    /// Puts the hook's verdicts on `pairs` into `batch` (see
+    /// [`Store::decide_pairs`]), given each pair's deadline before;
+    /// returns how many change records it wrote.
+    #[allow(clippy::too_many_arguments)]
+    fn apply_verdicts(
+        &self,
+        pending: &mut Pending<'_>,
+        batch: &mut WriteBatch,
+        cause: Cause,
+        pairs: &[LivePair],
+        verdicts: Vec<Option<Verdict>>,
+        old_deadlines: Vec<Option<i64>>,
+        index: &WriteIndex,
+    ) -> Result<usize> {
         // Each pair's bit before this decision (an earlier decision of the
         // same batch counts).
         let was: Vec<bool> = pairs
@@ -1045,9 +1348,8 @@ impl Store {
                     })
             })
             .collect();
-        let (verdicts, names) = {
+        let names = {
             let ctx = LiveContext::new(self, pending, cause, index);
-            let verdicts = hook.decide(&ctx, pairs)?;
             if verdicts.len() != pairs.len() {
                 return Err(StoreError::Live(format!(
                     "the live hook answered {} pairs of {}",
@@ -1069,35 +1371,19 @@ impl Store {
                 .filter(|((_, v), was)| v.as_ref().is_some_and(|v| **was != v.member))
                 .map(|((p, _), _)| (p.kind.tag(), p.subject))
                 .collect();
-            (verdicts, ctx.subject_ids(&flipping)?)
+            ctx.subject_ids(&flipping)?
         };
         let live = self.cf(cf::LIVE);
-        let reverse: Vec<_> = pairs
-            .iter()
-            .map(|p| keys::live::reverse(p.segment, p.kind, p.subject))
-            .collect();
-        // Read in key order (RocksDB would sort them otherwise, slower),
-        // then put back in the pairs' order.
-        let mut order: Vec<usize> = (0..reverse.len()).collect();
-        order.sort_unstable_by_key(|&i| reverse[i]);
-        let sorted_keys: Vec<_> = order.iter().map(|&i| reverse[i]).collect();
-        let mut old_deadlines: Vec<Option<_>> = (0..reverse.len()).map(|_| None).collect();
-        for (i, found) in
-            order
-                .into_iter()
-                .zip(self.db.batched_multi_get_cf(live, &sorted_keys, true))
-        {
-            old_deadlines[i] = Some(found);
-        }
-        let old_deadlines = old_deadlines
-            .into_iter()
-            .map(|o| o.expect("every key was read"));
         let mut next_change = pending
             .o
             .live
             .next_change
             .unwrap_or(pending.base.live.next_change);
         let mut made = 0;
+        // The family `live`'s puts (`Some`) and deletes, put into the
+        // batch in key order: RocksDB inserts a run of ascending keys into
+        // its memtable far faster than keys that jump about.
+        let mut ops: Vec<(Vec<u8>, Option<Vec<u8>>)> = Vec::new();
         for (((p, v), old), was) in pairs.iter().zip(verdicts).zip(old_deadlines).zip(was) {
             let Some(v) = v else {
                 continue;
@@ -1109,12 +1395,8 @@ impl Store {
                 )));
             }
             if was != v.member {
-                let member_key = keys::live::member(p.segment, p.kind, p.subject);
-                if v.member {
-                    batch.put_cf(live, member_key, []);
-                } else {
-                    batch.delete_cf(live, member_key);
-                }
+                let member_key = keys::live::member(p.segment, p.kind, p.subject).to_vec();
+                ops.push((member_key, v.member.then(Vec::new)));
                 let segment = pending
                     .base
                     .live
@@ -1159,25 +1441,27 @@ impl Store {
                     .flips
                     .insert((p.segment, p.subject), v.member);
             }
-            let old = match old? {
-                Some(b) => Some(be_i64(&b)?),
-                None => None,
-            };
             if old != v.next {
                 if let Some(at) = old {
-                    batch.delete_cf(live, keys::live::deadline(at, p.segment, p.kind, p.subject));
+                    let key = keys::live::deadline(at, p.segment, p.kind, p.subject);
+                    ops.push((key.to_vec(), None));
                 }
                 match v.next {
                     Some(at) => {
-                        batch.put_cf(
-                            live,
-                            keys::live::deadline(at, p.segment, p.kind, p.subject),
-                            [],
-                        );
-                        batch.put_cf(live, reverse_key(p), at.to_be_bytes());
+                        let key = keys::live::deadline(at, p.segment, p.kind, p.subject);
+                        ops.push((key.to_vec(), Some(Vec::new())));
+                        ops.push((reverse_key(p).to_vec(), Some(at.to_be_bytes().to_vec())));
                     }
-                    None => batch.delete_cf(live, reverse_key(p)),
+                    None => ops.push((reverse_key(p).to_vec(), None)),
                 }
+            }
+        }
+        // Stable: a key written twice keeps its last write last.
+        ops.sort_by(|a, b| a.0.cmp(&b.0));
+        for (key, value) in ops {
+            match value {
+                Some(v) => batch.put_cf(live, key, v),
+                None => batch.delete_cf(live, key),
             }
         }
         if made > 0 {

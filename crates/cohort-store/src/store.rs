@@ -396,7 +396,6 @@ impl Store {
         // Checked under the writer lock: a bulk commit that failed while
         // this write waited may have poisoned the store.
         self.check_writable()?;
-        self.catch_up_locked(received_at)?;
         let state = self.read_state();
         let mut pending = Pending::new(&state, self.limits);
         let mut receipt = self.stage_request(&mut pending, events, profile, received_at)?;
@@ -709,7 +708,7 @@ impl Store {
     ) -> Result<crate::merge::SmallBlockUpdates> {
         // First: the live hook reads this write's log entries, which
         // `put_log_and_blocks` moves into the batch.
-        self.put_live(pending, batch, written_at)?;
+        self.put_live(pending, batch, written_at, true)?;
         let mut small_blocks = Vec::new();
         self.put_log_and_blocks(pending, batch, &mut small_blocks)?;
         self.put_derived(pending, batch, written_at)?;
