@@ -63,10 +63,8 @@ def wrk(url, script, env, seconds, connections, threads):
     out = run(["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s",
                "-s", os.path.join(HERE, script), url], env={**os.environ, **env}).stdout
     m = re.search(r"RESULT requests=(\d+) non2xx=(\d+) errors=(\d+) p50_us=(\d+) p99_us=(\d+) max_us=(\d+)", out)
-    secs = float(re.search(r"requests in ([\d.]+)(m?s)", out).group(1))
-    unit = re.search(r"requests in ([\d.]+)(m?s)", out).group(2)
-    if unit == "ms":
-        secs /= 1000
+    took = re.search(r"requests in ([\d.]+)(ms|s|m)\b", out)
+    secs = float(took.group(1)) * {"ms": 0.001, "s": 1, "m": 60}[took.group(2)]
     r = dict(zip(["requests", "non2xx", "errors", "p50_us", "p99_us", "max_us"], map(int, m.groups())))
     r["seconds"] = secs
     r["rps"] = r["requests"] / secs

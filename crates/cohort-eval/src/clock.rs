@@ -6,7 +6,10 @@
 //! - the now rule: an event or profile change counts from its time `t` on;
 //! - windows and `now ± D`: `t ≥ now − D` holds until `now = t + D`, and
 //!   `t < now + D` from `now = t − D + 1`; in general a comparison of an
-//!   instant `x` with `now + s` flips at `x − s` or `x − s + 1`;
+//!   instant `x` with `now + s` flips at `x − s` or `x − s + 1`, and a
+//!   window's bound (inclusive, a `between`'s end exclusive) at just one
+//!   of them, known from its form: only that one is a candidate (an event
+//!   now does not wake its segments a millisecond later for nothing);
 //! - time literals compared with time values (or numbers, read as Unix ms)
 //!   in events' data and in tags: the same, with `x` the value;
 //! - `age` and `birthday`: the calendar date of `now` in the user's zone,
@@ -32,11 +35,37 @@ use rayon::prelude::*;
 use crate::profile::Birth;
 use crate::segments::Resolved;
 
+/// Which of a shift's two candidates a filter needs: `x − s` (a
+/// comparison that turns at `now + s = x`, like `t ≤ now + s`) and
+/// `x − s + 1` (one that turns just after, like `t ≥ now + s` or
+/// `t < now + s`).
+#[derive(Debug, Clone, Copy, Default)]
+struct Edges {
+    at: bool,
+    after: bool,
+}
+
+const AT: Edges = Edges {
+    at: true,
+    after: false,
+};
+const AFTER: Edges = Edges {
+    at: false,
+    after: true,
+};
+const BOTH: Edges = Edges {
+    at: true,
+    after: true,
+};
+
 /// What of `now` one filter (with every segment it reaches) reads.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Clock {
-    /// Every `s` of a `now + s` the filter compares with (0 always).
-    shifts: BTreeSet<i64>,
+    /// Every `s` of a `now + s` the filter compares with (0 always, for
+    /// the now rule), with the candidates each needs: a window's bounds
+    /// are inclusive and a `between`'s end exclusive, so each bound needs
+    /// only one of the two; other comparisons take both.
+    shifts: BTreeMap<i64, Edges>,
     /// The event types whose times are compared with shifted instants;
     /// `None`: every type (`*`).
     types: Option<BTreeSet<String>>,
@@ -50,7 +79,8 @@ impl Clock {
     /// The clock of `root` and every segment `resolved` reaches from it.
     pub fn of(root: &Expr, resolved: &Resolved) -> Clock {
         let mut clock = Clock {
-            shifts: BTreeSet::from([0]),
+            // The now rule: an event counts from its time on (`t ≤ now`).
+            shifts: BTreeMap::from([(0, AT)]),
             types: Some(BTreeSet::new()),
             ..Default::default()
         };
@@ -100,7 +130,7 @@ impl Clock {
             } => {
                 self.selection(selection);
                 self.window(window.as_ref());
-                self.time(value);
+                self.time(value, BOTH);
             }
             Condition::Seq { steps, window, .. } => {
                 steps.iter().for_each(|s| self.selection(s));
@@ -151,33 +181,41 @@ impl Clock {
                 if matches!(at, TimeExpr::Now(_)) {
                     self.value_times = true;
                 }
-                self.time(at);
+                self.time(at, BOTH);
             }
         }
     }
 
+    /// A window's bounds (`window.rs`): `lo ≤ t` leaves just after
+    /// `now + s = t`; `t ≤ now` (every window's end) comes at `now = t`;
+    /// a `between`'s end `t < now + s` comes just after `now + s = t`.
     fn window(&mut self, w: Option<&Window>) {
         match w {
             None => {}
-            Some(Window::Last(d)) => {
-                self.shifts.insert(d.millis().saturating_neg());
-            }
-            Some(Window::Since(t)) => self.time(t),
+            Some(Window::Last(d)) => self.shift(d.millis().saturating_neg(), AFTER),
+            Some(Window::Since(t)) => self.time(t, AFTER),
             Some(Window::Between(a, b)) => {
-                self.time(a);
-                self.time(b);
+                self.time(a, AFTER);
+                self.time(b, AFTER);
             }
         }
     }
 
-    fn time(&mut self, t: &TimeExpr) {
+    fn time(&mut self, t: &TimeExpr, edges: Edges) {
         if let TimeExpr::Now(shift) = t {
-            self.shifts.insert(match shift {
+            let s = match shift {
                 None => 0,
                 Some((Sign::Plus, d)) => d.millis(),
                 Some((Sign::Minus, d)) => d.millis().saturating_neg(),
-            });
+            };
+            self.shift(s, edges);
         }
+    }
+
+    fn shift(&mut self, s: i64, edges: Edges) {
+        let e = self.shifts.entry(s).or_default();
+        e.at |= edges.at;
+        e.after |= edges.after;
     }
 
     /// The least instant after `now` at which the answer for a subject
@@ -246,7 +284,7 @@ impl Clock {
         }
         let facts = view.facts(kind);
         let mut best = vec![i64::MAX; facts.len()];
-        let min_shift = self.shifts.first().copied().unwrap_or(0).min(0);
+        let min_shift = self.shifts.keys().next().copied().unwrap_or(0).min(0);
         for type_id in view.type_ids() {
             let selected = match (&self.types, view.type_name(type_id)) {
                 (None, _) => true,
@@ -312,10 +350,14 @@ impl Clock {
     }
 
     fn shifted(&self, next: &mut Next, x: i64) {
-        for &s in &self.shifts {
+        for (&s, e) in &self.shifts {
             let at = x.saturating_sub(s);
-            next.at(at);
-            next.at(at.saturating_add(1));
+            if e.at {
+                next.at(at);
+            }
+            if e.after {
+                next.at(at.saturating_add(1));
+            }
         }
     }
 
@@ -425,6 +467,45 @@ mod tests {
 
     fn at(s: &str) -> i64 {
         cohort_store::parse_rfc3339(s).unwrap().millis
+    }
+
+    fn clock(filter: &str) -> Clock {
+        let expr = cohort_filter::parse(filter).unwrap();
+        let resolved =
+            crate::segments::resolve(std::slice::from_ref(&expr), &crate::segments::NoSegments)
+                .unwrap();
+        Clock::of(&expr, &resolved)
+    }
+
+    fn event(ty: &str, time: i64) -> EventRecord {
+        EventRecord {
+            subject_kind: SubjectKind::User,
+            subject_id: String::new(),
+            event_type: ty.into(),
+            time,
+            seq: 0,
+            data: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_window_wakes_only_when_an_event_leaves_it() {
+        let now = at("2026-06-01T00:00:00Z");
+        let day = 86_400_000;
+        let events = [event("purchase", now)];
+        let none = Profile::default();
+        // Not a millisecond after the event (it counts from `now` on), but
+        // the first instant it is out of the window.
+        let window = clock("did(purchase, last 1d)");
+        assert_eq!(window.next_change(&events, &none, now), Some(now + day + 1));
+        let between = clock("did(purchase, between now - 2d and now - 1d)");
+        assert_eq!(
+            between.next_change(&events, &none, now),
+            Some(now + day + 1)
+        );
+        // A strict comparison with `now` itself turns a millisecond on.
+        let strict = clock("last(purchase) < now");
+        assert_eq!(strict.next_change(&events, &none, now), Some(now + 1));
     }
 
     #[test]

@@ -29,8 +29,8 @@
 //! So a commit is all or nothing, like a `WriteBatch`, and a load mark
 //! never counts events that are not there.
 
+use parking_lot::MutexGuard;
 use std::path::{Path, PathBuf};
-use std::sync::MutexGuard;
 
 use cohort_event::Event;
 use rayon::prelude::*;
@@ -74,7 +74,7 @@ impl Store {
     /// files at each [`BulkLoad::commit`], without the write-ahead log,
     /// memtables or flushes. Other writes wait until it is dropped.
     pub fn bulk_load(&self) -> Result<BulkLoad<'_>> {
-        let writer = self.writer.lock().unwrap_or_else(|e| e.into_inner());
+        let writer = self.writer.lock();
         self.check_writable()?;
         Ok(BulkLoad {
             store: self,

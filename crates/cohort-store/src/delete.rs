@@ -68,7 +68,7 @@ impl Store {
     /// Returns `None` when the store holds no such user.
     pub fn delete_user(&self, id: &str) -> Result<Option<DeleteReceipt>> {
         let kind = SubjectKind::User;
-        let _writer = self.writer.lock().unwrap_or_else(|e| e.into_inner());
+        let _writer = self.writer.lock();
         self.check_writable()?;
         let Some(sid) = self.read_state().subject(kind, id) else {
             return Ok(None);

@@ -253,7 +253,7 @@ impl Store {
     /// Writes one group under the writer lock: one answer per write, in
     /// order.
     pub(crate) fn write_group(&self, writes: Vec<GroupWrite>) -> Vec<Result<GroupOutcome>> {
-        let _writer = self.writer.lock().unwrap_or_else(|e| e.into_inner());
+        let _writer = self.writer.lock();
         let n = writes.len();
         match self.write_group_locked(writes) {
             Ok(answers) => answers,

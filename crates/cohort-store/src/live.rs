@@ -57,9 +57,10 @@ pub const BACKFILL_CHUNK: usize = 16_384;
 /// into rounds between which writes go on.
 pub const SWEEP_ROUND: usize = 1_024;
 
-/// Deadlines a batch being built has set, by (segment, subject): a pair
-/// decided twice in one batch (caught up, then written) reads its deadline
-/// here, not from the store.
+/// Deadlines as a batch being built leaves them, by (segment, subject):
+/// a pair decided twice in one batch (caught up, then written) reads its
+/// deadline here, not from the store (and a write reads here the ones its
+/// catch-up read).
 type Moved = HashMap<(u32, u32), Option<i64>>;
 
 /// A live segment as the store keeps it.
@@ -383,16 +384,19 @@ impl<'p, 's> LiveContext<'p, 's> {
             .map_err(|_| StoreError::Corrupt(format!("{kind} #{sid} has a name that is not UTF-8")))
     }
 
-    /// The IDs of many subjects: one read each for a few; for many, when
-    /// the writer holds every ID in memory, one pass over that map (a
-    /// bulk load's dictionary reads would each sort its write buffer).
+    /// The IDs of many subjects: read together in key order; for a good
+    /// share of all of them, when the writer holds every ID in memory, one
+    /// pass over that map instead (a bulk load's commit).
     fn subject_ids(
         &self,
         wanted: &std::collections::HashSet<(u8, u32)>,
     ) -> Result<HashMap<(u8, u32), String>> {
         let mut out = HashMap::with_capacity(wanted.len());
         let base = self.pending.base;
-        if wanted.len() > 64 && base.subject_map_loaded {
+        // The pass costs the whole map; it pays only for a good share of
+        // it (a bulk load's commit), not for a sweep round's thousand.
+        let mapped: usize = base.subjects.iter().map(|m| m.len()).sum();
+        if wanted.len() > 64 && wanted.len() >= mapped / 16 && base.subject_map_loaded {
             for (k, map) in base.subjects.iter().enumerate() {
                 for (name, &sid) in map {
                     if wanted.contains(&(k as u8, sid)) {
@@ -673,7 +677,7 @@ impl Store {
     /// backfills of past instants, so nothing newer is ever deleted).
     /// Returns how many were deleted.
     pub fn trim_changes(&self, cutoff: i64) -> Result<u64> {
-        let _writer = self.writer.lock().unwrap_or_else(|e| e.into_inner());
+        let _writer = self.writer.lock();
         self.check_writable()?;
         let family = self.cf(cf::CHANGES);
         let mut it = self.db.raw_iterator_cf(family);
@@ -708,7 +712,7 @@ impl Store {
             return Ok(None);
         };
         let mut it = self.db.raw_iterator_cf(family);
-        it.seek([keys::live::DEADLINE]);
+        it.seek(self.deadline_scan_start());
         match it.key() {
             Some(k) if k.first() == Some(&keys::live::DEADLINE) => {
                 Ok(keys::live::parse_deadline(k).map(|(t, ..)| t))
@@ -717,6 +721,24 @@ impl Store {
                 it.status()?;
                 Ok(None)
             }
+        }
+    }
+
+    /// Where scans of the deadline index start (see `Store::live_floor`).
+    fn deadline_scan_start(&self) -> Vec<u8> {
+        let floor = self.live_floor.lock();
+        if floor.is_empty() {
+            vec![keys::live::DEADLINE]
+        } else {
+            floor.clone()
+        }
+    }
+
+    /// Lowers the floor of the deadline index to a deadline key being put.
+    fn lower_floor(&self, key: &[u8]) {
+        let mut floor = self.live_floor.lock();
+        if !floor.is_empty() && key < floor.as_slice() {
+            *floor = key.to_vec();
         }
     }
 
@@ -731,7 +753,7 @@ impl Store {
         filter: &str,
         now: i64,
     ) -> Result<BackfillReceipt> {
-        let _writer = self.writer.lock().unwrap_or_else(|e| e.into_inner());
+        let _writer = self.writer.lock();
         self.check_writable()?;
         self.live_hook()?;
         // Never decide before an instant already decided at.
@@ -793,7 +815,7 @@ impl Store {
     /// saved segments they reach: if the refresh that follows is cut
     /// short, the next open decides them again ([`Store::finish_backfills`]).
     pub fn mark_live_unready(&self, names: &[String]) -> Result<()> {
-        let _writer = self.writer.lock().unwrap_or_else(|e| e.into_inner());
+        let _writer = self.writer.lock();
         self.check_writable()?;
         for (id, def) in self.live_segments() {
             if names.contains(&def.name) && def.ready {
@@ -814,7 +836,7 @@ impl Store {
     /// are removed (its earlier records stay in the feed).
     /// Returns whether it was live.
     pub fn stop_live(&self, name: &str, now: i64) -> Result<bool> {
-        let _writer = self.writer.lock().unwrap_or_else(|e| e.into_inner());
+        let _writer = self.writer.lock();
         self.check_writable()?;
         let now = now.max(self.live_clock.load(Ordering::Acquire));
         self.catch_up_locked(now)?;
@@ -944,7 +966,7 @@ impl Store {
                     at: now,
                 })
                 .collect();
-            let made = self.commit_decisions(Cause::Backfill, &pairs)?;
+            let made = self.commit_decisions(Cause::Backfill, &pairs, crate::Durability::Sync)?;
             receipt.decided += pairs.len();
             receipt.changes += made;
             from = to;
@@ -1066,44 +1088,76 @@ impl Store {
 
     /// Decides the pairs whose deadline is at or before `now`, each at its
     /// own instant, in rounds of at most [`SWEEP_ROUND`] pairs (one batch
-    /// each, synced), at most `max_rounds` rounds. A pair whose next
-    /// deadline is also due is decided again in a later round, so that
-    /// each change keeps its own instant.
+    /// each), at most `max_rounds` rounds, then makes them durable with
+    /// one sync. A pair whose next deadline is also due is decided again
+    /// in a later round, so that each change keeps its own instant.
     pub fn sweep(&self, now: i64, max_rounds: usize) -> Result<SweepReceipt> {
         let mut receipt = SweepReceipt::default();
         if self.is_read_only() || self.read_state().live.defs.is_empty() {
             return Ok(receipt);
         }
+        let mut caught_up = false;
         for _ in 0..max_rounds {
-            let _writer = self.writer.lock().unwrap_or_else(|e| e.into_inner());
+            let writer = self.writer.lock();
             self.check_writable()?;
-            match self.sweep_round_locked(now)? {
+            let round = self.sweep_round_locked(now)?;
+            // Handed straight to a write waiting for it, if any: a wave of
+            // rounds must not take the lock back before the write runs.
+            parking_lot::MutexGuard::unlock_fair(writer);
+            match round {
                 Some((decided, changes)) => {
                     receipt.decided += decided;
                     receipt.changes += changes;
                 }
-                None => return Ok(receipt),
+                None => {
+                    caught_up = true;
+                    break;
+                }
             }
         }
-        receipt.more = self.next_deadline()?.is_some_and(|t| t <= now);
+        // Outside the lock: writes go on while the log is synced, and the
+        // records become visible to readers (`Store::changes`) then.
+        if receipt.decided > 0 {
+            self.sync()?;
+        }
+        if !caught_up {
+            receipt.more = self.next_deadline()?.is_some_and(|t| t <= now);
+        }
         Ok(receipt)
     }
 
     /// One sweep round, the writer lock held: (pairs decided, changes
     /// made), or `None` when nothing is due.
     fn sweep_round_locked(&self, now: i64) -> Result<Option<(usize, usize)>> {
-        let pairs = self.due(now, SWEEP_ROUND)?;
+        let (pairs, next_key) = self.due(now, SWEEP_ROUND)?;
+        // Nothing is being written (the writer lock is held): past the
+        // keys this round takes, the next one is the floor — or, if there
+        // is none, past every deadline key. A deadline this round puts
+        // below it lowers it again.
+        *self.live_floor.lock() = next_key.unwrap_or_else(|| vec![keys::live::DEADLINE + 1]);
         if pairs.is_empty() {
             return Ok(None);
         }
-        let made = self.commit_decisions(Cause::Time, &pairs)?;
-        Ok(Some((pairs.len(), made)))
+        // Not synced: the caller syncs once after its rounds.
+        match self.commit_decisions(Cause::Time, &pairs, crate::Durability::Buffered) {
+            Ok(made) => Ok(Some((pairs.len(), made))),
+            Err(e) => {
+                // The keys taken are still there: scan from the start.
+                self.live_floor.lock().clear();
+                Err(e)
+            }
+        }
     }
 
     /// Decides `pairs` (no write of events with them: a sweep round or a
-    /// backfill chunk) and commits what changed as one synced batch;
-    /// returns how many change records it wrote.
-    fn commit_decisions(&self, cause: Cause, pairs: &[LivePair]) -> Result<usize> {
+    /// backfill chunk) and commits what changed as one batch; returns how
+    /// many change records it wrote.
+    fn commit_decisions(
+        &self,
+        cause: Cause,
+        pairs: &[LivePair],
+        durability: crate::Durability,
+    ) -> Result<usize> {
         let state = self.read_state();
         let mut pending = Pending::new(&state, self.limits);
         let mut batch = WriteBatch::default();
@@ -1117,7 +1171,7 @@ impl Store {
         )?;
         let changes = pending.into_changes();
         drop(state);
-        self.commit(batch, crate::Durability::Sync, changes)?;
+        self.commit(batch, durability, changes)?;
         Ok(made)
     }
 
@@ -1129,23 +1183,31 @@ impl Store {
         if self.read_state().live.defs.is_empty() {
             return Ok(());
         }
-        while self.sweep_round_locked(now)?.is_some() {}
+        let mut swept = false;
+        while self.sweep_round_locked(now)?.is_some() {
+            swept = true;
+        }
+        if swept {
+            self.sync()?;
+        }
         Ok(())
     }
 
     /// Up to `limit` pairs whose deadline is at or before `now`, earliest
-    /// first.
-    fn due(&self, now: i64, limit: usize) -> Result<Vec<LivePair>> {
+    /// first, and the deadline key after them, if any.
+    fn due(&self, now: i64, limit: usize) -> Result<(Vec<LivePair>, Option<Vec<u8>>)> {
         let mut it = self.db.raw_iterator_cf(self.cf(cf::LIVE));
-        it.seek([keys::live::DEADLINE]);
+        it.seek(self.deadline_scan_start());
         let mut out = Vec::new();
+        let mut next_key = None;
         while let Some(k) = it.key() {
-            if k.first() != Some(&keys::live::DEADLINE) || out.len() >= limit {
+            if k.first() != Some(&keys::live::DEADLINE) {
                 break;
             }
             let (at, segment, kind, subject) = keys::live::parse_deadline(k)
                 .ok_or_else(|| StoreError::Corrupt("malformed deadline".into()))?;
-            if at > now {
+            if at > now || out.len() >= limit {
+                next_key = Some(k.to_vec());
                 break;
             }
             out.push(LivePair {
@@ -1157,7 +1219,7 @@ impl Store {
             it.next();
         }
         it.status()?;
-        Ok(out)
+        Ok((out, next_key))
     }
 
     /// The live part of a write's batch: every live segment of each
@@ -1231,8 +1293,16 @@ impl Store {
         moved: &mut Moved,
     ) -> Result<()> {
         let before = WriteIndex::default();
+        let mut first = true;
         while !pairs.is_empty() {
             let deadlines = self.deadlines_of(&pairs, moved)?;
+            if std::mem::take(&mut first) {
+                // The write's own decisions read them from here, not again
+                // from the store.
+                for (p, d) in pairs.iter().zip(&deadlines) {
+                    moved.insert((p.segment, p.subject), *d);
+                }
+            }
             let due: Vec<LivePair> = pairs
                 .iter()
                 .zip(deadlines)
@@ -1449,6 +1519,7 @@ impl Store {
                 match v.next {
                     Some(at) => {
                         let key = keys::live::deadline(at, p.segment, p.kind, p.subject);
+                        self.lower_floor(&key);
                         ops.push((key.to_vec(), Some(Vec::new())));
                         ops.push((reverse_key(p).to_vec(), Some(at.to_be_bytes().to_vec())));
                     }

@@ -112,7 +112,7 @@ impl Store {
             it.status()?;
             drop(it);
             if !old.is_empty() {
-                let _writer = self.writer.lock().unwrap_or_else(|e| e.into_inner());
+                let _writer = self.writer.lock();
                 let mut batch = rocksdb::WriteBatch::default();
                 for k in &old {
                     // Checked again under the lock: a request may have

@@ -27,8 +27,9 @@ use crate::state::{Changes, LogEntry, NewNames, Pending, State};
 pub struct Store {
     pub(crate) db: DB,
     path: PathBuf,
-    /// Serialises writers; held for the whole of a write (and of a bulk load).
-    pub(crate) writer: Mutex<()>,
+    /// Serialises writers; held for the whole of a write (and of a bulk
+    /// load). parking_lot's, for its fair unlock (see [`Store::sweep`]).
+    pub(crate) writer: parking_lot::Mutex<()>,
     /// Requests waiting to be written as a group (`group.rs`).
     pub(crate) queue: crate::group::WriteQueue,
     /// See [`Store::segment_change_lock`].
@@ -38,6 +39,14 @@ pub struct Store {
     /// The latest instant live memberships were decided at (`live.rs`):
     /// a write never decides before it.
     pub(crate) live_clock: std::sync::atomic::AtomicI64,
+    /// No deadline key sorts before this one (empty: from the start):
+    /// scans of the deadline index start here, past the deletions of what
+    /// was swept — a queue's head of tombstones, which RocksDB would
+    /// otherwise step over on every round (a wave of a million deadlines
+    /// at one instant made that quadratic). Lowered by every deadline
+    /// put; raised only under the writer lock, by a sweep round past the
+    /// keys it takes.
+    pub(crate) live_floor: parking_lot::Mutex<Vec<u8>>,
     /// The in-memory state. Its write lock is held across a batch's commit
     /// and the application of its changes, and read views are made under
     /// its read lock (see `view.rs`).
@@ -175,11 +184,12 @@ impl Store {
         let store = Store {
             db: opened.db,
             path,
-            writer: Mutex::new(()),
+            writer: parking_lot::Mutex::new(()),
             queue: crate::group::WriteQueue::default(),
             segment_changes: Mutex::new(()),
             segments_generation: AtomicU64::new(0),
             live_clock: std::sync::atomic::AtomicI64::new(i64::MIN),
+            live_floor: parking_lot::Mutex::new(Vec::new()),
             state: RwLock::new(state),
             block_cache: crate::block_cache::BlockCache::new(options.decoded_block_cache_bytes),
             profile_cache: crate::profile::ProfileCache::default(),
@@ -380,7 +390,7 @@ impl Store {
         options: AppendOptions,
         mark: Option<(&[u8; 16], &LoadMark)>,
     ) -> Result<AppendReceipt> {
-        let _writer = self.writer.lock().unwrap_or_else(|e| e.into_inner());
+        let _writer = self.writer.lock();
         self.write_locked(events, profile, options, mark)
     }
 
@@ -523,7 +533,7 @@ impl Store {
                 AUTOMATIC_EVENT_TYPES.join(", ")
             )));
         }
-        let _writer = self.writer.lock().unwrap_or_else(|e| e.into_inner());
+        let _writer = self.writer.lock();
         self.check_writable()?;
         let state = self.read_state();
         let mut pending = Pending::new(&state, self.limits);
