@@ -242,6 +242,54 @@ impl Clock {
         next.best
     }
 
+    /// [`Clock::next_change`] from a subject's [`Timeline`] (made once for
+    /// all its segments): per shift and type, one binary search for the
+    /// first event whose candidate is after `now` — candidates grow with
+    /// the event's time — instead of a pass over every event. Filters
+    /// comparing time values in data with `now` take the pass.
+    pub fn next_change_in(
+        &self,
+        timeline: &Timeline,
+        events: &[EventRecord],
+        profile: &Profile,
+        now: i64,
+    ) -> Option<i64> {
+        if self.value_times {
+            return self.next_change(events, profile, now);
+        }
+        let mut next = Next { now, best: None };
+        // The first event after `now` enters the universe then.
+        if let Some(&x) = first_after(&timeline.all, now) {
+            next.at(x);
+        }
+        let lists: Vec<&[i64]> = match &self.types {
+            None => vec![&timeline.all],
+            Some(types) => types
+                .iter()
+                .filter_map(|t| timeline.by_type.get(t.as_str()).map(Vec::as_slice))
+                .collect(),
+        };
+        for (&s, e) in &self.shifts {
+            let edge = now.saturating_add(s);
+            for list in &lists {
+                // `x − s > now`: the first x past `now + s`.
+                if e.at {
+                    if let Some(&x) = first_after(list, edge) {
+                        next.at(x.saturating_sub(s));
+                    }
+                }
+                // `x − s + 1 > now`: the first x at or past `now + s`.
+                if e.after {
+                    if let Some(&x) = first_after(list, edge.saturating_sub(1)) {
+                        next.at(x.saturating_sub(s).saturating_add(1));
+                    }
+                }
+            }
+        }
+        self.profile(&mut next, profile);
+        next.best
+    }
+
     /// The candidates of a subject's tags and attributes.
     fn profile(&self, next: &mut Next, profile: &Profile) {
         let histories = profile.tags.values().chain(profile.attributes.values());
@@ -376,6 +424,36 @@ impl Clock {
     }
 }
 
+/// A subject's event times, sorted, all and by type: what
+/// [`Clock::next_change_in`] searches.
+#[derive(Debug, Default)]
+pub(crate) struct Timeline<'e> {
+    all: Vec<i64>,
+    by_type: std::collections::HashMap<&'e str, Vec<i64>>,
+}
+
+impl<'e> Timeline<'e> {
+    /// The timeline of `events` (any order).
+    pub fn of(events: &'e [EventRecord]) -> Timeline<'e> {
+        let mut t = Timeline::default();
+        for e in events {
+            t.all.push(e.time);
+            t.by_type
+                .entry(e.event_type.as_str())
+                .or_default()
+                .push(e.time);
+        }
+        t.all.sort_unstable();
+        t.by_type.values_mut().for_each(|v| v.sort_unstable());
+        t
+    }
+}
+
+/// The first time in `sorted` after `t`.
+fn first_after(sorted: &[i64], t: i64) -> Option<&i64> {
+    sorted.get(sorted.partition_point(|&x| x <= t))
+}
+
 /// The least candidate after `now`.
 struct Next {
     now: i64,
@@ -485,6 +563,45 @@ mod tests {
             time,
             seq: 0,
             data: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn searching_the_timeline_finds_what_a_pass_over_every_event_finds() {
+        let filters = [
+            "did(purchase, last 1d)",
+            "count(purchase, last 2d) >= 2 and not did(app_open, last 3h)",
+            "did(purchase, between now - 2d and now - 1d)",
+            "first(purchase) >= now - 2d",
+            "last(app_open) < now - 6h",
+            "did(*, between 2026-06-02 and now + 1d)",
+            "seq(app_open -> purchase, within 6h, last 2d)",
+            "did(view, since now - 30m)",
+        ];
+        let t0 = at("2026-06-01T00:00:00Z");
+        let hour = 3_600_000;
+        // A fixed spread of whole hours around t0, of three types, out of
+        // order; instants every half hour, so that `now + s` often falls
+        // right on an event (where `x − s` and `x − s + 1` differ).
+        let mut events = Vec::new();
+        let mut x: i64 = 12345;
+        for i in 0..40 {
+            x = (x * 1_103_515_245 + 12_345) % 2_147_483_648;
+            let time = t0 + (x % 96) * hour - 48 * hour;
+            events.push(event(["purchase", "app_open", "view"][i % 3], time));
+        }
+        let none = Profile::default();
+        for f in filters {
+            let c = clock(f);
+            for n in 0..200 {
+                let now = t0 - 50 * hour + n * hour / 2 + [0, 1, -1][n as usize % 3];
+                let some = &events[..(n as usize % events.len()) + 1];
+                assert_eq!(
+                    c.next_change_in(&Timeline::of(some), some, &none, now),
+                    c.next_change(some, &none, now),
+                    "{f} at {now}"
+                );
+            }
         }
     }
 

@@ -23,7 +23,7 @@ use cohort_store::{
 };
 use rayon::prelude::*;
 
-use crate::clock::Clock;
+use crate::clock::{Clock, Timeline};
 use crate::evaluate::{evaluate, EvalOptions};
 use crate::executor::Executor;
 use crate::reference::{evaluate_resolved, Subject};
@@ -137,6 +137,7 @@ impl LiveHook for LiveEngine {
                 }
                 let events = ctx.events(kind, sid)?;
                 let profile = ctx.profile(kind, sid)?;
+                let timeline = Timeline::of(&events);
                 let subject = Subject {
                     events: &events,
                     profile: &profile,
@@ -150,7 +151,7 @@ impl LiveHook for LiveEngine {
                         }
                         let c = &compiled[&p.segment];
                         let member = evaluate_resolved(&c.expr, &c.resolved, subject, p.at);
-                        let next = c.clock.next_change(&events, &profile, p.at);
+                        let next = c.clock.next_change_in(&timeline, &events, &profile, p.at);
                         let entry = member
                             .then(|| {
                                 entry_event(

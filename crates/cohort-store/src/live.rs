@@ -734,6 +734,19 @@ impl Store {
         }
     }
 
+    /// No deadline is earlier than this (from the floor of the index).
+    fn earliest_possible_deadline(&self) -> i64 {
+        let floor = self.live_floor.lock();
+        match floor.first() {
+            None => i64::MIN,
+            Some(&keys::live::DEADLINE) => {
+                keys::live::parse_deadline(&floor).map_or(i64::MIN, |d| d.0)
+            }
+            // Past every deadline key.
+            Some(_) => i64::MAX,
+        }
+    }
+
     /// Lowers the floor of the deadline index to a deadline key being put.
     fn lower_floor(&self, key: &[u8]) {
         let mut floor = self.live_floor.lock();
@@ -1292,6 +1305,11 @@ impl Store {
         now: i64,
         moved: &mut Moved,
     ) -> Result<()> {
+        // Usually nothing at all is due (the sweep keeps up): the floor of
+        // the deadline index says so without reading a pair.
+        if self.earliest_possible_deadline() > now {
+            return Ok(());
+        }
         let before = WriteIndex::default();
         let mut first = true;
         while !pairs.is_empty() {
@@ -1374,7 +1392,29 @@ impl Store {
             let ctx = LiveContext::new(self, pending, cause, index);
             hook.decide(&ctx, pairs)?
         };
-        let old = self.deadlines_of(pairs, moved)?;
+        // Deadlines before, read only where they matter: a pair left
+        // unchanged keeps its own, and a subject this write introduces has
+        // none.
+        if verdicts.len() != pairs.len() {
+            return Err(StoreError::Live(format!(
+                "the live hook answered {} pairs of {}",
+                verdicts.len(),
+                pairs.len()
+            )));
+        }
+        let wanted: Vec<usize> = (0..pairs.len())
+            .filter(|&i| {
+                let p = &pairs[i];
+                verdicts[i].is_some()
+                    && ((p.subject as usize) < pending.base.facts[p.kind.tag() as usize].len()
+                        || moved.contains_key(&(p.segment, p.subject)))
+            })
+            .collect();
+        let read: Vec<LivePair> = wanted.iter().map(|&i| pairs[i]).collect();
+        let mut old = vec![None; pairs.len()];
+        for (i, d) in wanted.into_iter().zip(self.deadlines_of(&read, moved)?) {
+            old[i] = d;
+        }
         for (p, v) in pairs.iter().zip(&verdicts) {
             if let Some(v) = v {
                 moved.insert((p.segment, p.subject), v.next);
