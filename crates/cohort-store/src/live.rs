@@ -393,10 +393,12 @@ impl<'p, 's> LiveContext<'p, 's> {
     ) -> Result<HashMap<(u8, u32), String>> {
         let mut out = HashMap::with_capacity(wanted.len());
         let base = self.pending.base;
-        // The pass costs the whole map; it pays only for a good share of
-        // it (a bulk load's commit), not for a sweep round's thousand.
+        // The pass costs the whole map: it pays for a good share of it, or
+        // in a store opened for bulk loads, whose dictionary's write buffer
+        // RocksDB sorts on every read; not for a sweep round's thousand.
         let mapped: usize = base.subjects.iter().map(|m| m.len()).sum();
-        if wanted.len() > 64 && wanted.len() >= mapped / 16 && base.subject_map_loaded {
+        let pass = self.store.bulk_load || wanted.len() >= mapped / 16;
+        if wanted.len() > 64 && pass && base.subject_map_loaded {
             for (k, map) in base.subjects.iter().enumerate() {
                 for (name, &sid) in map {
                     if wanted.contains(&(k as u8, sid)) {
