@@ -9,7 +9,7 @@ TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
 COHORT = $(TARGET_DIR)/debug/cohort
 BUILD = $(CARGO) test --workspace --profile dev --no-run
 
-.PHONY: all deps build test demo lint fmt bench bench-ingest-compare bench-compare bench-serve fuzz fuzz-eval clean
+.PHONY: all deps build test demo lint fmt bench bench-ingest-compare bench-compare bench-serve bench-live fuzz fuzz-eval clean
 
 all: build
 
@@ -112,6 +112,18 @@ bench-serve: deps
 	@command -v wrk >/dev/null || { SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); $$SUDO apt-get install -y -qq wrk >/dev/null; }
 	$(CARGO) build --release --bin cohort
 	python3 benches/server/bench_server.py --cohort $(TARGET_DIR)/release/cohort $(SERVE_ARGS) --report bench-serve.md
+
+# Live segments (issue 12; BENCHMARKS.md): track requests with 100 live
+# segments against none, then a wave of 1 M deadlines due at one instant
+# under track load against a control. Both send the request bodies that
+# `make bench-serve` writes; ~20 min.
+LIVE_BODIES ?= /var/tmp/cohort-serve-bench/bodies-100.txt
+bench-live: deps
+	@command -v wrk >/dev/null || { SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); $$SUDO apt-get install -y -qq wrk >/dev/null; }
+	@test -f $(LIVE_BODIES) || { echo "no $(LIVE_BODIES): run make bench-serve first"; exit 1; }
+	$(CARGO) build --release --bin cohort
+	python3 benches/server/bench_live.py --cohort $(TARGET_DIR)/release/cohort --bodies $(LIVE_BODIES) --live 100 --seconds 15
+	python3 benches/server/bench_sweep.py --cohort $(TARGET_DIR)/release/cohort --bodies $(LIVE_BODIES)
 
 # Long fuzzing, not part of `make test`. FUZZ_SECONDS per target.
 FUZZ_SECONDS ?= 60
