@@ -123,7 +123,7 @@ impl LiveHook for LiveEngine {
                 // A write cannot change a pair whose filter selects none of
                 // the write's events for a subject already in the universe,
                 // with no profile change: its bit and deadline stand (what
-                // time did by now was swept before the write).
+                // time did by now was caught up first, in the write's batch).
                 let unaffected = |p: &LivePair| {
                     ctx.cause() == Cause::Write
                         && !ctx.has_new_profile(kind, sid)

@@ -604,3 +604,48 @@ fn a_write_after_an_unswept_deadline_records_the_exit_at_its_instant() {
     assert_eq!(seen("b"), [(true, T0, Write), (false, T0 + HOUR + 1, Time)]);
     check(&store, T0 + 2 * HOUR, "after the second write", None);
 }
+
+/// A hook that fails every decision by panicking.
+struct Panics;
+
+impl LiveHook for Panics {
+    fn decide(
+        &self,
+        _: &LiveContext<'_, '_>,
+        _: &[LivePair],
+    ) -> Result<Vec<Option<Verdict>>, StoreError> {
+        panic!("a hook that panics");
+    }
+}
+
+#[test]
+fn a_sweep_round_that_panics_leaves_its_deadlines_to_the_next_sweep() {
+    let (_dir, store) = recent_purchasers();
+    let body = r#"{"events":[{"subjectType":"user","subjectId":"a","type":"purchase"}]}"#;
+    let request = cohort_event::parse_track_request(body.as_bytes(), Source::Client, T0).unwrap();
+    let options = AppendOptions {
+        received_at: Some(T0),
+        ..Default::default()
+    };
+    store.apply(&request, options).unwrap();
+    assert_eq!(store.live_members("recent").unwrap().len(), 1);
+    // The round due at T0 + 1 h + 1 ms panics halfway.
+    store.set_live_hook(Arc::new(Panics));
+    let later = T0 + 2 * HOUR;
+    let swept = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| store.sweep(later, 4)));
+    assert!(swept.is_err(), "the hook panics");
+    // The next sweep still finds the deadline: a's exit is recorded at
+    // its instant.
+    store.set_live_hook(Arc::new(LiveEngine::new()));
+    sweep(&store, later);
+    assert_eq!(store.live_members("recent").unwrap().len(), 0);
+    let exits: Vec<i64> = store
+        .changes(0, None, usize::MAX)
+        .unwrap()
+        .iter()
+        .filter(|c| !c.entered)
+        .map(|c| c.at)
+        .collect();
+    assert_eq!(exits, [T0 + HOUR + 1]);
+    check(&store, later, "after the panic and the sweep", None);
+}

@@ -151,7 +151,12 @@ impl BulkLoad<'_> {
     pub fn commit(&mut self) -> Result<u64> {
         let store = self.store;
         store.check_writable()?;
-        store.catch_up_locked(self.written_at)?;
+        // The instant `put_live` will decide at: never before one already
+        // decided at (a track write may have run ahead of the sweep).
+        let at = self
+            .written_at
+            .max(store.live_clock.load(std::sync::atomic::Ordering::Acquire));
+        store.catch_up_locked(at)?;
         let Some(parked) = self.parked.take() else {
             return Ok(store.read_state().next_seq);
         };

@@ -63,6 +63,17 @@ pub const SWEEP_ROUND: usize = 1_024;
 /// catch-up read).
 type Moved = HashMap<(u32, u32), Option<i64>>;
 
+/// Puts the deadline index's floor back to the start unless forgotten: a
+/// sweep round that raised it past the keys it took and then failed (or
+/// panicked) leaves those keys in place.
+struct FloorGuard<'a>(&'a Store);
+
+impl Drop for FloorGuard<'_> {
+    fn drop(&mut self) {
+        self.0.live_floor.lock().clear();
+    }
+}
+
 /// A live segment as the store keeps it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LiveDef {
@@ -1018,6 +1029,11 @@ impl Store {
                 "the live hook decided {kind} #{sid}, of {subjects}"
             )));
         }
+        if let Some((sid, at)) = all.deadlines.iter().find(|(_, &at)| at <= now) {
+            return Err(StoreError::Live(format!(
+                "the live hook gave {kind} #{sid} a next deadline ({at}) not after the instant decided ({now})"
+            )));
+        }
         self.live_clock.fetch_max(now, Ordering::AcqRel);
         let old_members = self
             .read_state()
@@ -1114,11 +1130,23 @@ impl Store {
         let mut caught_up = false;
         for _ in 0..max_rounds {
             let writer = self.writer.lock();
-            self.check_writable()?;
-            let round = self.sweep_round_locked(now)?;
+            let round = self
+                .check_writable()
+                .and_then(|()| self.sweep_round_locked(now));
             // Handed straight to a write waiting for it, if any: a wave of
             // rounds must not take the lock back before the write runs.
             parking_lot::MutexGuard::unlock_fair(writer);
+            let round = match round {
+                Ok(round) => round,
+                Err(e) => {
+                    // What earlier rounds committed is made durable (and
+                    // visible) even so.
+                    if receipt.decided > 0 {
+                        self.sync()?;
+                    }
+                    return Err(e);
+                }
+            };
             match round {
                 Some((decided, changes)) => {
                     receipt.decided += decided;
@@ -1149,19 +1177,19 @@ impl Store {
         // keys this round takes, the next one is the floor — or, if there
         // is none, past every deadline key. A deadline this round puts
         // below it lowers it again.
+        // Raised before the round decides (its puts must see the raised
+        // floor to lower it); if the round fails or panics, the keys it
+        // took are still there, and the guard puts the floor back to the
+        // start.
         *self.live_floor.lock() = next_key.unwrap_or_else(|| vec![keys::live::DEADLINE + 1]);
         if pairs.is_empty() {
             return Ok(None);
         }
+        let guard = FloorGuard(self);
         // Not synced: the caller syncs once after its rounds.
-        match self.commit_decisions(Cause::Time, &pairs, crate::Durability::Buffered) {
-            Ok(made) => Ok(Some((pairs.len(), made))),
-            Err(e) => {
-                // The keys taken are still there: scan from the start.
-                self.live_floor.lock().clear();
-                Err(e)
-            }
-        }
+        let made = self.commit_decisions(Cause::Time, &pairs, crate::Durability::Buffered)?;
+        std::mem::forget(guard);
+        Ok(Some((pairs.len(), made)))
     }
 
     /// Decides `pairs` (no write of events with them: a sweep round or a
@@ -1199,13 +1227,19 @@ impl Store {
             return Ok(());
         }
         let mut swept = false;
-        while self.sweep_round_locked(now)?.is_some() {
-            swept = true;
-        }
+        let rounds = loop {
+            match self.sweep_round_locked(now) {
+                Ok(Some(_)) => swept = true,
+                Ok(None) => break Ok(()),
+                Err(e) => break Err(e),
+            }
+        };
+        // What earlier rounds committed is made durable (and visible)
+        // even if a later one failed.
         if swept {
             self.sync()?;
         }
-        Ok(())
+        rounds
     }
 
     /// Up to `limit` pairs whose deadline is at or before `now`, earliest
@@ -1312,6 +1346,8 @@ impl Store {
         if self.earliest_possible_deadline() > now {
             return Ok(());
         }
+        // A subject this write introduces has no deadline yet.
+        pairs.retain(|p| (p.subject as usize) < pending.base.facts[p.kind.tag() as usize].len());
         let before = WriteIndex::default();
         let mut first = true;
         while !pairs.is_empty() {
@@ -1394,9 +1430,6 @@ impl Store {
             let ctx = LiveContext::new(self, pending, cause, index);
             hook.decide(&ctx, pairs)?
         };
-        // Deadlines before, read only where they matter: a pair left
-        // unchanged keeps its own, and a subject this write introduces has
-        // none.
         if verdicts.len() != pairs.len() {
             return Err(StoreError::Live(format!(
                 "the live hook answered {} pairs of {}",
@@ -1404,6 +1437,9 @@ impl Store {
                 pairs.len()
             )));
         }
+        // Deadlines before, read only where they matter: a pair left
+        // unchanged keeps its own, and a subject this write introduces has
+        // none.
         let wanted: Vec<usize> = (0..pairs.len())
             .filter(|&i| {
                 let p = &pairs[i];

@@ -45,7 +45,9 @@ pub struct Store {
     /// otherwise step over on every round (a wave of a million deadlines
     /// at one instant made that quadratic). Lowered by every deadline
     /// put; raised only under the writer lock, by a sweep round past the
-    /// keys it takes.
+    /// keys it takes — before it decides them, so that its own puts lower
+    /// it; a round that fails or panics puts it back to the start
+    /// (`live::FloorGuard`).
     pub(crate) live_floor: parking_lot::Mutex<Vec<u8>>,
     /// The in-memory state. Its write lock is held across a batch's commit
     /// and the application of its changes, and read views are made under
