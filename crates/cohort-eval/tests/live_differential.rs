@@ -451,6 +451,16 @@ fn recent_purchasers() -> (tempfile::TempDir, Store) {
     (dir, store)
 }
 
+/// Applies a track request received at `at`.
+fn track_at(store: &Store, body: &str, at: i64) {
+    let request = cohort_event::parse_track_request(body.as_bytes(), Source::Client, at).unwrap();
+    let options = AppendOptions {
+        received_at: Some(at),
+        ..Default::default()
+    };
+    store.apply(&request, options).unwrap();
+}
+
 #[test]
 fn a_wave_of_deadlines_is_swept_in_rounds_each_at_its_instant() {
     let (_dir, store) = recent_purchasers();
@@ -502,12 +512,7 @@ fn deleting_a_user_takes_them_out_of_live_segments_and_the_feed() {
     let body = format!(
         r#"{{"events":[{{"subjectType":"user","subjectId":"gone","type":"purchase","createdAt":{T0},"data":{{"secret":"s3cr3t"}}}},{{"subjectType":"user","subjectId":"stays","type":"purchase","createdAt":{T0}}}]}}"#
     );
-    let request = cohort_event::parse_track_request(body.as_bytes(), Source::Client, T0).unwrap();
-    let options = AppendOptions {
-        received_at: Some(T0),
-        ..Default::default()
-    };
-    store.apply(&request, options).unwrap();
+    track_at(&store, &body, T0);
     assert_eq!(store.live_members("recent").unwrap().len(), 2);
     store.delete_user("gone").unwrap().unwrap();
     assert_eq!(store.live_members("recent").unwrap().len(), 1);
@@ -569,13 +574,7 @@ fn a_write_after_an_unswept_deadline_records_the_exit_at_its_instant() {
         let body = format!(
             r#"{{"events":[{{"subjectType":"user","subjectId":"{id}","type":"{ty}","createdAt":{at}}}]}}"#
         );
-        let request =
-            cohort_event::parse_track_request(body.as_bytes(), Source::Client, at).unwrap();
-        let options = AppendOptions {
-            received_at: Some(at),
-            ..Default::default()
-        };
-        store.apply(&request, options).unwrap();
+        track_at(&store, &body, at);
     };
     write(T0, "a", "purchase");
     write(T0, "b", "purchase");
@@ -622,12 +621,7 @@ impl LiveHook for Panics {
 fn a_sweep_round_that_panics_leaves_its_deadlines_to_the_next_sweep() {
     let (_dir, store) = recent_purchasers();
     let body = r#"{"events":[{"subjectType":"user","subjectId":"a","type":"purchase"}]}"#;
-    let request = cohort_event::parse_track_request(body.as_bytes(), Source::Client, T0).unwrap();
-    let options = AppendOptions {
-        received_at: Some(T0),
-        ..Default::default()
-    };
-    store.apply(&request, options).unwrap();
+    track_at(&store, body, T0);
     assert_eq!(store.live_members("recent").unwrap().len(), 1);
     // The round due at T0 + 1 h + 1 ms panics halfway.
     store.set_live_hook(Arc::new(Panics));
