@@ -132,7 +132,8 @@ impl LiveHook for LiveEngine {
                             new_events.iter().all(|e| !types.contains(&e.event_type))
                         })
                 };
-                if group.iter().all(|&i| unaffected(&pairs[i])) {
+                let skip: Vec<bool> = group.iter().map(|&i| unaffected(&pairs[i])).collect();
+                if skip.iter().all(|&s| s) {
                     return Ok(group.iter().map(|&i| (i, None)).collect());
                 }
                 let events = ctx.events(kind, sid)?;
@@ -144,9 +145,10 @@ impl LiveHook for LiveEngine {
                 };
                 Ok(group
                     .iter()
-                    .map(|&i| {
+                    .zip(skip)
+                    .map(|(&i, skip)| {
                         let p = pairs[i];
-                        if unaffected(&p) {
+                        if skip {
                             return (i, None);
                         }
                         let c = &compiled[&p.segment];

@@ -877,15 +877,30 @@ impl Store {
     }
 
     fn put_def_locked(&self, id: u32, def: &LiveDef) -> Result<()> {
+        self.commit_built(crate::Durability::Sync, |pending, batch| {
+            batch.put_cf(self.cf(cf::LIVE), keys::live::def(id), codec::encode(def));
+            pending.o.live.defs.push((id, Some(def.clone())));
+            Ok(0)
+        })?;
+        Ok(())
+    }
+
+    /// Builds one batch over an overlay of the state as it is (the writer
+    /// lock held) and commits it with the overlay's changes; returns what
+    /// `build` returned (change records written).
+    fn commit_built(
+        &self,
+        durability: crate::Durability,
+        build: impl FnOnce(&mut Pending<'_>, &mut WriteBatch) -> Result<usize>,
+    ) -> Result<usize> {
         let state = self.read_state();
         let mut pending = Pending::new(&state, self.limits);
         let mut batch = WriteBatch::default();
-        batch.put_cf(self.cf(cf::LIVE), keys::live::def(id), codec::encode(def));
-        pending.o.live.defs.push((id, Some(def.clone())));
+        let made = build(&mut pending, &mut batch)?;
         let changes = pending.into_changes();
         drop(state);
-        self.commit(batch, crate::Durability::Sync, changes)?;
-        Ok(())
+        self.commit(batch, durability, changes)?;
+        Ok(made)
     }
 
     fn drop_live_locked(&self, id: u32, now: i64) -> Result<()> {
@@ -1083,24 +1098,10 @@ impl Store {
                     })
                 })
                 .collect();
-            let state = self.read_state();
-            let mut pending = Pending::new(&state, self.limits);
-            let mut batch = WriteBatch::default();
             let old = chunk
                 .iter()
                 .map(|s| old_deadlines.get(s).copied())
                 .collect();
-            let made = self.apply_verdicts(
-                &mut pending,
-                &mut batch,
-                Cause::Backfill,
-                &pairs,
-                verdicts,
-                old,
-                &WriteIndex::default(),
-            )?;
-            let changes = pending.into_changes();
-            drop(state);
             // One sync at the end makes every chunk durable (the log is
             // written in order); until then the segment is not ready, and
             // a crash is followed by deciding it again.
@@ -1109,8 +1110,18 @@ impl Store {
             } else {
                 crate::Durability::Buffered
             };
-            self.commit(batch, durability, changes)?;
-            receipt.changes += made;
+            receipt.changes += self.commit_built(durability, |pending, batch| {
+                let none = WriteIndex::default();
+                self.apply_verdicts(
+                    pending,
+                    batch,
+                    Cause::Backfill,
+                    &pairs,
+                    verdicts,
+                    old,
+                    &none,
+                )
+            })?;
         }
         receipt.decided = subjects as usize;
         receipt.members = all.members.len();
@@ -1128,6 +1139,7 @@ impl Store {
             return Ok(receipt);
         }
         let mut caught_up = false;
+        let mut failed = None;
         for _ in 0..max_rounds {
             let writer = self.writer.lock();
             let round = self
@@ -1136,32 +1148,29 @@ impl Store {
             // Handed straight to a write waiting for it, if any: a wave of
             // rounds must not take the lock back before the write runs.
             parking_lot::MutexGuard::unlock_fair(writer);
-            let round = match round {
-                Ok(round) => round,
-                Err(e) => {
-                    // What earlier rounds committed is made durable (and
-                    // visible) even so.
-                    if receipt.decided > 0 {
-                        self.sync()?;
-                    }
-                    return Err(e);
-                }
-            };
             match round {
-                Some((decided, changes)) => {
+                Ok(Some((decided, changes))) => {
                     receipt.decided += decided;
                     receipt.changes += changes;
                 }
-                None => {
+                Ok(None) => {
                     caught_up = true;
+                    break;
+                }
+                Err(e) => {
+                    failed = Some(e);
                     break;
                 }
             }
         }
         // Outside the lock: writes go on while the log is synced, and the
-        // records become visible to readers (`Store::changes`) then.
+        // records become visible to readers (`Store::changes`) then —
+        // those of earlier rounds even if a later one failed.
         if receipt.decided > 0 {
             self.sync()?;
+        }
+        if let Some(e) = failed {
+            return Err(e);
         }
         if !caught_up {
             receipt.more = self.next_deadline()?.is_some_and(|t| t <= now);
@@ -1173,14 +1182,12 @@ impl Store {
     /// made), or `None` when nothing is due.
     fn sweep_round_locked(&self, now: i64) -> Result<Option<(usize, usize)>> {
         let (pairs, next_key) = self.due(now, SWEEP_ROUND)?;
-        // Nothing is being written (the writer lock is held): past the
-        // keys this round takes, the next one is the floor — or, if there
-        // is none, past every deadline key. A deadline this round puts
-        // below it lowers it again.
-        // Raised before the round decides (its puts must see the raised
-        // floor to lower it); if the round fails or panics, the keys it
-        // took are still there, and the guard puts the floor back to the
-        // start.
+        // Nothing is being written (the writer lock is held): the floor
+        // goes past the keys this round takes, to the next one (or past
+        // every deadline key) — before the round decides, so that a
+        // deadline it puts below lowers it again. If the round fails or
+        // panics, the keys it took are still there: the guard puts the
+        // floor back to the start.
         *self.live_floor.lock() = next_key.unwrap_or_else(|| vec![keys::live::DEADLINE + 1]);
         if pairs.is_empty() {
             return Ok(None);
@@ -1201,21 +1208,10 @@ impl Store {
         pairs: &[LivePair],
         durability: crate::Durability,
     ) -> Result<usize> {
-        let state = self.read_state();
-        let mut pending = Pending::new(&state, self.limits);
-        let mut batch = WriteBatch::default();
-        let made = self.decide_pairs(
-            &mut pending,
-            &mut batch,
-            cause,
-            pairs,
-            &WriteIndex::default(),
-            &mut Moved::new(),
-        )?;
-        let changes = pending.into_changes();
-        drop(state);
-        self.commit(batch, durability, changes)?;
-        Ok(made)
+        self.commit_built(durability, |pending, batch| {
+            let none = WriteIndex::default();
+            self.decide_pairs(pending, batch, cause, pairs, &none, &mut Moved::new())
+        })
     }
 
     /// Before a write at `now` (the writer lock held): every deadline due
@@ -1310,7 +1306,9 @@ impl Store {
             pairs
         };
         let mut moved = Moved::new();
-        if catch_up {
+        // Usually nothing at all is due (the sweep keeps up): the floor of
+        // the deadline index says so without making or reading a pair.
+        if catch_up && self.earliest_possible_deadline() <= now {
             let pairs = pairs_of(&touched, now);
             self.catch_up_touched(pending, batch, pairs, now, &mut moved)?;
         }
@@ -1332,7 +1330,8 @@ impl Store {
     /// (cause `time`), in the write's batch — so a change time made is
     /// recorded as time's, not swallowed by the write. Other subjects'
     /// due deadlines are left to the sweep: a write never waits for a wave
-    /// of them (a midnight's birthdays).
+    /// of them (a midnight's birthdays). [`Store::put_live`] calls it only
+    /// when the index's floor shows something may be due.
     fn catch_up_touched(
         &self,
         pending: &mut Pending<'_>,
@@ -1341,13 +1340,8 @@ impl Store {
         now: i64,
         moved: &mut Moved,
     ) -> Result<()> {
-        // Usually nothing at all is due (the sweep keeps up): the floor of
-        // the deadline index says so without reading a pair.
-        if self.earliest_possible_deadline() > now {
-            return Ok(());
-        }
         // A subject this write introduces has no deadline yet.
-        pairs.retain(|p| (p.subject as usize) < pending.base.facts[p.kind.tag() as usize].len());
+        pairs.retain(|p| stored_before(pending, p));
         let before = WriteIndex::default();
         let mut first = true;
         while !pairs.is_empty() {
@@ -1437,6 +1431,12 @@ impl Store {
                 pairs.len()
             )));
         }
+        if cause != Cause::Write && verdicts.iter().any(Option::is_none) {
+            return Err(StoreError::Live(format!(
+                "the live hook left a pair undecided for {}",
+                cause.as_str()
+            )));
+        }
         // Deadlines before, read only where they matter: a pair left
         // unchanged keeps its own, and a subject this write introduces has
         // none.
@@ -1444,8 +1444,7 @@ impl Store {
             .filter(|&i| {
                 let p = &pairs[i];
                 verdicts[i].is_some()
-                    && ((p.subject as usize) < pending.base.facts[p.kind.tag() as usize].len()
-                        || moved.contains_key(&(p.segment, p.subject)))
+                    && (stored_before(pending, p) || moved.contains_key(&(p.segment, p.subject)))
             })
             .collect();
         let read: Vec<LivePair> = wanted.iter().map(|&i| pairs[i]).collect();
@@ -1496,22 +1495,9 @@ impl Store {
                     })
             })
             .collect();
+        // The IDs of subjects that flip, for their change records.
         let names = {
             let ctx = LiveContext::new(self, pending, cause, index);
-            if verdicts.len() != pairs.len() {
-                return Err(StoreError::Live(format!(
-                    "the live hook answered {} pairs of {}",
-                    verdicts.len(),
-                    pairs.len()
-                )));
-            }
-            // The IDs of subjects that flip, for their change records.
-            if cause != Cause::Write && verdicts.iter().any(Option::is_none) {
-                return Err(StoreError::Live(format!(
-                    "the live hook left a pair undecided for {}",
-                    cause.as_str()
-                )));
-            }
             let flipping: std::collections::HashSet<(u8, u32)> = pairs
                 .iter()
                 .zip(&verdicts)
@@ -1685,6 +1671,12 @@ fn name_of(base: &crate::state::Interner, new: &crate::state::NewNames, id: u32)
                 .map(|n| &**n)
         })
         .map(str::to_owned)
+}
+
+/// Whether the pair's subject was stored before the write being built
+/// (one it introduces can have no deadline yet).
+fn stored_before(pending: &Pending<'_>, p: &LivePair) -> bool {
+    (p.subject as usize) < pending.base.facts[p.kind.tag() as usize].len()
 }
 
 fn reverse_key(p: &LivePair) -> [u8; keys::live::PAIR_KEY_LEN] {
