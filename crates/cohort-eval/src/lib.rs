@@ -40,6 +40,7 @@ mod evaluate;
 mod exact;
 mod executor;
 mod live;
+mod needs;
 mod plan;
 mod profile;
 pub mod reference;

@@ -1,5 +1,7 @@
-//! Live segments, decided one subject at a time: the store's
-//! [`LiveHook`].
+//! Live segments: the store's [`LiveHook`]. Writes and time are decided
+//! one subject at a time (below); backfills and bulk commits a whole
+//! segment at once ([`LiveHook::decide_all`]: the fast evaluator and
+//! one scan of the blocks for deadlines).
 //!
 //! For each (segment, subject) the store asks about, the subject's whole
 //! history (as the write being sealed leaves it) is read once and given to
@@ -14,7 +16,7 @@
 //! was in the universe already, and it changes no tag or attribute of the
 //! subject — is answered "unchanged" without reading anything.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use cohort_filter::{parse, Expr};
@@ -26,6 +28,7 @@ use rayon::prelude::*;
 use crate::clock::{Clock, Timeline};
 use crate::evaluate::{evaluate, EvalOptions};
 use crate::executor::Executor;
+use crate::needs::{misses, needed_types};
 use crate::reference::{evaluate_resolved, Subject};
 use crate::segments::{resolve, Resolved, StoreSegments};
 
@@ -46,6 +49,8 @@ struct Compiled {
     expr: Expr,
     resolved: Resolved,
     clock: Clock,
+    /// The event types the filter cannot hold without (`needs.rs`).
+    needs: Vec<BTreeSet<String>>,
 }
 
 impl LiveEngine {
@@ -82,6 +87,7 @@ impl LiveEngine {
         let c = Arc::new(Compiled {
             filter: def.filter.clone(),
             generation,
+            needs: needed_types(&expr),
             expr,
             resolved,
             clock,
@@ -143,6 +149,8 @@ impl LiveHook for LiveEngine {
                     events: &events,
                     profile: &profile,
                 };
+                let has: HashSet<&str> = events.iter().map(|e| e.event_type.as_str()).collect();
+                let new_subject = ctx.cause() == Cause::Write && ctx.is_new(kind, sid);
                 Ok(group
                     .iter()
                     .zip(skip)
@@ -152,6 +160,19 @@ impl LiveHook for LiveEngine {
                             return (i, None);
                         }
                         let c = &compiled[&p.segment];
+                        // Without an event the filter needs, the subject is
+                        // out, and stays out until a write brings one: no
+                        // deadline. (For a write only: a backfill's and a
+                        // sweep's deadlines follow the clock's rule.) A
+                        // subject the write introduces has nothing to change.
+                        if ctx.cause() == Cause::Write && misses(&c.needs, &has) {
+                            let out = Verdict {
+                                member: false,
+                                next: None,
+                                entry: None,
+                            };
+                            return (i, (!new_subject).then_some(out));
+                        }
                         let member = evaluate_resolved(&c.expr, &c.resolved, subject, p.at);
                         let next = c.clock.next_change_in(&timeline, &events, &profile, p.at);
                         let entry = member
@@ -207,21 +228,47 @@ impl LiveHook for LiveEngine {
             .ok_or_else(|| StoreError::Live(format!("no live segment #{segment}")))?
             .kind;
         let store = ctx.store();
-        let view = store.view();
-        let Some(deadlines) = c
-            .clock
-            .deadlines(&view, kind, at, |sid| ctx.profile(kind, sid))?
-        else {
-            return Ok(None);
+        ctx.with_view(|view| {
+            let Some(deadlines) = c
+                .clock
+                .deadlines(view, kind, at, |sid| ctx.profile(kind, sid))?
+            else {
+                return Ok(None);
+            };
+            let options = EvalOptions {
+                now: at,
+                kind,
+                executor: Executor::shared(),
+            };
+            let members = evaluate(view, &c.expr, &StoreSegments::new(store), &options)
+                .map_err(|e| StoreError::Live(format!("segment #{segment}: {e}")))?;
+            Ok(Some(AllVerdicts { members, deadlines }))
+        })
+    }
+
+    /// The entry events of a write's entries decided at once: from the
+    /// write's events alone, as [`LiveHook::decide`] credits them.
+    fn entries(
+        &self,
+        ctx: &LiveContext<'_, '_>,
+        pairs: &[LivePair],
+    ) -> Result<Vec<Option<EventRecord>>, StoreError> {
+        let entry = |p: &LivePair| -> Result<Option<EventRecord>, StoreError> {
+            let c = self.compiled(ctx, p.segment)?;
+            let new_events = ctx.new_events(p.kind, p.subject)?;
+            Ok(entry_event(
+                ctx.cause(),
+                &new_events,
+                &[],
+                c.clock.types(),
+                p.at,
+            ))
         };
-        let options = EvalOptions {
-            now: at,
-            kind,
-            executor: Executor::shared(),
-        };
-        let members = evaluate(&view, &c.expr, &StoreSegments::new(store), &options)
-            .map_err(|e| StoreError::Live(format!("segment #{segment}: {e}")))?;
-        Ok(Some(AllVerdicts { members, deadlines }))
+        if pairs.len() >= PARALLEL_SUBJECTS {
+            pairs.par_iter().map(entry).collect()
+        } else {
+            pairs.iter().map(entry).collect()
+        }
     }
 }
 

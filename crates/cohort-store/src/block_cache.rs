@@ -71,6 +71,15 @@ impl BlockCache {
         }
     }
 
+    /// Forgets every decoded block (a bulk commit that failed took back
+    /// blocks it had read).
+    pub(crate) fn clear(&self) {
+        let mut inner = self.lock();
+        inner.map.clear();
+        inner.order.clear();
+        inner.bytes = 0;
+    }
+
     /// Forgets the decoded blocks under `keys` (a deletion rewrote them).
     pub(crate) fn remove(&self, keys: &[Key]) {
         let mut inner = self.lock();

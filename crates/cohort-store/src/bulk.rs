@@ -174,20 +174,7 @@ impl BulkLoad<'_> {
         remove_dir(&dir)?;
         std::fs::create_dir(&dir).map_err(|e| io_error(&dir, e))?;
         let mut batch = WriteBatch::default();
-        // Before the overlay's log is written out as tables: the live hook
-        // reads it.
-        store.put_live(&mut pending, &mut batch, self.written_at, false)?;
         let (files, spare) = write_tables(&dir, &mut pending)?;
-        self.spare = spare;
-        if let Some((fingerprint, mark)) = &mark {
-            batch.put_cf(store.cf(cf::LOADS), fingerprint, codec::encode(mark));
-        }
-        store.put_derived(&mut pending, &mut batch, self.written_at)?;
-        batch.delete_cf(store.cf(cf::META), meta::BULK_INTENT);
-        batch.put_cf(store.cf(cf::META), meta::BULK_COMMIT, to.to_be_bytes());
-        let changes = pending.into_changes();
-        drop(state);
-
         let mut sync = rocksdb::WriteOptions::default();
         sync.set_sync(true);
         let mut intent = [0u8; 16];
@@ -200,6 +187,7 @@ impl BulkLoad<'_> {
         // the store's `next_seq` does not cover: leaving abnormally (a panic)
         // must not let a later write take their sequence numbers.
         let guard = PoisonOnUnwind(store);
+        let written_at = self.written_at;
         let ingested = (|| -> Result<()> {
             let mut opts = IngestExternalFileOptions::default();
             opts.set_move_files(true);
@@ -208,6 +196,23 @@ impl BulkLoad<'_> {
                     .db
                     .ingest_external_file_cf_opts(store.cf(family), &opts, paths.clone())?;
             }
+            // The live segments are decided once the files are in place: a
+            // segment at a time, from a view of the store as this commit
+            // leaves it (one evaluation, not one per subject). Not when
+            // the commit changes profiles: those go into its batch, which a
+            // view cannot read before it is written.
+            if pending.o.profile.is_empty() && !pending.base.live.defs.is_empty() {
+                let view = store.commit_view(&pending);
+                store.put_live(&mut pending, &mut batch, written_at, false, Some(&view))?;
+            } else {
+                store.put_live(&mut pending, &mut batch, written_at, false, None)?;
+            }
+            if let Some((fingerprint, mark)) = &mark {
+                batch.put_cf(store.cf(cf::LOADS), fingerprint, codec::encode(mark));
+            }
+            store.put_derived(&mut pending, &mut batch, written_at)?;
+            batch.delete_cf(store.cf(cf::META), meta::BULK_INTENT);
+            batch.put_cf(store.cf(cf::META), meta::BULK_COMMIT, to.to_be_bytes());
             // Last: the file that says this commit's files are in place
             // (see `reader_sees_last_commit`).
             let marker = dir.join("meta.sst");
@@ -218,11 +223,22 @@ impl BulkLoad<'_> {
             store
                 .db
                 .ingest_external_file_cf_opts(store.cf(cf::META), &opts, vec![&marker])?;
-            store.commit(batch, Durability::Sync, changes).map(drop)
+            Ok(())
         })();
+        // The log the per-subject decisions read stays in the overlay until
+        // here; its buffers are kept for the next commit.
+        let spare = spare.with_log(&mut pending);
+        self.spare = spare;
+        let changes = pending.into_changes();
+        drop(state);
+        let ingested =
+            ingested.and_then(|()| store.commit(batch, Durability::Sync, changes).map(drop));
         // Its blocks are new to the writer's lists of small blocks.
         store.small_blocks().clear();
         if let Err(e) = ingested {
+            // The live decisions may have cached blocks of the files taken
+            // back below, under keys the next commit reuses.
+            store.block_cache.clear();
             // Take back what was ingested, so that the sequence numbers the
             // next write takes name nothing already there; if even that
             // fails, refuse further writes (the next writer to open the
@@ -258,9 +274,12 @@ impl Drop for PoisonOnUnwind<'_> {
 /// out). The keys are sorted first (in parallel); then the files are
 /// written in parallel — the log, the largest, as two files of disjoint key
 /// ranges, so that neither core waits for one long file at the end.
+///
+/// The log stays in the overlay (sorted), for the live decisions that read
+/// it; [`Buffers::with_log`] takes it afterwards.
 fn write_tables(dir: &Path, pending: &mut Pending<'_>) -> Result<(TableFiles, Buffers)> {
-    let mut log = std::mem::take(&mut pending.o.log);
-    let mut log_values = std::mem::take(&mut pending.o.log_values);
+    let log = &mut pending.o.log;
+    let log_values = &pending.o.log_values;
     let mut time = std::mem::take(&mut pending.o.time);
     let mut blocks = std::mem::take(&mut pending.o.blocks).encode_parallel();
     // Keys compared as integers, not byte slices: the same order
@@ -319,15 +338,12 @@ fn write_tables(dir: &Path, pending: &mut Pending<'_>) -> Result<(TableFiles, Bu
             }
         }
     }
-    log.clear();
-    log_values.clear();
     time.clear();
     Ok((
         files,
         Buffers {
-            log,
-            log_values,
             time,
+            ..Buffers::default()
         },
     ))
 }
@@ -341,6 +357,17 @@ struct Buffers {
     log: Vec<LogEntry>,
     log_values: Vec<u8>,
     time: Vec<([u8; keys::TIME_KEY_LEN], [u8; 5])>,
+}
+
+impl Buffers {
+    /// Adds the overlay's log buffers, emptied.
+    fn with_log(mut self, pending: &mut Pending<'_>) -> Buffers {
+        self.log = std::mem::take(&mut pending.o.log);
+        self.log_values = std::mem::take(&mut pending.o.log_values);
+        self.log.clear();
+        self.log_values.clear();
+        self
+    }
 }
 
 /// Writes sorted, distinct keys as one table file; `None` if there are none.

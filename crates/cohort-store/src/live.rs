@@ -43,6 +43,7 @@ use crate::profile::{Profile, ProfileEntry};
 use crate::read::EventRecord;
 use crate::state::{Pending, State};
 use crate::store::Store;
+use crate::view::View;
 
 /// How many touched subjects a write decides at a time (all their live
 /// segments each).
@@ -196,11 +197,13 @@ pub trait LiveHook: Send + Sync {
     fn decide(&self, ctx: &LiveContext<'_, '_>, pairs: &[LivePair])
         -> Result<Vec<Option<Verdict>>>;
 
-    /// Decides every subject of a live segment at once, as of `at`, for a
-    /// backfill (no write pending): the members, and each subject's next
-    /// deadline by the same rule as [`Verdict::next`]. `Ok(None)` when the
-    /// hook cannot for this segment: the store then asks
-    /// [`LiveHook::decide`] subject by subject. The default cannot.
+    /// Decides every subject of a live segment at once, as of `at`, from
+    /// [`LiveContext::view`]: for a backfill (the store as it is), or for
+    /// a bulk load's commit (the store as the commit leaves it; the store
+    /// keeps the answers for the commit's subjects). The members, and each
+    /// subject's next deadline by the same rule as [`Verdict::next`].
+    /// `Ok(None)` when the hook cannot for this segment: the store then
+    /// asks [`LiveHook::decide`] subject by subject. The default cannot.
     fn decide_all(
         &self,
         ctx: &LiveContext<'_, '_>,
@@ -209,6 +212,22 @@ pub trait LiveHook: Send + Sync {
     ) -> Result<Option<AllVerdicts>> {
         let _ = (ctx, segment, at);
         Ok(None)
+    }
+
+    /// For pairs a write makes enter that were decided by
+    /// [`LiveHook::decide_all`], the event each entry is credited to (as
+    /// [`Verdict::entry`]), in order. The default asks
+    /// [`LiveHook::decide`].
+    fn entries(
+        &self,
+        ctx: &LiveContext<'_, '_>,
+        pairs: &[LivePair],
+    ) -> Result<Vec<Option<EventRecord>>> {
+        Ok(self
+            .decide(ctx, pairs)?
+            .into_iter()
+            .map(|v| v.and_then(|v| v.entry))
+            .collect())
     }
 }
 
@@ -279,6 +298,8 @@ pub struct LiveContext<'p, 's> {
     pending: &'p Pending<'s>,
     cause: Cause,
     index: &'p WriteIndex,
+    /// A bulk commit's view of itself ([`Store::commit_view`]).
+    view: Option<&'p View<'p>>,
 }
 
 /// A write's log and profile entries by subject (indexes into the
@@ -323,6 +344,18 @@ impl<'p, 's> LiveContext<'p, 's> {
             pending,
             cause,
             index,
+            view: None,
+        }
+    }
+
+    /// Calls `f` with a view to decide whole segments from
+    /// ([`LiveHook::decide_all`]):
+    /// during a bulk load's commit, the store as that commit leaves it;
+    /// otherwise the store as it is.
+    pub fn with_view<R>(&self, f: impl FnOnce(&View<'_>) -> R) -> R {
+        match self.view {
+            Some(v) => f(v),
+            None => f(&self.store.view()),
         }
     }
 
@@ -334,6 +367,18 @@ impl<'p, 's> LiveContext<'p, 's> {
     /// Whether this write changes a tag or attribute of the subject.
     pub fn has_new_profile(&self, kind: SubjectKind, sid: u32) -> bool {
         self.index.new_profile.contains_key(&(kind.tag(), sid))
+    }
+
+    /// Whether the subject existed before this write (it has stored
+    /// events or profile changes to read).
+    fn stored_before(&self, kind: SubjectKind, sid: u32) -> bool {
+        (sid as usize) < self.pending.base.facts[kind.tag() as usize].len()
+    }
+
+    /// Whether this write introduces the subject: nothing is stored of it,
+    /// no membership bit and no deadline.
+    pub fn is_new(&self, kind: SubjectKind, sid: u32) -> bool {
+        !self.stored_before(kind, sid)
     }
 
     /// Whether the subject was in the universe at `at` before this write
@@ -407,9 +452,11 @@ impl<'p, 's> LiveContext<'p, 's> {
         // The pass costs the whole map: it pays for a good share of it, or
         // in a store opened for bulk loads, whose dictionary's write buffer
         // RocksDB sorts on every read; not for a sweep round's thousand.
+        // (In a store opened for bulk loads, even for a few: each read of
+        // the dictionary sorts its write buffer, all of it.)
         let mapped: usize = base.subjects.iter().map(|m| m.len()).sum();
-        let pass = self.store.bulk_load || wanted.len() >= mapped / 16;
-        if wanted.len() > 64 && pass && base.subject_map_loaded {
+        let pass = self.store.bulk_load || (wanted.len() > 64 && wanted.len() >= mapped / 16);
+        if pass && !wanted.is_empty() && base.subject_map_loaded {
             for (k, map) in base.subjects.iter().enumerate() {
                 for (name, &sid) in map {
                     if wanted.contains(&(k as u8, sid)) {
@@ -490,6 +537,10 @@ impl<'p, 's> LiveContext<'p, 's> {
     /// (during a bulk load, a sort of the dictionary's unsorted write
     /// buffer each time).
     pub fn events(&self, kind: SubjectKind, sid: u32) -> Result<Vec<EventRecord>> {
+        // A subject this write introduces has nothing stored yet.
+        if !self.stored_before(kind, sid) {
+            return self.new_events(kind, sid);
+        }
         let id = "";
         let visible = self.pending.base.next_seq;
         let mut out = Vec::new();
@@ -525,13 +576,15 @@ impl<'p, 's> LiveContext<'p, 's> {
         let mut add = |k: &[u8], v: &[u8]| {
             crate::profile::add_entry(&mut profile, kind, sid, k, v, |id| self.key_name(id).ok())
         };
-        let prefix = keys::subject_key(kind, sid);
-        crate::load::scan_prefix(
-            &self.store.db,
-            self.store.cf(cf::PROFILE),
-            &prefix,
-            &mut add,
-        )?;
+        if self.stored_before(kind, sid) {
+            let prefix = keys::subject_key(kind, sid);
+            crate::load::scan_prefix(
+                &self.store.db,
+                self.store.cf(cf::PROFILE),
+                &prefix,
+                &mut add,
+            )?;
+        }
         if let Some(entries) = self.index.new_profile.get(&(kind.tag(), sid)) {
             for &i in entries {
                 let (k, v) = &self.pending.o.profile[i];
@@ -1272,13 +1325,18 @@ impl Store {
     /// write path before its batch is sealed; with `catch_up`, the touched
     /// subjects' deadlines that fell due by `now` are decided first
     /// ([`Store::catch_up_touched`]; a bulk commit sweeps everything due
-    /// before instead).
+    /// before instead). With `view` (a bulk commit's view of itself,
+    /// [`Store::commit_view`]), each segment is first offered to
+    /// [`LiveHook::decide_all`]: one evaluation of the whole segment
+    /// instead of one per subject of the commit; the segments it declines
+    /// are decided subject by subject.
     pub(crate) fn put_live(
         &self,
         pending: &mut Pending<'_>,
         batch: &mut WriteBatch,
         now: i64,
         catch_up: bool,
+        view: Option<&View<'_>>,
     ) -> Result<()> {
         if pending.base.live.defs.is_empty() || pending.o.facts.is_empty() {
             return Ok(());
@@ -1288,12 +1346,13 @@ impl Store {
         let now = now.max(self.live_clock.load(Ordering::Acquire));
         let mut touched: Vec<(u8, u32)> = pending.o.facts.keys().copied().collect();
         touched.sort_unstable();
-        let pairs_of = |chunk: &[(u8, u32)], at: i64| {
+        let base = pending.base;
+        let pairs_of = |chunk: &[(u8, u32)], segments: &[u32], at: i64| {
             let mut pairs = Vec::new();
             for &(k, sid) in chunk {
                 let kind = SubjectKind::from_tag(k).expect("facts are keyed by a valid kind");
-                for (&segment, def) in &pending.base.live.defs {
-                    if def.kind == kind {
+                for &segment in segments {
+                    if base.live.defs[&segment].kind == kind {
                         pairs.push(LivePair {
                             segment,
                             kind,
@@ -1305,22 +1364,118 @@ impl Store {
             }
             pairs
         };
+        let mut segments: Vec<u32> = base.live.defs.keys().copied().collect();
         let mut moved = Moved::new();
         // Usually nothing at all is due (the sweep keeps up): the floor of
         // the deadline index says so without making or reading a pair.
         if catch_up && self.earliest_possible_deadline() <= now {
-            let pairs = pairs_of(&touched, now);
+            let pairs = pairs_of(&touched, &segments, now);
             self.catch_up_touched(pending, batch, pairs, now, &mut moved)?;
+        }
+        let index = WriteIndex::of(pending);
+        if let Some(view) = view {
+            let hook = self.live_hook()?;
+            let mut declined = Vec::new();
+            for segment in segments {
+                let all = {
+                    let ctx = LiveContext {
+                        view: Some(view),
+                        ..LiveContext::new(self, pending, Cause::Write, &index)
+                    };
+                    hook.decide_all(&ctx, segment, now)?
+                };
+                match all {
+                    Some(all) => {
+                        self.settle_all(pending, batch, segment, &touched, &all, now, &index)?;
+                    }
+                    None => declined.push(segment),
+                }
+            }
+            segments = declined;
         }
         // A few thousand subjects at a time, each with all its segments
         // (its history is read once): a bulk load's commit touching
         // hundreds of thousands of subjects holds the verdicts of one
         // chunk, not of every pair.
-        let index = WriteIndex::of(pending);
         for chunk in touched.chunks(DECIDE_CHUNK) {
-            let pairs = pairs_of(chunk, now);
+            let pairs = pairs_of(chunk, &segments, now);
             self.decide_pairs(pending, batch, Cause::Write, &pairs, &index, &mut moved)?;
         }
+        Ok(())
+    }
+
+    /// Puts a whole segment's verdicts ([`LiveHook::decide_all`]) for a
+    /// write's subjects into `batch`, in one go (the change records' IDs
+    /// are found in one pass); entries get their entry events from
+    /// [`LiveHook::entries`].
+    #[allow(clippy::too_many_arguments)]
+    fn settle_all(
+        &self,
+        pending: &mut Pending<'_>,
+        batch: &mut WriteBatch,
+        segment: u32,
+        touched: &[(u8, u32)],
+        all: &AllVerdicts,
+        at: i64,
+        index: &WriteIndex,
+    ) -> Result<()> {
+        let hook = self.live_hook()?;
+        let kind = pending.base.live.defs[&segment].kind;
+        // Each pair is decided once in this write: a fresh map.
+        let mut moved = Moved::new();
+        let pairs: Vec<LivePair> = touched
+            .iter()
+            .filter(|(k, _)| *k == kind.tag())
+            .map(|&(_, subject)| LivePair {
+                segment,
+                kind,
+                subject,
+                at,
+            })
+            .collect();
+        let mut verdicts: Vec<Option<Verdict>> = pairs
+            .iter()
+            .map(|p| {
+                Some(Verdict {
+                    member: all.members.contains(p.subject),
+                    next: all.deadlines.get(&p.subject).copied(),
+                    entry: None,
+                })
+            })
+            .collect();
+        let entering: Vec<usize> = (0..pairs.len())
+            .filter(|&i| {
+                verdicts[i].as_ref().is_some_and(|v| v.member) && !bit_before(pending, &pairs[i])
+            })
+            .collect();
+        if !entering.is_empty() {
+            let asked: Vec<LivePair> = entering.iter().map(|&i| pairs[i]).collect();
+            let entries = {
+                let ctx = LiveContext::new(self, pending, Cause::Write, index);
+                hook.entries(&ctx, &asked)?
+            };
+            if entries.len() != asked.len() {
+                return Err(StoreError::Live(format!(
+                    "the live hook gave {} entry events for {} entries",
+                    entries.len(),
+                    asked.len()
+                )));
+            }
+            for (i, entry) in entering.into_iter().zip(entries) {
+                if let Some(v) = &mut verdicts[i] {
+                    v.entry = entry;
+                }
+            }
+        }
+        self.settle(
+            pending,
+            batch,
+            Cause::Write,
+            &pairs,
+            verdicts,
+            index,
+            &mut moved,
+        )?;
         Ok(())
     }
 
@@ -1418,12 +1573,32 @@ impl Store {
             return Ok(0);
         }
         let hook = self.live_hook()?;
+        // Before the hook reads the clock (settle raises it too).
         let latest = pairs.iter().map(|p| p.at).max().unwrap_or(i64::MIN);
         self.live_clock.fetch_max(latest, Ordering::AcqRel);
         let verdicts = {
             let ctx = LiveContext::new(self, pending, cause, index);
             hook.decide(&ctx, pairs)?
         };
+        self.settle(pending, batch, cause, pairs, verdicts, index, moved)
+    }
+
+    /// Checks the hook's verdicts on `pairs` and puts them into `batch`
+    /// (see [`Store::decide_pairs`]). Returns how many change records it
+    /// wrote.
+    #[allow(clippy::too_many_arguments)]
+    fn settle(
+        &self,
+        pending: &mut Pending<'_>,
+        batch: &mut WriteBatch,
+        cause: Cause,
+        pairs: &[LivePair],
+        verdicts: Vec<Option<Verdict>>,
+        index: &WriteIndex,
+        moved: &mut Moved,
+    ) -> Result<usize> {
+        let latest = pairs.iter().map(|p| p.at).max().unwrap_or(i64::MIN);
+        self.live_clock.fetch_max(latest, Ordering::AcqRel);
         if verdicts.len() != pairs.len() {
             return Err(StoreError::Live(format!(
                 "the live hook answered {} pairs of {}",
@@ -1476,25 +1651,7 @@ impl Store {
     ) -> Result<usize> {
         // Each pair's bit before this decision (an earlier decision of the
         // same batch counts).
-        let was: Vec<bool> = pairs
-            .iter()
-            .map(|p| {
-                pending
-                    .o
-                    .live
-                    .flips
-                    .get(&(p.segment, p.subject))
-                    .copied()
-                    .unwrap_or_else(|| {
-                        pending
-                            .base
-                            .live
-                            .members
-                            .get(&p.segment)
-                            .is_some_and(|b| b.contains(p.subject))
-                    })
-            })
-            .collect();
+        let was: Vec<bool> = pairs.iter().map(|p| bit_before(pending, p)).collect();
         // The IDs of subjects that flip, for their change records.
         let names = {
             let ctx = LiveContext::new(self, pending, cause, index);
@@ -1671,6 +1828,25 @@ fn name_of(base: &crate::state::Interner, new: &crate::state::NewNames, id: u32)
                 .map(|n| &**n)
         })
         .map(str::to_owned)
+}
+
+/// The pair's membership bit before this decision (an earlier decision of
+/// the same batch counts).
+fn bit_before(pending: &Pending<'_>, p: &LivePair) -> bool {
+    pending
+        .o
+        .live
+        .flips
+        .get(&(p.segment, p.subject))
+        .copied()
+        .unwrap_or_else(|| {
+            pending
+                .base
+                .live
+                .members
+                .get(&p.segment)
+                .is_some_and(|b| b.contains(p.subject))
+        })
 }
 
 /// Whether the pair's subject was stored before the write being built

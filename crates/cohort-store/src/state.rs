@@ -92,7 +92,7 @@ impl State {
 
 /// Names a write adds to one dictionary, with a hash index, so that a
 /// write introducing forty thousand types does not search a list for each.
-#[derive(Default)]
+#[derive(Default, Clone)]
 pub(crate) struct NewNames {
     pub names: Vec<Box<str>>,
     index: HashMap<Box<str>, u32>,
@@ -101,7 +101,7 @@ pub(crate) struct NewNames {
 }
 
 impl NewNames {
-    fn get(&self, name: &str) -> Option<u32> {
+    pub fn get(&self, name: &str) -> Option<u32> {
         self.index.get(name).copied()
     }
 

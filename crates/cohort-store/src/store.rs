@@ -720,7 +720,7 @@ impl Store {
     ) -> Result<crate::merge::SmallBlockUpdates> {
         // First: the live hook reads this write's log entries, which
         // `put_log_and_blocks` moves into the batch.
-        self.put_live(pending, batch, written_at, true)?;
+        self.put_live(pending, batch, written_at, true, None)?;
         let mut small_blocks = Vec::new();
         self.put_log_and_blocks(pending, batch, &mut small_blocks)?;
         self.put_derived(pending, batch, written_at)?;

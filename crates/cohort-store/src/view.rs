@@ -21,6 +21,7 @@ use cohort_event::SubjectKind;
 use rocksdb::{ReadOptions, Snapshot};
 
 use crate::codec::SubjectFacts;
+use crate::state::{NewNames, Pending};
 use crate::store::Store;
 
 /// One consistent instant of a store (see the module docs). Cheap to make;
@@ -36,6 +37,9 @@ pub struct View<'s> {
     next_seq: u64,
     profile_seq: u64,
     last_write_at: Option<i64>,
+    /// The types and data keys a bulk commit adds, for a view of it made
+    /// before it commits ([`Store::commit_view`]); `None` otherwise.
+    unapplied: Option<Arc<[NewNames; 2]>>,
 }
 
 impl Store {
@@ -52,6 +56,41 @@ impl Store {
             next_seq: state.next_seq,
             profile_seq: state.profile_seq,
             last_write_at: state.last_write_at,
+            unapplied: None,
+        }
+    }
+
+    /// A view of a bulk commit whose table files are in place but whose
+    /// batch is not written yet (`bulk.rs`, step 3 of 4): what the store
+    /// will hold once it commits, for the live segments' decisions, which
+    /// go into that batch. Its events are read from the ingested files
+    /// (their sequence numbers are below this view's `next_seq`), its
+    /// facts and names from the overlay. A profile change of the write is
+    /// not in the store yet: the caller decides such writes otherwise.
+    pub(crate) fn commit_view(&self, pending: &Pending<'_>) -> View<'_> {
+        debug_assert!(pending.o.profile.is_empty());
+        let base = pending.base;
+        let mut facts = base.facts.clone();
+        for (&(k, sid), f) in &pending.o.facts {
+            let v = Arc::make_mut(&mut facts[k as usize]);
+            if v.len() <= sid as usize {
+                v.resize(sid as usize + 1, SubjectFacts::NONE);
+            }
+            v[sid as usize] = *f;
+        }
+        View {
+            store: self,
+            snapshot: (!self.is_read_only()).then(|| self.db.snapshot()),
+            facts,
+            types: (base.types.len() + pending.o.new_types.names.len()) as u32,
+            keys: (base.keys.len() + pending.o.new_keys.names.len()) as u32,
+            next_seq: pending.o.next_seq,
+            profile_seq: pending.o.profile_seq,
+            last_write_at: pending.o.last_write_at,
+            unapplied: Some(Arc::new([
+                pending.o.new_types.clone(),
+                pending.o.new_keys.clone(),
+            ])),
         }
     }
 }
@@ -96,6 +135,7 @@ impl<'s> View<'s> {
             .read_state()
             .types
             .get(name)
+            .or_else(|| self.unapplied.as_ref()?[0].get(name))
             .filter(|&id| id < self.types)
     }
 
@@ -110,6 +150,7 @@ impl<'s> View<'s> {
             .read_state()
             .keys
             .get(name)
+            .or_else(|| self.unapplied.as_ref()?[1].get(name))
             .filter(|&id| id < self.keys)
     }
 
@@ -159,14 +200,32 @@ impl<'s> View<'s> {
     /// The name of an event type id, if the view knows it.
     pub fn type_name(&self, id: u32) -> Option<String> {
         (id < self.types)
-            .then(|| self.store.read_state().types.name(id).map(str::to_owned))
+            .then(|| self.name(id, |s| &s.types, 0))
             .flatten()
     }
 
     pub(crate) fn key_name(&self, id: u32) -> Option<String> {
         (id < self.keys)
-            .then(|| self.store.read_state().keys.name(id).map(str::to_owned))
+            .then(|| self.name(id, |s| &s.keys, 1))
             .flatten()
+    }
+
+    /// A name of the state's dictionary, or else of the unapplied names.
+    fn name(
+        &self,
+        id: u32,
+        dict: impl Fn(&crate::state::State) -> &crate::state::Interner,
+        which: usize,
+    ) -> Option<String> {
+        let state = self.store.read_state();
+        let dict = dict(&state);
+        if let Some(name) = dict.name(id) {
+            return Some(name.to_owned());
+        }
+        let new = &self.unapplied.as_ref()?[which];
+        new.names
+            .get((id as usize).checked_sub(dict.len())?)
+            .map(|n| n.to_string())
     }
 
     /// Read options that read at this view's instant.
