@@ -357,15 +357,55 @@ impl LiveHook for PerSubject {
     }
 }
 
+/// The engine, counting the segments it decided at once.
+#[derive(Default)]
+struct AtOnce {
+    engine: LiveEngine,
+    answered: std::sync::atomic::AtomicUsize,
+}
+
+impl LiveHook for AtOnce {
+    fn decide(
+        &self,
+        ctx: &LiveContext<'_, '_>,
+        pairs: &[LivePair],
+    ) -> Result<Vec<Option<Verdict>>, StoreError> {
+        self.engine.decide(ctx, pairs)
+    }
+
+    fn decide_all(
+        &self,
+        ctx: &LiveContext<'_, '_>,
+        segment: u32,
+        at: i64,
+    ) -> Result<Option<cohort_store::AllVerdicts>, StoreError> {
+        let all = self.engine.decide_all(ctx, segment, at)?;
+        if all.is_some() {
+            self.answered
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        Ok(all)
+    }
+
+    fn entries(
+        &self,
+        ctx: &LiveContext<'_, '_>,
+        pairs: &[LivePair],
+    ) -> Result<Vec<Option<cohort_store::EventRecord>>, StoreError> {
+        self.engine.entries(ctx, pairs)
+    }
+}
+
 /// Two empty stores: the first decides whole segments at once where it
-/// can, the second subject by subject only.
-fn fast_and_slow() -> ([tempfile::TempDir; 2], Store, Store) {
+/// can (its hook counts how often), the second subject by subject only.
+fn fast_and_slow() -> ([tempfile::TempDir; 2], Store, Store, Arc<AtOnce>) {
     let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
     let fast = Store::open(dirs[0].path(), StoreOptions::default()).unwrap();
     let slow = Store::open(dirs[1].path(), StoreOptions::default()).unwrap();
-    fast.set_live_hook(Arc::new(LiveEngine::new()));
+    let at_once = Arc::new(AtOnce::default());
+    fast.set_live_hook(at_once.clone());
     slow.set_live_hook(Arc::new(PerSubject(LiveEngine::new())));
-    (dirs, fast, slow)
+    (dirs, fast, slow, at_once)
 }
 
 /// Saves every segment of [`SEGMENTS`] in `stores`; returns their
@@ -391,7 +431,7 @@ fn save_segments(stores: &[&Store]) -> Vec<String> {
 /// subject by subject: the same members, the same change records, and
 /// each subject's very deadline.
 fn backfills_agree(steps: &[Step]) {
-    let (_dirs, fast, slow) = fast_and_slow();
+    let (_dirs, fast, slow, _) = fast_and_slow();
     let mut now = T0;
     for step in steps {
         match step {
@@ -451,7 +491,8 @@ proptest! {
 /// effect agree); and the members equal a full evaluation. (Commits with
 /// profile changes take the subject-by-subject path in both.)
 fn bulk_commits_agree(steps: &[Step]) {
-    let (_dirs, fast, slow) = fast_and_slow();
+    let (_dirs, fast, slow, at_once) = fast_and_slow();
+    let answered = || at_once.answered.load(std::sync::atomic::Ordering::Relaxed);
     let mut now = T0;
     let filters = save_segments(&[&fast, &slow]);
     for store in [&fast, &slow] {
@@ -499,12 +540,23 @@ fn bulk_commits_agree(steps: &[Step]) {
     // as one (a load is begun by its first step: an empty load's commit
     // would catch up to the wall clock, when it began).
     let mut loads: Option<(BulkLoad<'_>, BulkLoad<'_>)> = None;
+    // Whether the staged steps change profiles (then the commit is decided
+    // subject by subject in both stores).
+    let mut profiled = false;
+    let commit = |(mut a, mut b): (BulkLoad<'_>, BulkLoad<'_>), profiled: bool| {
+        let before = answered();
+        a.commit().unwrap();
+        b.commit().unwrap();
+        assert!(
+            profiled || answered() > before,
+            "a commit without profile changes was not decided at once"
+        );
+    };
     for (n, step) in steps.iter().enumerate() {
         match step {
             Step::Advance(minutes, swept) => {
-                if let Some((mut a, mut b)) = loads.take() {
-                    a.commit().unwrap();
-                    b.commit().unwrap();
+                if let Some(both) = loads.take() {
+                    commit(both, std::mem::take(&mut profiled));
                     agree(now, &format!("after the commit before step {n}"));
                 }
                 now += minutes * MINUTE;
@@ -528,12 +580,12 @@ fn bulk_commits_agree(steps: &[Step]) {
                     .unwrap();
                 b.append(&request.events, profile(), Some(now), None)
                     .unwrap();
+                profiled |= !profile().is_empty();
             }
         }
     }
-    if let Some((mut a, mut b)) = loads.take() {
-        a.commit().unwrap();
-        b.commit().unwrap();
+    if let Some(both) = loads.take() {
+        commit(both, profiled);
     }
     // What fell due since the last clock step without a sweep.
     sweep(&fast, now);

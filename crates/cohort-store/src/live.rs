@@ -1377,6 +1377,12 @@ impl Store {
             let hook = self.live_hook()?;
             let mut declined = Vec::new();
             for segment in segments {
+                // A segment of a kind the commit does not touch has
+                // nothing to decide (and nothing to evaluate).
+                let kind = base.live.defs[&segment].kind.tag();
+                if !touched.iter().any(|&(k, _)| k == kind) {
+                    continue;
+                }
                 let all = {
                     let ctx = LiveContext {
                         view: Some(view),
@@ -1386,7 +1392,9 @@ impl Store {
                 };
                 match all {
                     Some(all) => {
-                        self.settle_all(pending, batch, segment, &touched, &all, now, &index)?;
+                        self.settle_all(
+                            pending, batch, segment, &touched, &all, now, &index, &mut moved,
+                        )?;
                     }
                     None => declined.push(segment),
                 }
@@ -1418,11 +1426,10 @@ impl Store {
         all: &AllVerdicts,
         at: i64,
         index: &WriteIndex,
+        moved: &mut Moved,
     ) -> Result<()> {
         let hook = self.live_hook()?;
         let kind = pending.base.live.defs[&segment].kind;
-        // Each pair is decided once in this write: a fresh map.
-        let mut moved = Moved::new();
         let pairs: Vec<LivePair> = touched
             .iter()
             .filter(|(k, _)| *k == kind.tag())
@@ -1467,15 +1474,7 @@ impl Store {
                 }
             }
         }
-        self.settle(
-            pending,
-            batch,
-            Cause::Write,
-            &pairs,
-            verdicts,
-            index,
-            &mut moved,
-        )?;
+        self.settle(pending, batch, Cause::Write, &pairs, verdicts, index, moved)?;
         Ok(())
     }
 
