@@ -150,7 +150,6 @@ impl LiveHook for LiveEngine {
                     profile: &profile,
                 };
                 let has: HashSet<&str> = events.iter().map(|e| e.event_type.as_str()).collect();
-                let new_subject = ctx.cause() == Cause::Write && ctx.is_new(kind, sid);
                 Ok(group
                     .iter()
                     .zip(skip)
@@ -160,18 +159,15 @@ impl LiveHook for LiveEngine {
                             return (i, None);
                         }
                         let c = &compiled[&p.segment];
-                        // Without an event the filter needs, the subject is
-                        // out, and stays out until a write brings one: no
-                        // deadline. (For a write only: a backfill's and a
-                        // sweep's deadlines follow the clock's rule.) A
-                        // subject the write introduces has nothing to change.
+                        // Without an event the filter needs (in its whole
+                        // history, this write's events included), the
+                        // subject was out at every instant and stays out
+                        // until a write brings one: unchanged. Its bit is
+                        // off, and a deadline it has, from the clock's
+                        // rule, is at worst early (allowed). For a write
+                        // only: a backfill's deadlines follow that rule.
                         if ctx.cause() == Cause::Write && misses(&c.needs, &has) {
-                            let out = Verdict {
-                                member: false,
-                                next: None,
-                                entry: None,
-                            };
-                            return (i, (!new_subject).then_some(out));
+                            return (i, None);
                         }
                         let member = evaluate_resolved(&c.expr, &c.resolved, subject, p.at);
                         let next = c.clock.next_change_in(&timeline, &events, &profile, p.at);

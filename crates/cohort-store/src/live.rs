@@ -375,12 +375,6 @@ impl<'p, 's> LiveContext<'p, 's> {
         (sid as usize) < self.pending.base.facts[kind.tag() as usize].len()
     }
 
-    /// Whether this write introduces the subject: nothing is stored of it,
-    /// no membership bit and no deadline.
-    pub fn is_new(&self, kind: SubjectKind, sid: u32) -> bool {
-        !self.stored_before(kind, sid)
-    }
-
     /// Whether the subject was in the universe at `at` before this write
     /// (a subject this write introduces was not).
     pub fn was_in_universe(&self, kind: SubjectKind, sid: u32, at: i64) -> bool {
