@@ -369,12 +369,6 @@ impl<'p, 's> LiveContext<'p, 's> {
         self.index.new_profile.contains_key(&(kind.tag(), sid))
     }
 
-    /// Whether the subject existed before this write (it has stored
-    /// events or profile changes to read).
-    fn stored_before(&self, kind: SubjectKind, sid: u32) -> bool {
-        (sid as usize) < self.pending.base.facts[kind.tag() as usize].len()
-    }
-
     /// Whether the subject was in the universe at `at` before this write
     /// (a subject this write introduces was not).
     pub fn was_in_universe(&self, kind: SubjectKind, sid: u32, at: i64) -> bool {
@@ -404,13 +398,13 @@ impl<'p, 's> LiveContext<'p, 's> {
 
     fn type_name(&self, id: u32) -> Result<String> {
         let (base, new) = (&self.pending.base.types, &self.pending.o.new_types);
-        name_of(base, new, id)
+        crate::state::name_of(base, new, id)
             .ok_or_else(|| StoreError::Corrupt(format!("unknown event type id {id}")))
     }
 
     fn key_name(&self, id: u32) -> Result<String> {
         let (base, new) = (&self.pending.base.keys, &self.pending.o.new_keys);
-        name_of(base, new, id)
+        crate::state::name_of(base, new, id)
             .ok_or_else(|| StoreError::Corrupt(format!("unknown data key id {id}")))
     }
 
@@ -443,11 +437,10 @@ impl<'p, 's> LiveContext<'p, 's> {
     ) -> Result<HashMap<(u8, u32), String>> {
         let mut out = HashMap::with_capacity(wanted.len());
         let base = self.pending.base;
-        // The pass costs the whole map: it pays for a good share of it, or
-        // in a store opened for bulk loads, whose dictionary's write buffer
-        // RocksDB sorts on every read; not for a sweep round's thousand.
-        // (In a store opened for bulk loads, even for a few: each read of
-        // the dictionary sorts its write buffer, all of it.)
+        // The pass costs the whole map: it pays for a good share of it,
+        // not for a sweep round's thousand — except in a store opened for
+        // bulk loads, where it is always taken: each read of the
+        // dictionary sorts its whole write buffer.
         let mapped: usize = base.subjects.iter().map(|m| m.len()).sum();
         let pass = self.store.bulk_load || (wanted.len() > 64 && wanted.len() >= mapped / 16);
         if pass && !wanted.is_empty() && base.subject_map_loaded {
@@ -532,7 +525,7 @@ impl<'p, 's> LiveContext<'p, 's> {
     /// buffer each time).
     pub fn events(&self, kind: SubjectKind, sid: u32) -> Result<Vec<EventRecord>> {
         // A subject this write introduces has nothing stored yet.
-        if !self.stored_before(kind, sid) {
+        if !stored_before(self.pending, kind, sid) {
             return self.new_events(kind, sid);
         }
         let id = "";
@@ -570,7 +563,7 @@ impl<'p, 's> LiveContext<'p, 's> {
         let mut add = |k: &[u8], v: &[u8]| {
             crate::profile::add_entry(&mut profile, kind, sid, k, v, |id| self.key_name(id).ok())
         };
-        if self.stored_before(kind, sid) {
+        if stored_before(self.pending, kind, sid) {
             let prefix = keys::subject_key(kind, sid);
             crate::load::scan_prefix(
                 &self.store.db,
@@ -1489,7 +1482,7 @@ impl Store {
         moved: &mut Moved,
     ) -> Result<()> {
         // A subject this write introduces has no deadline yet.
-        pairs.retain(|p| stored_before(pending, p));
+        pairs.retain(|p| stored_before(pending, p.kind, p.subject));
         let before = WriteIndex::default();
         let mut first = true;
         while !pairs.is_empty() {
@@ -1566,9 +1559,6 @@ impl Store {
             return Ok(0);
         }
         let hook = self.live_hook()?;
-        // Before the hook reads the clock (settle raises it too).
-        let latest = pairs.iter().map(|p| p.at).max().unwrap_or(i64::MIN);
-        self.live_clock.fetch_max(latest, Ordering::AcqRel);
         let verdicts = {
             let ctx = LiveContext::new(self, pending, cause, index);
             hook.decide(&ctx, pairs)?
@@ -1612,7 +1602,8 @@ impl Store {
             .filter(|&i| {
                 let p = &pairs[i];
                 verdicts[i].is_some()
-                    && (stored_before(pending, p) || moved.contains_key(&(p.segment, p.subject)))
+                    && (stored_before(pending, p.kind, p.subject)
+                        || moved.contains_key(&(p.segment, p.subject)))
             })
             .collect();
         let read: Vec<LivePair> = wanted.iter().map(|&i| pairs[i]).collect();
@@ -1812,17 +1803,6 @@ impl Store {
     }
 }
 
-/// A dictionary name by id: stored, or new in this write.
-fn name_of(base: &crate::state::Interner, new: &crate::state::NewNames, id: u32) -> Option<String> {
-    base.name(id)
-        .or_else(|| {
-            new.names
-                .get((id as usize).wrapping_sub(base.len()))
-                .map(|n| &**n)
-        })
-        .map(str::to_owned)
-}
-
 /// The pair's membership bit before this decision (an earlier decision of
 /// the same batch counts).
 fn bit_before(pending: &Pending<'_>, p: &LivePair) -> bool {
@@ -1842,10 +1822,10 @@ fn bit_before(pending: &Pending<'_>, p: &LivePair) -> bool {
         })
 }
 
-/// Whether the pair's subject was stored before the write being built
-/// (one it introduces can have no deadline yet).
-fn stored_before(pending: &Pending<'_>, p: &LivePair) -> bool {
-    (p.subject as usize) < pending.base.facts[p.kind.tag() as usize].len()
+/// Whether the subject was stored before the write being built: one it
+/// introduces has no events, profile, bit or deadline stored to read.
+fn stored_before(pending: &Pending<'_>, kind: SubjectKind, sid: u32) -> bool {
+    (sid as usize) < pending.base.facts[kind.tag() as usize].len()
 }
 
 fn reverse_key(p: &LivePair) -> [u8; keys::live::PAIR_KEY_LEN] {

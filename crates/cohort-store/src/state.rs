@@ -123,6 +123,32 @@ impl NewNames {
     }
 }
 
+/// A dictionary name by id: stored (`base`), or new in a write not yet
+/// applied (`new`, whose ids follow the stored ones).
+pub(crate) fn name_of(base: &Interner, new: &NewNames, id: u32) -> Option<String> {
+    base.name(id)
+        .or_else(|| {
+            new.names
+                .get((id as usize).wrapping_sub(base.len()))
+                .map(|n| &**n)
+        })
+        .map(str::to_owned)
+}
+
+/// Sets one subject's facts in a per-kind facts list (shared by `Arc`:
+/// copied first if a view holds it), growing the list to its dense id.
+pub(crate) fn put_facts(
+    facts: &mut [Arc<Vec<SubjectFacts>>; 2],
+    (k, sid): (u8, u32),
+    f: SubjectFacts,
+) {
+    let v = Arc::make_mut(&mut facts[k as usize]);
+    if v.len() <= sid as usize {
+        v.resize(sid as usize + 1, SubjectFacts::NONE);
+    }
+    v[sid as usize] = f;
+}
+
 /// Changes a write makes to [`State`], not yet applied: an [`Overlay`]
 /// over the state it reads through.
 pub(crate) struct Pending<'s> {
@@ -464,12 +490,8 @@ impl Changes {
         for name in self.new_keys {
             state.keys.push(name);
         }
-        for ((k, sid), facts) in self.facts {
-            let v = Arc::make_mut(&mut state.facts[k as usize]);
-            if v.len() <= sid as usize {
-                v.resize(sid as usize + 1, SubjectFacts::NONE);
-            }
-            v[sid as usize] = facts;
+        for (key, facts) in self.facts {
+            put_facts(&mut state.facts, key, facts);
         }
         self.catalog.apply(&mut state.catalog);
         state.next_seq = self.next_seq;

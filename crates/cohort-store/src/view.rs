@@ -71,12 +71,8 @@ impl Store {
         debug_assert!(pending.o.profile.is_empty());
         let base = pending.base;
         let mut facts = base.facts.clone();
-        for (&(k, sid), f) in &pending.o.facts {
-            let v = Arc::make_mut(&mut facts[k as usize]);
-            if v.len() <= sid as usize {
-                v.resize(sid as usize + 1, SubjectFacts::NONE);
-            }
-            v[sid as usize] = *f;
+        for (&key, &f) in &pending.o.facts {
+            crate::state::put_facts(&mut facts, key, f);
         }
         View {
             store: self,
@@ -219,13 +215,10 @@ impl<'s> View<'s> {
     ) -> Option<String> {
         let state = self.store.read_state();
         let dict = dict(&state);
-        if let Some(name) = dict.name(id) {
-            return Some(name.to_owned());
+        match &self.unapplied {
+            Some(new) => crate::state::name_of(dict, &new[which], id),
+            None => dict.name(id).map(str::to_owned),
         }
-        let new = &self.unapplied.as_ref()?[which];
-        new.names
-            .get((id as usize).checked_sub(dict.len())?)
-            .map(|n| n.to_string())
     }
 
     /// Read options that read at this view's instant.
