@@ -264,10 +264,7 @@ impl Clock {
         }
         let lists: Vec<&[i64]> = match &self.types {
             None => vec![&timeline.all],
-            Some(types) => types
-                .iter()
-                .filter_map(|t| timeline.by_type.get(t.as_str()).map(Vec::as_slice))
-                .collect(),
+            Some(types) => types.iter().filter_map(|t| timeline.of_type(t)).collect(),
         };
         for (&s, e) in &self.shifts {
             let edge = now.saturating_add(s);
@@ -429,23 +426,66 @@ impl Clock {
 #[derive(Debug, Default)]
 pub(crate) struct Timeline<'e> {
     all: Vec<i64>,
-    by_type: std::collections::HashMap<&'e str, Vec<i64>>,
+    /// Per event type: a history usually holds few types, so a list
+    /// searched from its last hit beats hashing every event's type; past
+    /// [`FEW_TYPES`] a map finds them.
+    by_type: Vec<(&'e str, Vec<i64>)>,
+    many: std::collections::HashMap<&'e str, usize>,
 }
+
+/// Types a [`Timeline`] finds by a search of its list.
+const FEW_TYPES: usize = 16;
 
 impl<'e> Timeline<'e> {
     /// The timeline of `events` (any order).
     pub fn of(events: &'e [EventRecord]) -> Timeline<'e> {
-        let mut t = Timeline::default();
+        let mut t = Timeline {
+            all: Vec::with_capacity(events.len()),
+            ..Timeline::default()
+        };
+        let mut last = 0;
         for e in events {
             t.all.push(e.time);
-            t.by_type
-                .entry(e.event_type.as_str())
-                .or_default()
-                .push(e.time);
+            let name = e.event_type.as_str();
+            if t.by_type.get(last).is_none_or(|(n, _)| *n != name) {
+                last = match t.position(name) {
+                    Some(i) => i,
+                    None => {
+                        t.by_type.push((name, Vec::new()));
+                        let i = t.by_type.len() - 1;
+                        if t.by_type.len() > FEW_TYPES {
+                            if t.many.is_empty() {
+                                t.many = t
+                                    .by_type
+                                    .iter()
+                                    .enumerate()
+                                    .map(|(i, (n, _))| (*n, i))
+                                    .collect();
+                            }
+                            t.many.insert(name, i);
+                        }
+                        i
+                    }
+                };
+            }
+            t.by_type[last].1.push(e.time);
         }
         t.all.sort_unstable();
-        t.by_type.values_mut().for_each(|v| v.sort_unstable());
+        t.by_type.iter_mut().for_each(|(_, v)| v.sort_unstable());
         t
+    }
+
+    fn position(&self, name: &str) -> Option<usize> {
+        if self.by_type.len() > FEW_TYPES {
+            self.many.get(name).copied()
+        } else {
+            self.by_type.iter().position(|(n, _)| *n == name)
+        }
+    }
+
+    /// The sorted times of one type's events, if any.
+    fn of_type(&self, name: &str) -> Option<&[i64]> {
+        self.position(name).map(|i| self.by_type[i].1.as_slice())
     }
 }
 
@@ -582,13 +622,19 @@ mod tests {
         let hour = 3_600_000;
         // A fixed spread of whole hours around t0, of three types, out of
         // order; instants every half hour, so that `now + s` often falls
-        // right on an event (where `x − s` and `x − s + 1` differ).
+        // right on an event (where `x − s` and `x − s + 1` differ). Every
+        // fourth event of one of 20 other types: longer prefixes hold more
+        // types than the timeline searches in a list.
         let mut events = Vec::new();
         let mut x: i64 = 12345;
-        for i in 0..40 {
+        for i in 0..80 {
             x = (x * 1_103_515_245 + 12_345) % 2_147_483_648;
             let time = t0 + (x % 96) * hour - 48 * hour;
-            events.push(event(["purchase", "app_open", "view"][i % 3], time));
+            let ty = match i % 4 {
+                3 => format!("other{}", (i / 4) % 20),
+                _ => ["purchase", "app_open", "view"][i % 3].to_owned(),
+            };
+            events.push(event(&ty, time));
         }
         let none = Profile::default();
         for f in filters {

@@ -10,11 +10,13 @@
 //! next change by time alone. Deciding from the whole history is what
 //! makes every condition kind live and exact, late events included: no
 //! per-condition state can drift from what a full evaluation would say.
-//! Its cost is one read of the subject's events per write that touches it
-//! (see ARCHITECTURE.md, "Live segments"). A write that cannot change a
-//! pair — none of its events is of a type the filter selects, the subject
-//! was in the universe already, and it changes no tag or attribute of the
-//! subject — is answered "unchanged" without reading anything.
+//! Its cost is one pass over the subject's events per write that touches
+//! it — read from the log, or from the store's cache of decoded histories
+//! when an earlier write left it there (see ARCHITECTURE.md, "Live
+//! segments"). A write that cannot change a pair — none of its events is
+//! of a type the filter selects, the subject was in the universe already,
+//! and it changes no tag or attribute of the subject — is answered
+//! "unchanged" without reading anything.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -144,9 +146,10 @@ impl LiveHook for LiveEngine {
                 }
                 let events = ctx.events(kind, sid)?;
                 let profile = ctx.profile(kind, sid)?;
-                let timeline = Timeline::of(&events);
+                let events: &[EventRecord] = &events;
+                let timeline = Timeline::of(events);
                 let subject = Subject {
-                    events: &events,
+                    events,
                     profile: &profile,
                 };
                 let has: HashSet<&str> = events.iter().map(|e| e.event_type.as_str()).collect();
@@ -170,16 +173,10 @@ impl LiveHook for LiveEngine {
                             return (i, None);
                         }
                         let member = evaluate_resolved(&c.expr, &c.resolved, subject, p.at);
-                        let next = c.clock.next_change_in(&timeline, &events, &profile, p.at);
+                        let next = c.clock.next_change_in(&timeline, events, &profile, p.at);
                         let entry = member
                             .then(|| {
-                                entry_event(
-                                    ctx.cause(),
-                                    &new_events,
-                                    &events,
-                                    c.clock.types(),
-                                    p.at,
-                                )
+                                entry_event(ctx.cause(), &new_events, events, c.clock.types(), p.at)
                             })
                             .flatten();
                         (

@@ -312,11 +312,26 @@ fn run(live_at_start: &[bool], steps: &[Step]) {
             }
             _ => {
                 let request = request(step, now);
-                let options = AppendOptions {
-                    received_at: Some(now),
-                    ..Default::default()
-                };
-                store.apply(&request, options).unwrap();
+                if n % 3 == 2 {
+                    // Every third write as a bulk load's commit, decided
+                    // segment by segment at once: the writes around it
+                    // must not decide from what they read before it (the
+                    // cache of decoded histories, `history.rs`).
+                    let mut load = store.bulk_load().unwrap();
+                    let profile = cohort_store::ProfileChanges {
+                        tags: &request.tags,
+                        attributes: &request.attributes,
+                    };
+                    load.append(&request.events, profile, Some(now), None)
+                        .unwrap();
+                    load.commit().unwrap();
+                } else {
+                    let options = AppendOptions {
+                        received_at: Some(now),
+                        ..Default::default()
+                    };
+                    store.apply(&request, options).unwrap();
+                }
                 if !current {
                     // A write catches up the deadlines of the subjects it
                     // touches; the others' wait for the sweep.

@@ -205,6 +205,9 @@ impl Store {
             // Blocks rewritten without the user: the writer's lists of
             // small blocks are stale whatever the outcome.
             self.small_blocks().clear();
+            // The user's events go and its count restarts at 0: a cached
+            // history could match a later count (`history.rs`).
+            self.histories.clear();
             self.db.write_opt(batch, &w)?;
             state.subjects[kind.tag() as usize].remove(id);
             std::sync::Arc::make_mut(&mut state.facts[kind.tag() as usize])[sid as usize] =

@@ -47,6 +47,7 @@ mod db;
 mod delete;
 mod error;
 mod group;
+mod history;
 mod keys;
 mod live;
 mod load;

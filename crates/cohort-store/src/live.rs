@@ -38,6 +38,7 @@ use serde::{Deserialize, Serialize};
 use crate::codec::{self, StoredEvent};
 use crate::db::cf;
 use crate::error::{Result, StoreError};
+use crate::history::History;
 use crate::keys::{self, meta};
 use crate::profile::{Profile, ProfileEntry};
 use crate::read::EventRecord;
@@ -248,6 +249,10 @@ pub struct AllVerdicts {
 pub(crate) struct LiveState {
     pub defs: BTreeMap<u32, LiveDef>,
     pub members: HashMap<u32, RoaringBitmap>,
+    /// For the writer: per segment, the subjects that have a deadline
+    /// stored (a superset would do: a bit set only costs a read). A write
+    /// reads a pair's old deadline only when its bit is set.
+    pub scheduled: HashMap<u32, RoaringBitmap>,
     /// The sequence number the next change record will get.
     pub next_change: u64,
 }
@@ -257,10 +262,15 @@ pub(crate) struct LiveState {
 pub(crate) struct LiveDelta {
     /// (segment, subject) → member now.
     pub flips: HashMap<(u32, u32), bool>,
+    /// (segment, subject) → has a deadline stored now.
+    pub scheduled: HashMap<(u32, u32), bool>,
     /// Definitions set (`Some`) or removed (`None`).
     pub defs: Vec<(u32, Option<LiveDef>)>,
     /// The next change sequence number after this write, if it made any.
     pub next_change: Option<u64>,
+    /// Histories that include this write's events, read while deciding:
+    /// cached once it commits (`history.rs`).
+    pub histories: Vec<(crate::history::Key, crate::history::History)>,
 }
 
 impl LiveDelta {
@@ -274,12 +284,21 @@ impl LiveDelta {
                 None => {
                     live.defs.remove(&id);
                     live.members.remove(&id);
+                    live.scheduled.remove(&id);
                 }
             }
         }
         for ((seg, sid), member) in self.flips {
             let bits = live.members.entry(seg).or_default();
             if member {
+                bits.insert(sid);
+            } else {
+                bits.remove(sid);
+            }
+        }
+        for ((seg, sid), scheduled) in self.scheduled {
+            let bits = live.scheduled.entry(seg).or_default();
+            if scheduled {
                 bits.insert(sid);
             } else {
                 bits.remove(sid);
@@ -300,6 +319,9 @@ pub struct LiveContext<'p, 's> {
     index: &'p WriteIndex,
     /// A bulk commit's view of itself ([`Store::commit_view`]).
     view: Option<&'p View<'p>>,
+    /// Histories [`LiveContext::events`] made with this write's events:
+    /// the store caches them if the write commits.
+    kept: std::sync::Mutex<Vec<(crate::history::Key, History)>>,
 }
 
 /// A write's log and profile entries by subject (indexes into the
@@ -345,7 +367,14 @@ impl<'p, 's> LiveContext<'p, 's> {
             cause,
             index,
             view: None,
+            kept: std::sync::Mutex::default(),
         }
+    }
+
+    /// The histories this context made with the write's events (see
+    /// `kept`).
+    fn into_kept(self) -> Vec<(crate::history::Key, History)> {
+        self.kept.into_inner().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Calls `f` with a view to decide whole segments from
@@ -523,12 +552,61 @@ impl<'p, 's> LiveContext<'p, 's> {
     /// pair, and reading the ID would cost a dictionary read per subject
     /// (during a bulk load, a sort of the dictionary's unsorted write
     /// buffer each time).
-    pub fn events(&self, kind: SubjectKind, sid: u32) -> Result<Vec<EventRecord>> {
-        // A subject this write introduces has nothing stored yet.
-        if !stored_before(self.pending, kind, sid) {
-            return self.new_events(kind, sid);
+    ///
+    /// Shared: a subject decided by an earlier write comes from the store's
+    /// cache of decoded histories when its event count says the cached one
+    /// is whole (`history.rs`), else from the log.
+    pub fn events(&self, kind: SubjectKind, sid: u32) -> Result<History> {
+        let key = (kind.tag(), sid);
+        let new = self.index.new_log.get(&key);
+        let cache = &self.store.histories;
+        let stored = if !stored_before(self.pending, kind, sid) {
+            // A subject this write introduces has nothing stored yet.
+            None
+        } else {
+            let count = self.pending.base.facts[kind.tag() as usize][sid as usize].count;
+            // A write adding events takes the entry out: it comes back,
+            // with them, only if the write commits.
+            let cached = if new.is_some() {
+                cache.take(key, count)
+            } else {
+                cache.get(key, count)
+            };
+            match cached {
+                Some(h) => Some(h),
+                None => {
+                    let h = Arc::new(self.stored_events(kind, sid)?);
+                    if new.is_none() {
+                        // The committed history, whatever this write does.
+                        cache.put(key, h.clone());
+                    }
+                    Some(h)
+                }
+            }
+        };
+        let Some(entries) = new else {
+            return Ok(stored.unwrap_or_default());
+        };
+        let mut out = match stored {
+            // Unshared once the cache let it go: no copy.
+            Some(h) => Arc::try_unwrap(h).unwrap_or_else(|h| (*h).clone()),
+            None => Vec::with_capacity(entries.len()),
+        };
+        for &i in entries {
+            let e = &self.pending.o.log[i];
+            out.push(self.record(&e.key, self.pending.log_value(e), "")?);
         }
-        let id = "";
+        out.sort_by_key(|e| (e.time, e.seq));
+        let out = Arc::new(out);
+        self.kept
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push((key, out.clone()));
+        Ok(out)
+    }
+
+    /// The subject's committed events, read from the log.
+    fn stored_events(&self, kind: SubjectKind, sid: u32) -> Result<Vec<EventRecord>> {
         let visible = self.pending.base.next_seq;
         let mut out = Vec::new();
         let mut opts = rocksdb::ReadOptions::default();
@@ -542,18 +620,11 @@ impl<'p, 's> LiveContext<'p, 's> {
         while let (Some(k), Some(v)) = (it.key(), it.value()) {
             // Keys at or past `next_seq` are an unfinished bulk commit's.
             if keys::seq_of(k).is_some_and(|s| s < visible) {
-                out.push(self.record(k, v, id)?);
+                out.push(self.record(k, v, "")?);
             }
             it.next();
         }
         it.status()?;
-        if let Some(entries) = self.index.new_log.get(&(kind.tag(), sid)) {
-            for &i in entries {
-                let e = &self.pending.o.log[i];
-                out.push(self.record(&e.key, self.pending.log_value(e), id)?);
-            }
-            out.sort_by_key(|e| (e.time, e.seq));
-        }
         Ok(out)
     }
 
@@ -1486,7 +1557,7 @@ impl Store {
         let before = WriteIndex::default();
         let mut first = true;
         while !pairs.is_empty() {
-            let deadlines = self.deadlines_of(&pairs, moved)?;
+            let deadlines = self.deadlines_of(pending.base, &pairs, moved)?;
             if std::mem::take(&mut first) {
                 // The write's own decisions read them from here, not again
                 // from the store.
@@ -1511,7 +1582,12 @@ impl Store {
     /// Each pair's deadline as the batch being built leaves it (`moved`)
     /// or else as stored (its reverse key, read in key order: RocksDB
     /// would sort them otherwise, slower), in the pairs' order.
-    fn deadlines_of(&self, pairs: &[LivePair], moved: &Moved) -> Result<Vec<Option<i64>>> {
+    fn deadlines_of(
+        &self,
+        base: &State,
+        pairs: &[LivePair],
+        moved: &Moved,
+    ) -> Result<Vec<Option<i64>>> {
         let mut out = vec![None; pairs.len()];
         let unknown: Vec<usize> = (0..pairs.len())
             .filter(
@@ -1520,7 +1596,12 @@ impl Store {
                         out[i] = d;
                         false
                     }
-                    None => true,
+                    // Not moved by this batch: stored, if its bit says so.
+                    None => base
+                        .live
+                        .scheduled
+                        .get(&pairs[i].segment)
+                        .is_some_and(|b| b.contains(pairs[i].subject)),
                 },
             )
             .collect();
@@ -1559,10 +1640,12 @@ impl Store {
             return Ok(0);
         }
         let hook = self.live_hook()?;
-        let verdicts = {
+        let (verdicts, kept) = {
             let ctx = LiveContext::new(self, pending, cause, index);
-            hook.decide(&ctx, pairs)?
+            let verdicts = hook.decide(&ctx, pairs)?;
+            (verdicts, ctx.into_kept())
         };
+        pending.o.live.histories.extend(kept);
         self.settle(pending, batch, cause, pairs, verdicts, index, moved)
     }
 
@@ -1608,7 +1691,10 @@ impl Store {
             .collect();
         let read: Vec<LivePair> = wanted.iter().map(|&i| pairs[i]).collect();
         let mut old = vec![None; pairs.len()];
-        for (i, d) in wanted.into_iter().zip(self.deadlines_of(&read, moved)?) {
+        for (i, d) in wanted
+            .into_iter()
+            .zip(self.deadlines_of(pending.base, &read, moved)?)
+        {
             old[i] = d;
         }
         for (p, v) in pairs.iter().zip(&verdicts) {
@@ -1730,6 +1816,11 @@ impl Store {
                     }
                     None => ops.push((reverse_key(p).to_vec(), None)),
                 }
+                pending
+                    .o
+                    .live
+                    .scheduled
+                    .insert((p.segment, p.subject), v.next.is_some());
             }
         }
         // Stable: a key written twice keeps its last write last.
@@ -1789,6 +1880,7 @@ impl Store {
             if let Some(v) = self.db.get_cf(live, reverse)? {
                 batch.delete_cf(live, keys::live::deadline(be_i64(&v)?, segment, kind, sid));
                 batch.delete_cf(live, reverse);
+                delta.scheduled.insert((segment, sid), false);
             }
         }
         let changes = self.cf(cf::CHANGES);
@@ -1848,8 +1940,9 @@ fn be_i64(b: &[u8]) -> Result<i64> {
 }
 
 /// Loads the live segments into `state` (none when the store predates
-/// them and was opened read-only).
-pub(crate) fn load(db: &rocksdb::DB, state: &mut State) -> Result<()> {
+/// them and was opened read-only); for a writer, which subjects have
+/// deadlines too.
+pub(crate) fn load(db: &rocksdb::DB, state: &mut State, writer: bool) -> Result<()> {
     let Some(family) = db.cf_handle(cf::LIVE) else {
         return Ok(());
     };
@@ -1870,6 +1963,14 @@ pub(crate) fn load(db: &rocksdb::DB, state: &mut State) -> Result<()> {
         state.live.members.entry(seg).or_default().insert(sid);
         Ok(())
     })?;
+    if writer {
+        crate::load::scan_prefix(db, family, &[keys::live::REVERSE], |k, _| {
+            let (seg, _, sid) = keys::live::parse_pair(&k[1..])
+                .ok_or_else(|| StoreError::Corrupt("malformed deadline key".into()))?;
+            state.live.scheduled.entry(seg).or_default().insert(sid);
+            Ok(())
+        })?;
+    }
     state.live.next_change = crate::load::meta_u64(db, meta::NEXT_CHANGE)?.unwrap_or(1);
     Ok(())
 }

@@ -230,7 +230,7 @@ pub(crate) fn load_state(db: &DB, subject_map: SubjectMap) -> Result<(State, Ope
         state.catalog[type_id as usize].record = record;
         Ok(())
     })?;
-    crate::live::load(db, &mut state)?;
+    crate::live::load(db, &mut state, subject_map == SubjectMap::Load)?;
     Ok((state, cost))
 }
 

@@ -43,6 +43,11 @@ pub struct StoreOptions {
     /// Most distinct data keys the store holds; a write bringing one more
     /// is refused. Their names stay in memory. Default 1,000,000.
     pub max_data_keys: usize,
+    /// Events of decoded subject histories kept between writes for live
+    /// segments (a few hundred bytes each): a track request deciding a
+    /// subject it decided before need not read its events again. Only
+    /// stores with live segments fill it. Default 262,144; 0 keeps none.
+    pub history_cache_events: usize,
 }
 
 impl Default for StoreOptions {
@@ -58,6 +63,7 @@ impl Default for StoreOptions {
             background_jobs: 2,
             max_event_types: crate::state::MAX_EVENT_TYPES,
             max_data_keys: crate::state::MAX_DATA_KEYS,
+            history_cache_events: 1 << 18,
         }
     }
 }

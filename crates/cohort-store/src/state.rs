@@ -475,6 +475,12 @@ impl Changes {
         self.next_seq
     }
 
+    /// The histories read while deciding live pairs that include this
+    /// write's events (cached once it commits).
+    pub fn take_histories(&mut self) -> Vec<(crate::history::Key, crate::history::History)> {
+        std::mem::take(&mut self.live.histories)
+    }
+
     pub fn apply(self, state: &mut State) {
         // New subjects take the ids after every existing one (each has
         // facts, a deleted user's too), in order.

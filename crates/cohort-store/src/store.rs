@@ -58,6 +58,8 @@ pub struct Store {
     pub(crate) small_blocks: Mutex<crate::merge::SmallBlocks>,
     /// Decoded profile field histories (see `View::profile_history`).
     pub(crate) profile_cache: crate::profile::ProfileCache,
+    /// Decoded subject histories for the live hook (`history.rs`).
+    pub(crate) histories: crate::history::HistoryCache,
     /// Opened for a bulk load (see [`StoreOptions::bulk_load`]).
     pub(crate) bulk_load: bool,
     read_only: bool,
@@ -195,6 +197,7 @@ impl Store {
             state: RwLock::new(state),
             block_cache: crate::block_cache::BlockCache::new(options.decoded_block_cache_bytes),
             profile_cache: crate::profile::ProfileCache::default(),
+            histories: crate::history::HistoryCache::new(options.history_cache_events),
             small_blocks: Mutex::new(crate::merge::SmallBlocks::default()),
             bulk_load: options.bulk_load,
             read_only,
@@ -652,15 +655,29 @@ impl Store {
         &self,
         batch: WriteBatch,
         durability: Durability,
-        changes: Changes,
+        mut changes: Changes,
     ) -> Result<u64> {
         let mut w = rocksdb::WriteOptions::default();
         let sync = durability == Durability::Sync;
         w.set_sync(sync);
+        let histories = changes.take_histories();
         let mut state = self.state.write().unwrap_or_else(|e| e.into_inner());
         self.db.write_opt(batch, &w)?;
         let next = changes.next_seq();
         changes.apply(&mut state);
+        // Committed: the histories this write's decisions read, its own
+        // events included, are the subjects' histories now — those whose
+        // length is the subject's event count (`history.rs`). Cached below,
+        // out of the state lock.
+        let histories: Vec<_> = histories
+            .into_iter()
+            .filter(|&((kind, sid), ref history)| {
+                let count = state.facts[kind as usize]
+                    .get(sid as usize)
+                    .map(|f| f.count);
+                count == Some(history.len() as u64)
+            })
+            .collect();
         self.written_seq.store(next, Ordering::Release);
         let next_change = state.live.next_change;
         self.written_change.store(next_change, Ordering::Release);
@@ -671,6 +688,10 @@ impl Store {
             self.durable_change.fetch_max(next_change, Ordering::AcqRel);
             self.durable_seq.fetch_max(next, Ordering::AcqRel);
             self.durable_commits.fetch_max(commit, Ordering::AcqRel);
+        }
+        drop(state);
+        for (key, history) in histories {
+            self.histories.put(key, history);
         }
         Ok(commit)
     }
