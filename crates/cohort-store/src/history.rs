@@ -18,10 +18,14 @@
 //! - a history read for a subject the write adds nothing to is the
 //!   committed one, whatever happens to the write, and is kept at once.
 //!
-//! **Bound.** At most about [`crate::StoreOptions::history_cache_events`]
-//! events, in two generations: new and used entries go to the young one;
-//! when it holds half the budget it becomes the old one and the old one is
-//! dropped (a cheap approximation of least recently used).
+//! **Bound.** At most [`crate::StoreOptions::history_cache_events`]
+//! events (a history of none counts as one), in two generations of at most
+//! half each: new and used entries go to the young one; when the next
+//! would not fit, it becomes the old one and the old one is dropped (a
+//! cheap approximation of least recently used), freed on a thread of its
+//! own — a generation is up to a hundred thousand records, and the write
+//! that turned it over should not wait for that. A history longer than
+//! half the budget is not kept.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -49,7 +53,7 @@ struct Generations {
 }
 
 impl HistoryCache {
-    /// A cache of about `events` events; 0 keeps nothing.
+    /// A cache of at most `events` events; 0 keeps nothing.
     pub(crate) fn new(events: usize) -> HistoryCache {
         HistoryCache {
             half: events / 2,
@@ -59,6 +63,16 @@ impl HistoryCache {
 
     fn lock(&self) -> MutexGuard<'_, Generations> {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Whether a history of `len` events would be kept.
+    pub(crate) fn keeps(&self, len: usize) -> bool {
+        weight(len) <= self.half
+    }
+
+    /// Most events the cache holds.
+    pub(crate) fn budget(&self) -> usize {
+        2 * self.half
     }
 
     /// The subject's history if the cache holds it with `count` events;
@@ -74,7 +88,7 @@ impl HistoryCache {
                 // Used: into the young generation (a no-op if there).
                 let dropped = g.put(key, h.clone(), self.half);
                 drop(g);
-                drop(dropped);
+                free(dropped);
                 Some(h)
             }
             Some(_) => {
@@ -94,29 +108,52 @@ impl HistoryCache {
 
     /// Keeps a history (see the module docs for when that is right).
     pub(crate) fn put(&self, key: Key, history: History) {
-        if history.len() > self.half {
+        if !self.keeps(history.len()) {
             self.lock().remove(key);
             return;
         }
-        // A generation dropped here is freed out of the lock.
         let dropped = self.lock().put(key, history, self.half);
-        drop(dropped);
+        free(dropped);
     }
 
     /// Forgets every history (a user deletion).
     pub(crate) fn clear(&self) {
-        *self.lock() = Generations::default();
+        let all = std::mem::take(&mut *self.lock());
+        free(Some(all.young));
+        free(Some(all.old));
     }
 
-    /// How many events the cache holds (tests).
+    /// How many events the cache holds, as its bound counts them (tests).
     #[cfg(test)]
     fn events(&self) -> usize {
         let g = self.lock();
         g.young
             .values()
             .chain(g.old.values())
-            .map(|h| h.len())
+            .map(|h| weight(h.len()))
             .sum()
+    }
+}
+
+/// What a history counts for against the budget: an empty one (a subject
+/// with only tags or attributes) takes an entry too.
+fn weight(len: usize) -> usize {
+    len.max(1)
+}
+
+/// Frees a dropped generation on a thread of its own (here, if none can
+/// be started).
+fn free(generation: Option<HashMap<Key, History>>) {
+    let Some(generation) = generation.filter(|g| !g.is_empty()) else {
+        return;
+    };
+    let slot = Arc::new(Mutex::new(Some(generation)));
+    let theirs = slot.clone();
+    let spawned = std::thread::Builder::new()
+        .name("cohort-free".into())
+        .spawn(move || drop(theirs.lock().map(|mut g| g.take())));
+    if spawned.is_err() {
+        drop(slot.lock().map(|mut g| g.take()));
     }
 }
 
@@ -125,7 +162,7 @@ impl Generations {
         let old = self.old.remove(&key);
         match self.young.remove(&key) {
             Some(h) => {
-                self.young_events -= h.len();
+                self.young_events -= weight(h.len());
                 Some(h)
             }
             None => old,
@@ -137,17 +174,19 @@ impl Generations {
     #[must_use]
     fn put(&mut self, key: Key, history: History, half: usize) -> Option<HashMap<Key, History>> {
         self.old.remove(&key);
-        let len = history.len();
-        if let Some(before) = self.young.insert(key, history) {
-            self.young_events -= before.len();
+        if let Some(before) = self.young.remove(&key) {
+            self.young_events -= weight(before.len());
         }
-        self.young_events += len;
-        if self.young_events > half {
+        let w = weight(history.len());
+        let mut dropped = None;
+        if self.young_events + w > half {
             self.young_events = 0;
             let young = std::mem::take(&mut self.young);
-            return Some(std::mem::replace(&mut self.old, young));
+            dropped = Some(std::mem::replace(&mut self.old, young));
         }
-        None
+        self.young.insert(key, history);
+        self.young_events += w;
+        dropped
     }
 }
 
@@ -188,9 +227,18 @@ mod tests {
     fn the_cache_holds_at_most_its_budget() {
         let cache = HistoryCache::new(100);
         for sid in 0..1000 {
-            cache.put((0, sid), history(7));
-            assert!(cache.events() <= 100 + 2 * 7, "{} events", cache.events());
+            cache.put((0, sid), history(7 + sid as usize % 40));
+            assert!(cache.events() <= 100, "{} events", cache.events());
         }
+        // Subjects with no event count too.
+        for sid in 0..1000 {
+            cache.put((2, sid), history(0));
+            assert!(cache.events() <= 100, "{} events", cache.events());
+        }
+        // A budget of 0 keeps nothing.
+        let none = HistoryCache::new(0);
+        none.put((0, 0), history(0));
+        assert!(none.get((0, 0), 0).is_none());
         // A history larger than a generation is not kept.
         cache.put((1, 0), history(51));
         assert!(cache.get((1, 0), 51).is_none());
@@ -208,13 +256,11 @@ mod tests {
         let cache = HistoryCache::new(40);
         cache.put((0, 0), history(10));
         cache.put((0, 1), history(10));
-        // The young generation is full past 20: it becomes the old one.
+        // The young generation (20 events) is full: it becomes the old one.
         cache.put((0, 2), history(10));
         assert!(cache.get((0, 0), 10).is_some(), "used: promoted");
-        for sid in 3..6 {
-            cache.put((0, sid), history(10));
-        }
-        // Two more turns of generations: (0, 0) was used in between.
+        // One more turn: (0, 0), used since the last, survives it.
+        cache.put((0, 3), history(10));
         assert!(cache.get((0, 0), 10).is_some(), "used: kept");
         assert!(cache.get((0, 1), 10).is_none(), "unused: dropped");
     }

@@ -269,8 +269,11 @@ pub(crate) struct LiveDelta {
     /// The next change sequence number after this write, if it made any.
     pub next_change: Option<u64>,
     /// Histories that include this write's events, read while deciding:
-    /// cached once it commits (`history.rs`).
+    /// cached once it commits (`history.rs`); no more events than the
+    /// cache holds (a bulk commit decided subject by subject touches far
+    /// more), counted in `history_events`.
     pub histories: Vec<(crate::history::Key, crate::history::History)>,
+    pub history_events: usize,
 }
 
 impl LiveDelta {
@@ -598,10 +601,12 @@ impl<'p, 's> LiveContext<'p, 's> {
         }
         out.sort_by_key(|e| (e.time, e.seq));
         let out = Arc::new(out);
-        self.kept
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push((key, out.clone()));
+        if cache.keeps(out.len()) {
+            self.kept
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push((key, out.clone()));
+        }
         Ok(out)
     }
 
@@ -1462,7 +1467,8 @@ impl Store {
         // A few thousand subjects at a time, each with all its segments
         // (its history is read once): a bulk load's commit touching
         // hundreds of thousands of subjects holds the verdicts of one
-        // chunk, not of every pair.
+        // chunk, not of every pair (and of the histories read, at most the
+        // cache's budget, kept for after the commit).
         for chunk in touched.chunks(DECIDE_CHUNK) {
             let pairs = pairs_of(chunk, &segments, now);
             self.decide_pairs(pending, batch, Cause::Write, &pairs, &index, &mut moved)?;
@@ -1645,7 +1651,15 @@ impl Store {
             let verdicts = hook.decide(&ctx, pairs)?;
             (verdicts, ctx.into_kept())
         };
-        pending.o.live.histories.extend(kept);
+        let live = &mut pending.o.live;
+        for (key, history) in kept {
+            let events = history.len().max(1);
+            if live.history_events + events > self.histories.budget() {
+                break;
+            }
+            live.history_events += events;
+            live.histories.push((key, history));
+        }
         self.settle(pending, batch, cause, pairs, verdicts, index, moved)
     }
 

@@ -44,9 +44,10 @@ pub struct StoreOptions {
     /// is refused. Their names stay in memory. Default 1,000,000.
     pub max_data_keys: usize,
     /// Events of decoded subject histories kept between writes for live
-    /// segments (a few hundred bytes each): a track request deciding a
-    /// subject it decided before need not read its events again. Only
-    /// stores with live segments fill it. Default 262,144; 0 keeps none.
+    /// segments (about 200 bytes each for small events, more with large
+    /// data): a track request deciding a subject it decided before need
+    /// not read its events again. Only stores with live segments fill it.
+    /// Default 262,144; 0 keeps none.
     pub history_cache_events: usize,
 }
 
