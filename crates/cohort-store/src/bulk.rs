@@ -103,6 +103,7 @@ impl BulkLoad<'_> {
         mark: Option<(&[u8; 16], &LoadMark)>,
     ) -> Result<AppendReceipt> {
         self.store.check_writable()?;
+        self.store.subject_map()?;
         let received_at = received_at.unwrap_or_else(now_millis);
         let state = self.store.read_state();
         let mut pending = match self.parked.take() {

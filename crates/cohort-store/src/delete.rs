@@ -70,6 +70,7 @@ impl Store {
         let kind = SubjectKind::User;
         let _writer = self.writer.lock();
         self.check_writable()?;
+        self.subject_map()?;
         let Some(sid) = self.read_state().subject(kind, id) else {
             return Ok(None);
         };

@@ -263,6 +263,7 @@ impl Store {
 
     fn write_group_locked(&self, writes: Vec<GroupWrite>) -> Result<Vec<Result<GroupOutcome>>> {
         self.check_writable()?;
+        self.subject_map()?;
         let state = self.read_state();
         let mut pending = Pending::new(&state, self.limits);
         let mut batch = WriteBatch::default();

@@ -13,7 +13,7 @@ use crate::codec::{self, CatalogRecord, SubjectFacts};
 use crate::db::cf;
 use crate::error::{Result, StoreError};
 use crate::keys::{meta, parse_subject_key, tag};
-use crate::state::State;
+use crate::state::{HashMap, State};
 
 fn corrupt(what: &str) -> StoreError {
     StoreError::Corrupt(format!("malformed {what} entry"))
@@ -55,13 +55,16 @@ fn dense(id: u32, next: usize, what: &str) -> Result<()> {
     Ok(())
 }
 
-/// What an opener needs of the subject dictionary.
+/// What an opener needs of the subject dictionary: never all of it at
+/// open. A reader looks IDs up one at a time in RocksDB; a writer reads
+/// every ID into memory before its first write that names subjects
+/// (`Store::subject_map`), so that a command that writes none — making a
+/// segment live, say — pays nothing per subject to open.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) enum SubjectMap {
-    /// Every subject ID in memory (a writer interns new subjects).
-    Load,
-    /// None: a reader looks IDs up one at a time in RocksDB, so that
-    /// opening costs nothing per subject.
+    /// A writer's: in memory, once it is needed.
+    Later,
+    /// A reader's: looked up in RocksDB.
     Lookup,
 }
 
@@ -89,13 +92,63 @@ pub(crate) fn scan_prefix(
 /// settled store" is tested by counting these, not by timing.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct OpenCost {
-    /// Subject IDs read into memory (0 for a reader).
+    /// Subject IDs read into memory at open: none, for readers and
+    /// writers alike (a writer reads them before its first write that
+    /// names subjects).
     pub subject_ids: u64,
     /// Per-subject facts records read one by one (0 when the facts
     /// snapshot was current).
     pub facts_records: u64,
     /// Whether the facts came from the snapshot.
     pub facts_snapshot: bool,
+}
+
+/// Reads every subject ID into `state` (a writer, before its first write
+/// that names subjects); returns how many it read. The dictionary must
+/// agree with the facts in memory: one dense id per facts record.
+pub(crate) fn load_subjects(db: &DB, state: &mut State) -> Result<u64> {
+    let corrupt = |what: &str| StoreError::Corrupt(format!("malformed {what} entry"));
+    let dict = db
+        .cf_handle(cf::DICT)
+        .ok_or_else(|| StoreError::Corrupt(format!("no {} column family", cf::DICT)))?;
+    let mut subjects: [HashMap<Box<str>, u32>; 2] = Default::default();
+    // How many dense ids each kind's dictionary holds (deleted users'
+    // included: they keep their ids, with empty names).
+    let mut dense_ids = [0usize; 2];
+    let mut read = 0;
+    scan_prefix(db, dict, &[tag::SUBJECT_REV], |k, v| {
+        let (kind, sid) = parse_subject_key(&k[1..]).ok_or_else(|| corrupt("subject"))?;
+        let count = &mut dense_ids[kind.tag() as usize];
+        dense(sid, *count, kind.as_str())?;
+        *count += 1;
+        read += 1;
+        // A deleted user's dense id keeps an empty name.
+        if v.is_empty() {
+            return Ok(());
+        }
+        if subjects[kind.tag() as usize]
+            .insert(utf8(v, "subject")?, sid)
+            .is_some()
+        {
+            return Err(StoreError::Corrupt(format!(
+                "two {kind}s have the same ID (#{sid})"
+            )));
+        }
+        Ok(())
+    })?;
+    for kind in SubjectKind::ALL {
+        let k = kind.tag() as usize;
+        if dense_ids[k] != state.facts[k].len() {
+            return Err(StoreError::Corrupt(format!(
+                "{} {kind}s but {} facts records",
+                dense_ids[k],
+                state.facts[k].len()
+            )));
+        }
+    }
+    state.subjects = subjects;
+    state.subject_map_loaded = true;
+    Ok(read)
 }
 
 pub(crate) fn load_state(db: &DB, subject_map: SubjectMap) -> Result<(State, OpenCost)> {
@@ -107,7 +160,7 @@ pub(crate) fn load_state(db: &DB, subject_map: SubjectMap) -> Result<(State, Ope
     let dict = required(cf::DICT)?;
 
     // Only the reverse ranges are read (the forward ones hold the same
-    // names): types and data keys always, subjects only for a writer.
+    // names): types and data keys (subjects: `load_subjects`).
     scan_prefix(db, dict, &[tag::TYPE_REV], |k, v| {
         let id = be_u32(&k[1..], "type")?;
         dense(id, state.types.len(), "event type")?;
@@ -120,31 +173,6 @@ pub(crate) fn load_state(db: &DB, subject_map: SubjectMap) -> Result<(State, Ope
         state.keys.push(utf8(v, "key")?);
         Ok(())
     })?;
-    // How many dense ids each kind's dictionary holds (deleted users'
-    // included: they keep their ids, with empty names).
-    let mut dense_ids = [0usize; 2];
-    if subject_map == SubjectMap::Load {
-        scan_prefix(db, dict, &[tag::SUBJECT_REV], |k, v| {
-            let (kind, sid) = parse_subject_key(&k[1..]).ok_or_else(|| corrupt("subject"))?;
-            let count = &mut dense_ids[kind.tag() as usize];
-            dense(sid, *count, kind.as_str())?;
-            *count += 1;
-            let subjects = &mut state.subjects[kind.tag() as usize];
-            cost.subject_ids += 1;
-            // A deleted user's dense id keeps an empty name.
-            if v.is_empty() {
-                return Ok(());
-            }
-            if subjects.insert(utf8(v, "subject")?, sid).is_some() {
-                return Err(StoreError::Corrupt(format!(
-                    "two {kind}s have the same ID (#{sid})"
-                )));
-            }
-            Ok(())
-        })?;
-        state.subject_map_loaded = true;
-    }
-
     let meta_cf = required(cf::META)?;
     if let Some(next_seq) = meta_u64(db, meta::NEXT_SEQ)? {
         state.next_seq = next_seq;
@@ -194,11 +222,7 @@ pub(crate) fn load_state(db: &DB, subject_map: SubjectMap) -> Result<(State, Ope
     // last id of each kind (or the map a writer loaded) must agree.
     for kind in SubjectKind::ALL {
         let k = kind.tag() as usize;
-        let in_dictionary = if state.subject_map_loaded {
-            dense_ids[k]
-        } else {
-            last_subject_id(db, dict, kind)?.map_or(0, |id| id as usize + 1)
-        };
+        let in_dictionary = last_subject_id(db, dict, kind)?.map_or(0, |id| id as usize + 1);
         if in_dictionary != facts[k].len() {
             return Err(StoreError::Corrupt(format!(
                 "{in_dictionary} {kind}s but {} facts records",
@@ -230,7 +254,7 @@ pub(crate) fn load_state(db: &DB, subject_map: SubjectMap) -> Result<(State, Ope
         state.catalog[type_id as usize].record = record;
         Ok(())
     })?;
-    crate::live::load(db, &mut state, subject_map == SubjectMap::Load)?;
+    crate::live::load(db, &mut state, subject_map == SubjectMap::Later)?;
     Ok((state, cost))
 }
 

@@ -274,6 +274,13 @@ impl<'s> Pending<'s> {
 
     pub fn subject(&mut self, kind: SubjectKind, id: &str) -> Result<Interned> {
         let k = kind.tag() as usize;
+        // Without every ID in memory a known subject would look new
+        // (`Store::subject_map` runs before any write that names one).
+        if !self.base.subject_map_loaded {
+            return Err(StoreError::Corrupt(format!(
+                "a write named {kind} {id:?} before the writer read the subject IDs (a bug in cohort_store)"
+            )));
+        }
         if let Some(&sid) = self.base.subjects[k].get(id) {
             return Ok(Interned {
                 id: sid,

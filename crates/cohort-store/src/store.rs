@@ -152,7 +152,7 @@ impl Store {
         let subject_map = if read_only {
             crate::load::SubjectMap::Lookup
         } else {
-            crate::load::SubjectMap::Load
+            crate::load::SubjectMap::Later
         };
         let (mut state, mut open_cost) = crate::load::load_state(&opened.db, subject_map)?;
         // A read-only instance reads the writer's MANIFEST, then its
@@ -333,6 +333,20 @@ impl Store {
         self.state.read().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Reads every subject ID into memory if this writer has not yet
+    /// (`load.rs`, `SubjectMap`): every write that names subjects calls it
+    /// first, so that new subjects are told from known ones.
+    pub(crate) fn subject_map(&self) -> Result<()> {
+        if self.read_only || self.read_state().subject_map_loaded {
+            return Ok(());
+        }
+        let mut state = self.state.write().unwrap_or_else(|e| e.into_inner());
+        if !state.subject_map_loaded {
+            crate::load::load_subjects(&self.db, &mut state)?;
+        }
+        Ok(())
+    }
+
     /// Validates a track request body (`events`, `tags` and
     /// `userAttributes`, 1 to 100 items each) and stores it, all or
     /// nothing, syncing the write-ahead log before it returns.
@@ -411,6 +425,7 @@ impl Store {
         // Checked under the writer lock: a bulk commit that failed while
         // this write waited may have poisoned the store.
         self.check_writable()?;
+        self.subject_map()?;
         let state = self.read_state();
         let mut pending = Pending::new(&state, self.limits);
         let mut receipt = self.stage_request(&mut pending, events, profile, received_at)?;

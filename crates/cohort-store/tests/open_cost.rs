@@ -51,16 +51,28 @@ fn a_reader_of_a_settled_store_reads_nothing_per_subject() {
         "events and one @first_session"
     );
 
-    // A writer loads the subject map (it interns new subjects), and uses
-    // the snapshot for facts.
+    // A writer uses the snapshot for facts too, and reads the subject IDs
+    // only before its first write that names subjects: then a known
+    // subject is found, not taken for a new one.
     drop(view);
     drop(reader);
     let writer = Store::open(dir.path(), StoreOptions::default()).unwrap();
     let cost = writer.open_cost();
     assert_eq!(
         (cost.subject_ids, cost.facts_records, cost.facts_snapshot),
-        (2_001, 0, true)
+        (0, 0, true)
     );
+    writer
+        .append(
+            &[user("u7", "buy", 20_000), user("new", "buy", 20_000)],
+            AppendOptions::default(),
+        )
+        .unwrap();
+    let view = writer.view();
+    assert_eq!(view.subject_count(SubjectKind::User), 2_001);
+    let u7 = view.subject_facts(SubjectKind::User, "u7").unwrap();
+    assert_eq!((u7.first_seen, u7.last_seen, u7.count), (10_007, 20_000, 3));
+    assert_eq!(view.subject_dense_id(SubjectKind::User, "u7"), Some(7));
 }
 
 #[test]
