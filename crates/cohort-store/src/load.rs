@@ -103,10 +103,10 @@ pub struct OpenCost {
     pub facts_snapshot: bool,
 }
 
-/// Reads every subject ID into `state` (a writer, before its first write
-/// that names subjects); returns how many it read. The dictionary must
-/// agree with the facts in memory: one dense id per facts record.
-pub(crate) fn load_subjects(db: &DB, state: &mut State) -> Result<u64> {
+/// Every subject ID, per kind (a writer, before its first write that
+/// names subjects). The dictionary must agree with the facts in memory:
+/// one dense id per facts record, `facts` of each kind.
+pub(crate) fn load_subjects(db: &DB, facts: [usize; 2]) -> Result<[HashMap<Box<str>, u32>; 2]> {
     let corrupt = |what: &str| StoreError::Corrupt(format!("malformed {what} entry"));
     let dict = db
         .cf_handle(cf::DICT)
@@ -115,13 +115,11 @@ pub(crate) fn load_subjects(db: &DB, state: &mut State) -> Result<u64> {
     // How many dense ids each kind's dictionary holds (deleted users'
     // included: they keep their ids, with empty names).
     let mut dense_ids = [0usize; 2];
-    let mut read = 0;
     scan_prefix(db, dict, &[tag::SUBJECT_REV], |k, v| {
         let (kind, sid) = parse_subject_key(&k[1..]).ok_or_else(|| corrupt("subject"))?;
         let count = &mut dense_ids[kind.tag() as usize];
         dense(sid, *count, kind.as_str())?;
         *count += 1;
-        read += 1;
         // A deleted user's dense id keeps an empty name.
         if v.is_empty() {
             return Ok(());
@@ -138,17 +136,14 @@ pub(crate) fn load_subjects(db: &DB, state: &mut State) -> Result<u64> {
     })?;
     for kind in SubjectKind::ALL {
         let k = kind.tag() as usize;
-        if dense_ids[k] != state.facts[k].len() {
+        if dense_ids[k] != facts[k] {
             return Err(StoreError::Corrupt(format!(
                 "{} {kind}s but {} facts records",
-                dense_ids[k],
-                state.facts[k].len()
+                dense_ids[k], facts[k]
             )));
         }
     }
-    state.subjects = subjects;
-    state.subject_map_loaded = true;
-    Ok(read)
+    Ok(subjects)
 }
 
 pub(crate) fn load_state(db: &DB, subject_map: SubjectMap) -> Result<(State, OpenCost)> {
@@ -219,7 +214,8 @@ pub(crate) fn load_state(db: &DB, subject_map: SubjectMap) -> Result<(State, Ope
         }
     };
     // Every subject has facts, and only subjects do: the dictionary's
-    // last id of each kind (or the map a writer loaded) must agree.
+    // last id of each kind must agree (every id below it is checked when
+    // a writer reads the map, `load_subjects`).
     for kind in SubjectKind::ALL {
         let k = kind.tag() as usize;
         let in_dictionary = last_subject_id(db, dict, kind)?.map_or(0, |id| id as usize + 1);

@@ -53,11 +53,12 @@ impl Interner {
 #[derive(Debug, Default)]
 pub(crate) struct State {
     /// Subject id → dense id, per kind (reverse lookups read RocksDB).
-    /// Loaded for writers only (see `subject_map_loaded`).
+    /// Loaded by a writer before its first write that names subjects (see
+    /// `subject_map_loaded`).
     pub subjects: [HashMap<Box<str>, u32>; 2],
-    /// Whether `subjects` holds every subject. A read-only store leaves it
-    /// empty and looks IDs up in RocksDB, so that opening costs nothing
-    /// per subject.
+    /// Whether `subjects` holds every subject. Until then (a read-only
+    /// store always) IDs are looked up in RocksDB, so that opening costs
+    /// nothing per subject.
     pub subject_map_loaded: bool,
     /// Per kind, per dense id. Shared with read views by `Arc` (copied on
     /// write only while a view still holds the previous one).

@@ -335,14 +335,24 @@ impl Store {
 
     /// Reads every subject ID into memory if this writer has not yet
     /// (`load.rs`, `SubjectMap`): every write that names subjects calls it
-    /// first, so that new subjects are told from known ones.
+    /// first, with the writer lock held, so that new subjects are told
+    /// from known ones. The scan runs outside the state lock (views and
+    /// member checks go on); nothing adds a subject meanwhile, as only a
+    /// holder of the writer lock does. A damaged dictionary fails it, and
+    /// every later write naming subjects, with `Corrupt`.
     pub(crate) fn subject_map(&self) -> Result<()> {
-        if self.read_only || self.read_state().subject_map_loaded {
-            return Ok(());
-        }
+        let facts = {
+            let state = self.read_state();
+            if self.read_only || state.subject_map_loaded {
+                return Ok(());
+            }
+            [state.facts[0].len(), state.facts[1].len()]
+        };
+        let subjects = crate::load::load_subjects(&self.db, facts)?;
         let mut state = self.state.write().unwrap_or_else(|e| e.into_inner());
         if !state.subject_map_loaded {
-            crate::load::load_subjects(&self.db, &mut state)?;
+            state.subjects = subjects;
+            state.subject_map_loaded = true;
         }
         Ok(())
     }
@@ -712,7 +722,7 @@ impl Store {
     }
 
     /// The dense id of a subject, read from the dictionary in RocksDB (for
-    /// readers, which do not hold the subject map in memory).
+    /// a store without the subject map in memory).
     pub(crate) fn lookup_subject(
         &self,
         kind: SubjectKind,

@@ -150,9 +150,10 @@ impl<'s> View<'s> {
             .filter(|&id| id < self.keys)
     }
 
-    /// The dense id of a subject, if the view holds it. A reader (which
-    /// keeps no subject map) asks the dictionary in RocksDB; an error
-    /// reading it is `Err`.
+    /// The dense id of a subject, if the view holds it. Without the subject
+    /// map in memory (a reader; a writer before its first write naming
+    /// subjects) it asks the dictionary in RocksDB; an error reading it is
+    /// `Err`.
     pub fn try_subject_dense_id(&self, kind: SubjectKind, id: &str) -> crate::Result<Option<u32>> {
         let found = {
             let state = self.store.read_state();
