@@ -483,6 +483,11 @@ impl<'e> Timeline<'e> {
         }
     }
 
+    /// Whether the history holds an event of type `name`.
+    pub fn has_type(&self, name: &str) -> bool {
+        self.position(name).is_some()
+    }
+
     /// The sorted times of one type's events, if any.
     fn of_type(&self, name: &str) -> Option<&[i64]> {
         self.position(name).map(|i| self.by_type[i].1.as_slice())

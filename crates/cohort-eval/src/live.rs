@@ -18,7 +18,7 @@
 //! and it changes no tag or attribute of the subject — is answered
 //! "unchanged" without reading anything.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 
 use cohort_filter::{parse, Expr};
@@ -152,7 +152,6 @@ impl LiveHook for LiveEngine {
                     events,
                     profile: &profile,
                 };
-                let has: HashSet<&str> = events.iter().map(|e| e.event_type.as_str()).collect();
                 Ok(group
                     .iter()
                     .zip(skip)
@@ -169,7 +168,8 @@ impl LiveHook for LiveEngine {
                         // off, and a deadline it has, from the clock's
                         // rule, is at worst early (allowed). For a write
                         // only: a backfill's deadlines follow that rule.
-                        if ctx.cause() == Cause::Write && misses(&c.needs, &has) {
+                        if ctx.cause() == Cause::Write && misses(&c.needs, |t| timeline.has_type(t))
+                        {
                             return (i, None);
                         }
                         let member = evaluate_resolved(&c.expr, &c.resolved, subject, p.at);

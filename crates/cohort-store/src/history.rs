@@ -137,7 +137,7 @@ impl HistoryCache {
 
 /// What a history counts for against the budget: an empty one (a subject
 /// with only tags or attributes) takes an entry too.
-fn weight(len: usize) -> usize {
+pub(crate) fn weight(len: usize) -> usize {
     len.max(1)
 }
 

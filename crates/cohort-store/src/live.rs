@@ -291,22 +291,8 @@ impl LiveDelta {
                 }
             }
         }
-        for ((seg, sid), member) in self.flips {
-            let bits = live.members.entry(seg).or_default();
-            if member {
-                bits.insert(sid);
-            } else {
-                bits.remove(sid);
-            }
-        }
-        for ((seg, sid), scheduled) in self.scheduled {
-            let bits = live.scheduled.entry(seg).or_default();
-            if scheduled {
-                bits.insert(sid);
-            } else {
-                bits.remove(sid);
-            }
-        }
+        set_bits(&mut live.members, self.flips);
+        set_bits(&mut live.scheduled, self.scheduled);
         if let Some(n) = self.next_change {
             live.next_change = n;
         }
@@ -1653,7 +1639,7 @@ impl Store {
         };
         let live = &mut pending.o.live;
         for (key, history) in kept {
-            let events = history.len().max(1);
+            let events = crate::history::weight(history.len());
             if live.history_events + events > self.histories.budget() {
                 break;
             }
@@ -1693,15 +1679,10 @@ impl Store {
             )));
         }
         // Deadlines before, read only where they matter: a pair left
-        // unchanged keeps its own, and a subject this write introduces has
-        // none.
+        // unchanged keeps its own (a subject this write introduces has no
+        // bit in `scheduled`, so `deadlines_of` reads nothing for it).
         let wanted: Vec<usize> = (0..pairs.len())
-            .filter(|&i| {
-                let p = &pairs[i];
-                verdicts[i].is_some()
-                    && (stored_before(pending, p.kind, p.subject)
-                        || moved.contains_key(&(p.segment, p.subject)))
-            })
+            .filter(|&i| verdicts[i].is_some())
             .collect();
         let read: Vec<LivePair> = wanted.iter().map(|&i| pairs[i]).collect();
         let mut old = vec![None; pairs.len()];
@@ -1951,6 +1932,18 @@ fn be_i64(b: &[u8]) -> Result<i64> {
     <[u8; 8]>::try_from(b)
         .map(i64::from_be_bytes)
         .map_err(|_| StoreError::Corrupt("malformed deadline value".into()))
+}
+
+/// Sets or clears each (segment, subject) bit of per-segment bitmaps.
+fn set_bits(bitmaps: &mut HashMap<u32, RoaringBitmap>, bits: HashMap<(u32, u32), bool>) {
+    for ((seg, sid), on) in bits {
+        let bitmap = bitmaps.entry(seg).or_default();
+        if on {
+            bitmap.insert(sid);
+        } else {
+            bitmap.remove(sid);
+        }
+    }
 }
 
 /// Loads the live segments into `state` (none when the store predates

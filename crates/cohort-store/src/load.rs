@@ -107,7 +107,6 @@ pub struct OpenCost {
 /// names subjects). The dictionary must agree with the facts in memory:
 /// one dense id per facts record, `facts` of each kind.
 pub(crate) fn load_subjects(db: &DB, facts: [usize; 2]) -> Result<[HashMap<Box<str>, u32>; 2]> {
-    let corrupt = |what: &str| StoreError::Corrupt(format!("malformed {what} entry"));
     let dict = db
         .cf_handle(cf::DICT)
         .ok_or_else(|| StoreError::Corrupt(format!("no {} column family", cf::DICT)))?;
