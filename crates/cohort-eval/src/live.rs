@@ -13,10 +13,11 @@
 //! Its cost is one pass over the subject's events per write that touches
 //! it — read from the log, or from the store's cache of decoded histories
 //! when an earlier write left it there (see ARCHITECTURE.md, "Live
-//! segments"). A write that cannot change a pair — none of its events is
-//! of a type the filter selects, the subject was in the universe already,
-//! and it changes no tag or attribute of the subject — is answered
-//! "unchanged" without reading anything.
+//! segments"). A write asks only about the pairs it can change
+//! ([`LiveHook::triggers`]: one of its events for the subject is of a
+//! type the filter selects, or the subject is new to the universe, or
+//! its profile changes); a pair whose filter needs a type the subject has
+//! never had is answered "unchanged" from the subject's timeline.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
@@ -111,85 +112,67 @@ impl LiveHook for LiveEngine {
                 slot.insert(self.compiled(ctx, p.segment)?);
             }
         }
-        // Each subject's history is read once for all its pairs.
-        let mut by_subject: HashMap<(u8, u32), Vec<usize>> = HashMap::new();
-        for (i, p) in pairs.iter().enumerate() {
-            by_subject
-                .entry((p.kind.tag(), p.subject))
-                .or_default()
-                .push(i);
-        }
-        let groups: Vec<Vec<usize>> = by_subject.into_values().collect();
-        let decide_group =
-            |group: &Vec<usize>| -> Result<Vec<(usize, Option<Verdict>)>, StoreError> {
-                let first = pairs[group[0]];
-                let (kind, sid) = (first.kind, first.subject);
-                let new_events = match ctx.cause() {
-                    Cause::Write => ctx.new_events(kind, sid)?,
-                    _ => Vec::new(),
-                };
-                // A write cannot change a pair whose filter selects none of
-                // the write's events for a subject already in the universe,
-                // with no profile change: its bit and deadline stand (what
-                // time did by now was caught up first, in the write's batch).
-                let unaffected = |p: &LivePair| {
-                    ctx.cause() == Cause::Write
-                        && !ctx.has_new_profile(kind, sid)
-                        && ctx.was_in_universe(kind, sid, p.at)
-                        && compiled[&p.segment].clock.types().is_some_and(|types| {
-                            new_events.iter().all(|e| !types.contains(&e.event_type))
-                        })
-                };
-                let skip: Vec<bool> = group.iter().map(|&i| unaffected(&pairs[i])).collect();
-                if skip.iter().all(|&s| s) {
-                    return Ok(group.iter().map(|&i| (i, None)).collect());
-                }
-                let events = ctx.events(kind, sid)?;
-                let profile = ctx.profile(kind, sid)?;
-                let events: &[EventRecord] = &events;
-                let timeline = Timeline::of(events);
-                let subject = Subject {
-                    events,
-                    profile: &profile,
-                };
-                Ok(group
-                    .iter()
-                    .zip(skip)
-                    .map(|(&i, skip)| {
-                        let p = pairs[i];
-                        if skip {
-                            return (i, None);
-                        }
-                        let c = &compiled[&p.segment];
-                        // Without an event the filter needs (in its whole
-                        // history, this write's events included), the
-                        // subject was out at every instant and stays out
-                        // until a write brings one: unchanged. Its bit is
-                        // off, and a deadline it has, from the clock's
-                        // rule, is at worst early (allowed). For a write
-                        // only: a backfill's deadlines follow that rule.
-                        if ctx.cause() == Cause::Write && misses(&c.needs, |t| timeline.has_type(t))
-                        {
-                            return (i, None);
-                        }
-                        let member = evaluate_resolved(&c.expr, &c.resolved, subject, p.at);
-                        let next = c.clock.next_change_in(&timeline, events, &profile, p.at);
-                        let entry = member
-                            .then(|| {
-                                entry_event(ctx.cause(), &new_events, events, c.clock.types(), p.at)
-                            })
-                            .flatten();
-                        (
-                            i,
-                            Some(Verdict {
-                                member,
-                                next,
-                                entry,
-                            }),
-                        )
-                    })
-                    .collect())
+        // Each subject's history is read once for all its pairs (a write
+        // asks about its pairs subject by subject: the sort finds them in
+        // order).
+        let mut order: Vec<usize> = (0..pairs.len()).collect();
+        order.sort_by_key(|&i| (pairs[i].kind.tag(), pairs[i].subject));
+        let groups: Vec<&[usize]> = order
+            .chunk_by(|&a, &b| {
+                (pairs[a].kind, pairs[a].subject) == (pairs[b].kind, pairs[b].subject)
+            })
+            .collect();
+        let decide_group = |group: &&[usize]| -> Result<Vec<(usize, Option<Verdict>)>, StoreError> {
+            let first = pairs[group[0]];
+            let (kind, sid) = (first.kind, first.subject);
+            let events = ctx.events(kind, sid)?;
+            let profile = ctx.profile(kind, sid)?;
+            let events: &[EventRecord] = &events;
+            let timeline = Timeline::of(events);
+            let subject = Subject {
+                events,
+                profile: &profile,
             };
+            // Decoded again only for an entry to credit.
+            let mut new_events: Option<Vec<EventRecord>> = None;
+            group
+                .iter()
+                .map(|&i| {
+                    let p = pairs[i];
+                    let c = &compiled[&p.segment];
+                    // Without an event the filter needs (in its whole
+                    // history, this write's events included), the
+                    // subject was out at every instant and stays out
+                    // until a write brings one: unchanged. Its bit is
+                    // off, and a deadline it has, from the clock's
+                    // rule, is at worst early (allowed). For a write
+                    // only: a backfill's deadlines follow that rule.
+                    if ctx.cause() == Cause::Write && misses(&c.needs, |t| timeline.has_type(t)) {
+                        return Ok((i, None));
+                    }
+                    let member = evaluate_resolved(&c.expr, &c.resolved, subject, p.at);
+                    let next = c.clock.next_change_in(&timeline, events, &profile, p.at);
+                    let entry = if member {
+                        let new_events = match (&mut new_events, ctx.cause()) {
+                            (Some(v), _) => v,
+                            (slot, Cause::Write) => slot.insert(ctx.new_events(kind, sid)?),
+                            (slot, _) => slot.insert(Vec::new()),
+                        };
+                        entry_event(ctx.cause(), new_events, events, c.clock.types(), p.at)
+                    } else {
+                        None
+                    };
+                    Ok((
+                        i,
+                        Some(Verdict {
+                            member,
+                            next,
+                            entry,
+                        }),
+                    ))
+                })
+                .collect()
+        };
         let decided: Vec<Vec<(usize, Option<Verdict>)>> = if groups.len() >= PARALLEL_SUBJECTS {
             groups
                 .par_iter()
@@ -203,6 +186,19 @@ impl LiveHook for LiveEngine {
             out[i] = v;
         }
         Ok(out)
+    }
+
+    /// The types the filter selects ([`Clock::types`]): a write of other
+    /// types to a subject already in the universe, with no profile
+    /// change, cannot change the answer — every condition reads only
+    /// events of its own types, and the universe is unchanged (what time
+    /// did by the write's instant was caught up first, in its batch).
+    fn triggers(
+        &self,
+        ctx: &LiveContext<'_, '_>,
+        segment: u32,
+    ) -> Result<Option<BTreeSet<String>>, StoreError> {
+        Ok(self.compiled(ctx, segment)?.clock.types().cloned())
     }
 
     /// A backfill in one batch evaluation (the fast evaluator, as

@@ -177,14 +177,15 @@ impl<'a> Reference<'a> {
             .iter()
             .filter(|e| e.time >= lo && e.time <= hi && selects(selection, e, self.now))
             .collect();
-        out.sort_by_key(|e| (e.time, e.seq));
+        time_order(&mut out);
         out
     }
 
+    /// Notes a condition's value for `explain` (formatted only then).
     fn record(
         &mut self,
         c: &Condition,
-        value: String,
+        value: impl FnOnce() -> String,
         window: Option<&cohort_filter::Window>,
         result: bool,
     ) {
@@ -192,7 +193,7 @@ impl<'a> Reference<'a> {
             let window = window.map(|w| bounds(Some(w), self.now));
             trace.push(Trace {
                 condition: c.to_string(),
-                value,
+                value: value(),
                 window,
                 result,
             });
@@ -204,7 +205,12 @@ impl<'a> Reference<'a> {
             Condition::Did { selection, window } => {
                 let n = self.matching(selection, window.as_ref()).len();
                 let result = n > 0;
-                self.record(c, format!("{n} matching events"), window.as_ref(), result);
+                self.record(
+                    c,
+                    || format!("{n} matching events"),
+                    window.as_ref(),
+                    result,
+                );
                 result
             }
             Condition::Measure {
@@ -252,7 +258,7 @@ impl<'a> Reference<'a> {
                 };
                 let result = got.is_some_and(|g| compare_f64(g, *cmp, *value));
                 let shown =
-                    got.map_or_else(|| "none".to_owned(), |g| Literal::Number(g).to_string());
+                    || got.map_or_else(|| "none".to_owned(), |g| Literal::Number(g).to_string());
                 self.record(c, shown, window.as_ref(), result);
                 result
             }
@@ -270,7 +276,7 @@ impl<'a> Reference<'a> {
                 };
                 let target = value.resolve(self.now);
                 let result = got.is_some_and(|t| cmp.holds(t.cmp(&target)));
-                let shown = got.map_or_else(|| "none".to_owned(), cohort_store::format_millis);
+                let shown = || got.map_or_else(|| "none".to_owned(), cohort_store::format_millis);
                 self.record(c, shown, window.as_ref(), result);
                 result
             }
@@ -285,9 +291,9 @@ impl<'a> Reference<'a> {
                     .iter()
                     .filter(|e| e.time >= lo && e.time <= hi)
                     .collect();
-                inside.sort_by_key(|e| (e.time, e.seq));
+                time_order(&mut inside);
                 let result = seq_holds(&inside, steps, within.map(|d| d.millis()), self.now);
-                self.record(c, result.to_string(), window.as_ref(), result);
+                self.record(c, || result.to_string(), window.as_ref(), result);
                 result
             }
             Condition::Profile(t) => {
@@ -309,16 +315,19 @@ impl<'a> Reference<'a> {
                     }
                 };
                 let result = test_value(t, value, self.now);
-                let shown = value.map_or_else(|| "missing".to_owned(), |v| v.to_json().to_string());
+                let shown =
+                    || value.map_or_else(|| "missing".to_owned(), |v| v.to_json().to_string());
                 self.record(c, shown, None, result);
                 result
             }
             Condition::Birthday => {
                 let birth = self.birth();
                 let result = birth.is_birthday(self.now);
-                let shown = birth
-                    .dob
-                    .map_or_else(|| "no dob".to_owned(), |d| format!("dob {d}"));
+                let shown = || {
+                    birth
+                        .dob
+                        .map_or_else(|| "no dob".to_owned(), |d| format!("dob {d}"))
+                };
                 self.record(c, shown, None, result);
                 result
             }
@@ -333,10 +342,18 @@ impl<'a> Reference<'a> {
                         r
                     }
                 };
-                self.record(c, result.to_string(), None, result);
+                self.record(c, || result.to_string(), None, result);
                 result
             }
         }
+    }
+}
+
+/// Puts events in time order (events given in time order, as a store
+/// reads them, are left as they are).
+fn time_order(events: &mut [&EventRecord]) {
+    if !events.is_sorted_by_key(|e| (e.time, e.seq)) {
+        events.sort_by_key(|e| (e.time, e.seq));
     }
 }
 

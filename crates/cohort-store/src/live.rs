@@ -26,7 +26,9 @@
 //!
 //! Layout (family `live`; `changes`): see `keys.rs`.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::state::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
@@ -198,6 +200,22 @@ pub trait LiveHook: Send + Sync {
     fn decide(&self, ctx: &LiveContext<'_, '_>, pairs: &[LivePair])
         -> Result<Vec<Option<Verdict>>>;
 
+    /// The event types whose arrival can change the segment's answer for
+    /// a subject, or `None` when any type can. A write asks
+    /// [`LiveHook::decide`] about a (segment, subject) only when one of
+    /// its events for the subject has such a type, when it changes a tag
+    /// or attribute of the subject, or when the subject was not in the
+    /// universe before it; any other pair keeps its bit and deadline, as
+    /// for a `None` verdict. The default: any type.
+    fn triggers(
+        &self,
+        ctx: &LiveContext<'_, '_>,
+        segment: u32,
+    ) -> Result<Option<BTreeSet<String>>> {
+        let _ = (ctx, segment);
+        Ok(None)
+    }
+
     /// Decides every subject of a live segment at once, as of `at`, from
     /// [`LiveContext::view`]: for a backfill (the store as it is), or for
     /// a bulk load's commit (the store as the commit leaves it; the store
@@ -324,13 +342,13 @@ pub(crate) struct WriteIndex {
 
 impl WriteIndex {
     pub(crate) fn of(pending: &Pending<'_>) -> WriteIndex {
-        let mut new_log: HashMap<(u8, u32), Vec<usize>> = HashMap::new();
+        let mut new_log: HashMap<(u8, u32), Vec<usize>> = HashMap::default();
         for (i, e) in pending.o.log.iter().enumerate() {
             if let Some((kind, sid)) = keys::parse_subject_key(&e.key[..5]) {
                 new_log.entry((kind.tag(), sid)).or_default().push(i);
             }
         }
-        let mut new_profile: HashMap<(u8, u32), Vec<usize>> = HashMap::new();
+        let mut new_profile: HashMap<(u8, u32), Vec<usize>> = HashMap::default();
         for (i, (k, _)) in pending.o.profile.iter().enumerate() {
             if let Some((kind, sid)) = keys::parse_subject_key(&k[..5]) {
                 new_profile.entry((kind.tag(), sid)).or_default().push(i);
@@ -390,9 +408,7 @@ impl<'p, 's> LiveContext<'p, 's> {
     /// Whether the subject was in the universe at `at` before this write
     /// (a subject this write introduces was not).
     pub fn was_in_universe(&self, kind: SubjectKind, sid: u32, at: i64) -> bool {
-        self.pending.base.facts[kind.tag() as usize]
-            .get(sid as usize)
-            .is_some_and(|f| f.in_universe(at))
+        in_universe_before(self.pending, kind, sid, at)
     }
 
     /// The store (for saved segments; its events are read through
@@ -453,7 +469,7 @@ impl<'p, 's> LiveContext<'p, 's> {
         &self,
         wanted: &std::collections::HashSet<(u8, u32)>,
     ) -> Result<HashMap<(u8, u32), String>> {
-        let mut out = HashMap::with_capacity(wanted.len());
+        let mut out = HashMap::with_capacity_and_hasher(wanted.len(), Default::default());
         let base = self.pending.base;
         // The pass costs the whole map: it pays for a good share of it,
         // not for a sweep round's thousand — except in a store opened for
@@ -625,7 +641,12 @@ impl<'p, 's> LiveContext<'p, 's> {
         let mut add = |k: &[u8], v: &[u8]| {
             crate::profile::add_entry(&mut profile, kind, sid, k, v, |id| self.key_name(id).ok())
         };
-        if stored_before(self.pending, kind, sid) {
+        // A subject with no profile change stored (its facts say so, as
+        // for the universe) has nothing to scan for.
+        let stored = self.pending.base.facts[kind.tag() as usize]
+            .get(sid as usize)
+            .is_some_and(|f| f.profile_first != i64::MAX);
+        if stored {
             let prefix = keys::subject_key(kind, sid);
             crate::load::scan_prefix(
                 &self.store.db,
@@ -1161,7 +1182,7 @@ impl Store {
             .unwrap_or_default();
         // Subjects with a deadline now: their deadline may move or go.
         let mut touched = &all.members ^ &old_members;
-        let mut old_deadlines = HashMap::new();
+        let mut old_deadlines = HashMap::default();
         let prefix = keys::live::reverse_prefix(id);
         let mut it = self.db.raw_iterator_cf(self.cf(cf::LIVE));
         it.seek(prefix);
@@ -1312,7 +1333,7 @@ impl Store {
     ) -> Result<usize> {
         self.commit_built(durability, |pending, batch| {
             let none = WriteIndex::default();
-            self.decide_pairs(pending, batch, cause, pairs, &none, &mut Moved::new())
+            self.decide_pairs(pending, batch, cause, pairs, &none, &mut Moved::default())
         })
     }
 
@@ -1396,32 +1417,18 @@ impl Store {
         let mut touched: Vec<(u8, u32)> = pending.o.facts.keys().copied().collect();
         touched.sort_unstable();
         let base = pending.base;
-        let pairs_of = |chunk: &[(u8, u32)], segments: &[u32], at: i64| {
-            let mut pairs = Vec::new();
-            for &(k, sid) in chunk {
-                let kind = SubjectKind::from_tag(k).expect("facts are keyed by a valid kind");
-                for &segment in segments {
-                    if base.live.defs[&segment].kind == kind {
-                        pairs.push(LivePair {
-                            segment,
-                            kind,
-                            subject: sid,
-                            at,
-                        });
-                    }
-                }
-            }
-            pairs
-        };
         let mut segments: Vec<u32> = base.live.defs.keys().copied().collect();
-        let mut moved = Moved::new();
+        let mut moved = Moved::default();
         // Usually nothing at all is due (the sweep keeps up): the floor of
         // the deadline index says so without making or reading a pair.
+        let index = WriteIndex::of(pending);
         if catch_up && self.earliest_possible_deadline() <= now {
-            let pairs = pairs_of(&touched, &segments, now);
+            // Every pair of the write's subjects (no type rules out a
+            // deadline).
+            let every = vec![None; segments.len()];
+            let pairs = affected_pairs(pending, &index, &touched, &segments, &every, now);
             self.catch_up_touched(pending, batch, pairs, now, &mut moved)?;
         }
-        let index = WriteIndex::of(pending);
         if let Some(view) = view {
             let hook = self.live_hook()?;
             let mut declined = Vec::new();
@@ -1455,11 +1462,46 @@ impl Store {
         // hundreds of thousands of subjects holds the verdicts of one
         // chunk, not of every pair (and of the histories read, at most the
         // cache's budget, kept for after the commit).
+        let triggers = self.write_triggers(pending, &segments, &index)?;
         for chunk in touched.chunks(DECIDE_CHUNK) {
-            let pairs = pairs_of(chunk, &segments, now);
+            let pairs = affected_pairs(pending, &index, chunk, &segments, &triggers, now);
             self.decide_pairs(pending, batch, Cause::Write, &pairs, &index, &mut moved)?;
         }
+        // Every pair of the write's subjects is decided at `now`, those it
+        // cannot change included: no later decision goes before it.
+        self.live_clock.fetch_max(now, Ordering::AcqRel);
         Ok(())
+    }
+
+    /// Per segment (in `segments`' order), the ids of the event types
+    /// whose arrival can change it ([`LiveHook::triggers`]), sorted, or
+    /// `None` for any. A name with no id yet cannot be among the write's
+    /// types, and is left out.
+    fn write_triggers(
+        &self,
+        pending: &Pending<'_>,
+        segments: &[u32],
+        index: &WriteIndex,
+    ) -> Result<Vec<Option<Vec<u32>>>> {
+        let hook = self.live_hook()?;
+        let ctx = LiveContext::new(self, pending, Cause::Write, index);
+        let id_of = |name: &str| {
+            pending
+                .base
+                .types
+                .get(name)
+                .or_else(|| pending.o.new_types.get(name))
+        };
+        segments
+            .iter()
+            .map(|&segment| {
+                Ok(hook.triggers(&ctx, segment)?.map(|names| {
+                    let mut ids: Vec<u32> = names.iter().filter_map(|n| id_of(n)).collect();
+                    ids.sort_unstable();
+                    ids
+                }))
+            })
+            .collect()
     }
 
     /// Puts a whole segment's verdicts ([`LiveHook::decide_all`]) for a
@@ -1909,10 +1951,65 @@ fn bit_before(pending: &Pending<'_>, p: &LivePair) -> bool {
         })
 }
 
+/// Whether the subject was in the universe at `at` before the write
+/// being built.
+fn in_universe_before(pending: &Pending<'_>, kind: SubjectKind, sid: u32, at: i64) -> bool {
+    pending.base.facts[kind.tag() as usize]
+        .get(sid as usize)
+        .is_some_and(|f| f.in_universe(at))
+}
+
 /// Whether the subject was stored before the write being built: one it
 /// introduces has no events, profile, bit or deadline stored to read.
 fn stored_before(pending: &Pending<'_>, kind: SubjectKind, sid: u32) -> bool {
     (sid as usize) < pending.base.facts[kind.tag() as usize].len()
+}
+
+/// The pairs of `subjects` × `segments` a write can change, decided at
+/// `at` (see [`LiveHook::triggers`]; `triggers` is in `segments`' order):
+/// a subject the write introduces to the universe or whose profile it
+/// changes, with every segment of its kind; any other, with the segments
+/// one of its new events' types can change.
+fn affected_pairs(
+    pending: &Pending<'_>,
+    index: &WriteIndex,
+    subjects: &[(u8, u32)],
+    segments: &[u32],
+    triggers: &[Option<Vec<u32>>],
+    at: i64,
+) -> Vec<LivePair> {
+    let defs = &pending.base.live.defs;
+    let mut pairs = Vec::new();
+    let mut types: Vec<u32> = Vec::new();
+    for &(k, sid) in subjects {
+        let kind = SubjectKind::from_tag(k).expect("facts are keyed by a valid kind");
+        let every = index.new_profile.contains_key(&(k, sid))
+            || !in_universe_before(pending, kind, sid, at);
+        types.clear();
+        if let Some(entries) = index.new_log.get(&(k, sid)) {
+            types.extend(entries.iter().map(|&i| pending.o.log[i].type_id));
+            types.sort_unstable();
+            types.dedup();
+        }
+        for (&segment, triggers) in segments.iter().zip(triggers) {
+            if defs[&segment].kind != kind {
+                continue;
+            }
+            let hit = every
+                || triggers
+                    .as_ref()
+                    .is_none_or(|t| types.iter().any(|id| t.binary_search(id).is_ok()));
+            if hit {
+                pairs.push(LivePair {
+                    segment,
+                    kind,
+                    subject: sid,
+                    at,
+                });
+            }
+        }
+    }
+    pairs
 }
 
 fn reverse_key(p: &LivePair) -> [u8; keys::live::PAIR_KEY_LEN] {

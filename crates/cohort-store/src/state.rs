@@ -191,6 +191,9 @@ pub(crate) struct Overlay {
 #[derive(Clone, Copy)]
 pub(crate) struct LogEntry {
     pub key: [u8; crate::keys::LOG_KEY_LEN],
+    /// The event's type id (also in the value): which live segments a
+    /// write can change is found without decoding values.
+    pub type_id: u32,
     pub start: u64,
     pub len: u32,
 }

@@ -1042,6 +1042,7 @@ fn put_event(
         .expect("a Vec grows as needed");
     pending.o.log.push(LogEntry {
         key: keys::log_key(kind, sid, millis, seq),
+        type_id,
         start: start as u64,
         len: (pending.o.log_values.len() - start) as u32,
     });
