@@ -428,13 +428,47 @@ pub(crate) struct Timeline<'e> {
     all: Vec<i64>,
     /// Per event type: a history usually holds few types, so a list
     /// searched from its last hit beats hashing every event's type; past
-    /// [`FEW_TYPES`] a map finds them.
-    by_type: Vec<(&'e str, Vec<i64>)>,
+    /// [`FEW_TYPES`] a map finds them. Names are told apart by their
+    /// [`Print`] (no call to compare bytes for each event).
+    by_type: Vec<(Print, &'e str, Vec<i64>)>,
     many: std::collections::HashMap<&'e str, usize>,
 }
 
 /// Types a [`Timeline`] finds by a search of its list.
 const FEW_TYPES: usize = 16;
+
+/// A name's length and its first and last eight bytes: the whole name
+/// when it has at most 16 bytes (then equal prints are equal names);
+/// longer names with equal prints are compared in full.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Print {
+    len: usize,
+    head: u64,
+    tail: u64,
+}
+
+impl Print {
+    fn of(name: &str) -> Print {
+        let b = name.as_bytes();
+        let n = b.len();
+        let word = |s: &[u8]| -> u64 {
+            match <[u8; 8]>::try_from(s) {
+                Ok(w) => u64::from_le_bytes(w),
+                Err(_) => s.iter().rev().fold(0, |w, &x| (w << 8) | u64::from(x)),
+            }
+        };
+        Print {
+            len: n,
+            head: word(&b[..n.min(8)]),
+            tail: word(&b[n.saturating_sub(8)..]),
+        }
+    }
+
+    /// Whether `name`, whose print this is, is `other` (print `p`).
+    fn same(self, name: &str, p: Print, other: &str) -> bool {
+        self == p && (self.len <= 16 || name == other)
+    }
+}
 
 impl<'e> Timeline<'e> {
     /// The timeline of `events` (any order).
@@ -447,11 +481,15 @@ impl<'e> Timeline<'e> {
         for e in events {
             t.all.push(e.time);
             let name = e.event_type.as_str();
-            if t.by_type.get(last).is_none_or(|(n, _)| *n != name) {
-                last = match t.position(name) {
+            let print = Print::of(name);
+            if t.by_type
+                .get(last)
+                .is_none_or(|&(p, n, _)| !print.same(name, p, n))
+            {
+                last = match t.position_of(name, print) {
                     Some(i) => i,
                     None => {
-                        t.by_type.push((name, Vec::new()));
+                        t.by_type.push((print, name, Vec::new()));
                         let i = t.by_type.len() - 1;
                         if t.by_type.len() > FEW_TYPES {
                             if t.many.is_empty() {
@@ -459,7 +497,7 @@ impl<'e> Timeline<'e> {
                                     .by_type
                                     .iter()
                                     .enumerate()
-                                    .map(|(i, (n, _))| (*n, i))
+                                    .map(|(i, &(_, n, _))| (n, i))
                                     .collect();
                             }
                             t.many.insert(name, i);
@@ -468,19 +506,25 @@ impl<'e> Timeline<'e> {
                     }
                 };
             }
-            t.by_type[last].1.push(e.time);
+            t.by_type[last].2.push(e.time);
         }
         t.all.sort_unstable();
-        t.by_type.iter_mut().for_each(|(_, v)| v.sort_unstable());
+        t.by_type.iter_mut().for_each(|(_, _, v)| v.sort_unstable());
         t
     }
 
-    fn position(&self, name: &str) -> Option<usize> {
+    fn position_of(&self, name: &str, print: Print) -> Option<usize> {
         if self.by_type.len() > FEW_TYPES {
             self.many.get(name).copied()
         } else {
-            self.by_type.iter().position(|(n, _)| *n == name)
+            self.by_type
+                .iter()
+                .position(|&(p, n, _)| print.same(name, p, n))
         }
+    }
+
+    fn position(&self, name: &str) -> Option<usize> {
+        self.position_of(name, Print::of(name))
     }
 
     /// Whether the history holds an event of type `name`.
@@ -490,7 +534,7 @@ impl<'e> Timeline<'e> {
 
     /// The sorted times of one type's events, if any.
     fn of_type(&self, name: &str) -> Option<&[i64]> {
-        self.position(name).map(|i| self.by_type[i].1.as_slice())
+        self.position(name).map(|i| self.by_type[i].2.as_slice())
     }
 }
 
@@ -716,5 +760,44 @@ mod tests {
         }
         assert!(wakes <= 2);
         assert!(date(t - 1) < day, "the first instant of the day");
+    }
+
+    #[test]
+    fn prints_tell_names_apart_exactly() {
+        let names = [
+            "",
+            "a",
+            "b",
+            "ab",
+            "ba",
+            "search",
+            "signup",
+            "app_open",
+            "purchase",
+            "view_item",
+            "add_to_cart",
+            "@first_session",
+            "0123456789abcdef",
+            "0123456789abcdeF",
+            "X123456789abcdef",
+            // Longer than 16 bytes: the same ends, a different middle.
+            "checkout_step_one_done",
+            "checkout_step_two_done",
+            "einkaufswagen_überprüft",
+            "a\0",
+            "a\0\0",
+        ];
+        for a in names {
+            for b in names {
+                let same = Print::of(a).same(a, Print::of(b), b);
+                assert_eq!(same, a == b, "{a:?} vs {b:?}");
+            }
+        }
+        let events: Vec<EventRecord> = names.iter().map(|n| event(n, 1)).collect();
+        let timeline = Timeline::of(&events);
+        for n in names {
+            assert_eq!(timeline.of_type(n), Some(&[1][..]), "{n:?}");
+        }
+        assert!(!timeline.has_type("checkout_step_six_done"));
     }
 }

@@ -32,7 +32,7 @@ use crate::clock::{Clock, Timeline};
 use crate::evaluate::{evaluate, EvalOptions};
 use crate::executor::Executor;
 use crate::needs::{misses, needed_types};
-use crate::reference::{evaluate_resolved, Subject};
+use crate::reference::{evaluate_in_order, Subject};
 use crate::segments::{resolve, Resolved, StoreSegments};
 
 /// Subjects decided one after another below this; in parallel above.
@@ -150,7 +150,7 @@ impl LiveHook for LiveEngine {
                     if ctx.cause() == Cause::Write && misses(&c.needs, |t| timeline.has_type(t)) {
                         return Ok((i, None));
                     }
-                    let member = evaluate_resolved(&c.expr, &c.resolved, subject, p.at);
+                    let member = evaluate_in_order(&c.expr, &c.resolved, subject, p.at);
                     let next = c.clock.next_change_in(&timeline, events, &profile, p.at);
                     let entry = if member {
                         let new_events = match (&mut new_events, ctx.cause()) {
