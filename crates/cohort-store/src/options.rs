@@ -47,7 +47,9 @@ pub struct StoreOptions {
     /// segments (about 200 bytes each for small events, more with large
     /// data): a track request deciding a subject it decided before need
     /// not read its events again. Only stores with live segments fill it.
-    /// Default 262,144; 0 keeps none.
+    /// Default 1,048,576 (about 200 MB on the benchmark's events: a
+    /// service's working set of active subjects, heavy-tailed, fits); 0
+    /// keeps none.
     pub history_cache_events: usize,
 }
 
@@ -64,7 +66,7 @@ impl Default for StoreOptions {
             background_jobs: 2,
             max_event_types: crate::state::MAX_EVENT_TYPES,
             max_data_keys: crate::state::MAX_DATA_KEYS,
-            history_cache_events: 1 << 18,
+            history_cache_events: 1 << 20,
         }
     }
 }
