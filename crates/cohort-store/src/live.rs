@@ -597,11 +597,23 @@ impl<'p, 's> LiveContext<'p, 's> {
             Some(h) => Arc::try_unwrap(h).unwrap_or_else(|h| (*h).clone()),
             None => Vec::with_capacity(entries.len()),
         };
+        let stored_len = out.len();
         for &i in entries {
             let e = &self.pending.o.log[i];
             out.push(self.record(&e.key, self.pending.log_value(e), "")?);
         }
-        out.sort_by_key(|e| (e.time, e.seq));
+        // The stored events are in order; new ones usually follow them in
+        // order too, and then nothing is sorted (a long history would be
+        // compared through again on every write).
+        let order = |e: &EventRecord| (e.time, e.seq);
+        let (before, added) = out.split_at(stored_len);
+        let follows = before
+            .last()
+            .zip(added.first())
+            .is_none_or(|(a, b)| order(a) <= order(b));
+        if !(follows && added.is_sorted_by_key(order)) {
+            out.sort_by_key(order);
+        }
         let out = Arc::new(out);
         if cache.keeps(out.len()) {
             self.kept
