@@ -159,6 +159,7 @@ impl LiveHook for LiveEngine {
                             (slot, _) => slot.insert(Vec::new()),
                         };
                         entry_event(ctx.cause(), new_events, events, c.clock.types(), p.at)
+                            .map(Box::new)
                     } else {
                         None
                     };

@@ -188,8 +188,9 @@ pub struct Verdict {
     /// The next instant after it at which the answer can change by time
     /// alone, if any (earlier is allowed, later is not).
     pub next: Option<i64>,
-    /// For an entry, the event that caused it (one of the write's).
-    pub entry: Option<EventRecord>,
+    /// For an entry, the event that caused it (one of the write's); boxed,
+    /// so that a verdict without one (nearly all) is small to move.
+    pub entry: Option<Box<EventRecord>>,
 }
 
 /// Decides live memberships; installed by the layer that knows filters.
@@ -245,7 +246,7 @@ pub trait LiveHook: Send + Sync {
         Ok(self
             .decide(ctx, pairs)?
             .into_iter()
-            .map(|v| v.and_then(|v| v.entry))
+            .map(|v| v.and_then(|v| v.entry).map(|e| *e))
             .collect())
     }
 }
@@ -1574,7 +1575,7 @@ impl Store {
             }
             for (i, entry) in entering.into_iter().zip(entries) {
                 if let Some(v) = &mut verdicts[i] {
-                    v.entry = entry;
+                    v.entry = entry.map(Box::new);
                 }
             }
         }
@@ -1835,7 +1836,7 @@ impl Store {
                     entry: v
                         .member
                         .then_some(())
-                        .and(v.entry.as_ref())
+                        .and(v.entry.as_deref())
                         .map(EntryEvent::from),
                 };
                 batch.put_cf(
@@ -1990,36 +1991,53 @@ fn affected_pairs(
     triggers: &[Option<Vec<u32>>],
     at: i64,
 ) -> Vec<LivePair> {
-    let defs = &pending.base.live.defs;
+    let kinds: Vec<SubjectKind> = segments
+        .iter()
+        .map(|s| pending.base.live.defs[s].kind)
+        .collect();
+    // Per type id, the segments (by position) it can change; `any`: those
+    // every type can.
+    let mut by_type: HashMap<u32, Vec<usize>> = HashMap::default();
+    let mut any = Vec::new();
+    for (i, t) in triggers.iter().enumerate() {
+        match t {
+            None => any.push(i),
+            Some(ids) => ids
+                .iter()
+                .for_each(|&id| by_type.entry(id).or_default().push(i)),
+        }
+    }
     let mut pairs = Vec::new();
-    let mut types: Vec<u32> = Vec::new();
+    let mut chosen: Vec<usize> = Vec::new();
     for &(k, sid) in subjects {
         let kind = SubjectKind::from_tag(k).expect("facts are keyed by a valid kind");
-        let every = index.new_profile.contains_key(&(k, sid))
-            || !in_universe_before(pending, kind, sid, at);
-        types.clear();
-        if let Some(entries) = index.new_log.get(&(k, sid)) {
-            types.extend(entries.iter().map(|&i| pending.o.log[i].type_id));
-            types.sort_unstable();
-            types.dedup();
-        }
-        for (&segment, triggers) in segments.iter().zip(triggers) {
-            if defs[&segment].kind != kind {
-                continue;
+        chosen.clear();
+        if index.new_profile.contains_key(&(k, sid)) || !in_universe_before(pending, kind, sid, at)
+        {
+            chosen.extend(0..segments.len());
+        } else {
+            chosen.extend_from_slice(&any);
+            if let Some(entries) = index.new_log.get(&(k, sid)) {
+                for &i in entries {
+                    if let Some(hit) = by_type.get(&pending.o.log[i].type_id) {
+                        chosen.extend_from_slice(hit);
+                    }
+                }
             }
-            let hit = every
-                || triggers
-                    .as_ref()
-                    .is_none_or(|t| types.iter().any(|id| t.binary_search(id).is_ok()));
-            if hit {
-                pairs.push(LivePair {
-                    segment,
+            chosen.sort_unstable();
+            chosen.dedup();
+        }
+        pairs.extend(
+            chosen
+                .iter()
+                .filter(|&&i| kinds[i] == kind)
+                .map(|&i| LivePair {
+                    segment: segments[i],
                     kind,
                     subject: sid,
                     at,
-                });
-            }
-        }
+                }),
+        );
     }
     pairs
 }
