@@ -370,6 +370,14 @@ impl LiveHook for PerSubject {
     ) -> Result<Vec<Option<Verdict>>, StoreError> {
         self.0.decide(ctx, pairs)
     }
+
+    fn triggers(
+        &self,
+        ctx: &LiveContext<'_, '_>,
+        segment: u32,
+    ) -> Result<Option<std::collections::BTreeSet<String>>, StoreError> {
+        self.0.triggers(ctx, segment)
+    }
 }
 
 /// The engine, counting the segments it decided at once.
@@ -386,6 +394,14 @@ impl LiveHook for AtOnce {
         pairs: &[LivePair],
     ) -> Result<Vec<Option<Verdict>>, StoreError> {
         self.engine.decide(ctx, pairs)
+    }
+
+    fn triggers(
+        &self,
+        ctx: &LiveContext<'_, '_>,
+        segment: u32,
+    ) -> Result<Option<std::collections::BTreeSet<String>>, StoreError> {
+        self.engine.triggers(ctx, segment)
     }
 
     fn decide_all(

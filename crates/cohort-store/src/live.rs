@@ -8,10 +8,13 @@
 //! when each (segment, subject) must next be looked at, and the feed:
 //!
 //! - every write (a single write, a group, a bulk load's commit) asks the
-//!   hook, before its batch is sealed, about every live segment for every
-//!   subject the write touched, and puts the answers into the same batch:
-//!   membership bits that flip, one change record per flip, and each
-//!   pair's next deadline;
+//!   hook, before its batch is sealed, about the (segment, subject) pairs
+//!   it can change — of the subjects it touched, with the live segments
+//!   of their kind that one of their new events' types can change
+//!   ([`LiveHook::triggers`]), or all of them for a subject new to the
+//!   universe or whose profile changes — and puts the answers into the
+//!   same batch: membership bits that flip, one change record per flip,
+//!   and each pair's next deadline;
 //! - [`Store::sweep`] asks about the pairs whose deadline has come, each at
 //!   its own instant, in rounds of one batch each;
 //! - [`Store::make_live`] asks for the whole segment at once
@@ -1403,8 +1406,10 @@ impl Store {
         Ok((out, next_key))
     }
 
-    /// The live part of a write's batch: every live segment of each
-    /// touched subject's kind is decided as of `now`. Called by every
+    /// The live part of a write's batch: the live segments of each
+    /// touched subject's kind that the write can change (see
+    /// [`affected_pairs`]) are decided as of `now`; the others keep their
+    /// answer, which holds at `now` too. Called by every
     /// write path before its batch is sealed; with `catch_up`, the touched
     /// subjects' deadlines that fell due by `now` are decided first
     /// ([`Store::catch_up_touched`]; a bulk commit sweeps everything due
@@ -1475,6 +1480,12 @@ impl Store {
         // hundreds of thousands of subjects holds the verdicts of one
         // chunk, not of every pair (and of the histories read, at most the
         // cache's budget, kept for after the commit).
+        // Only segments of a kind the write touches (a segment of the
+        // other kind is not even compiled).
+        segments.retain(|s| {
+            let kind = base.live.defs[s].kind.tag();
+            touched.iter().any(|&(k, _)| k == kind)
+        });
         let triggers = self.write_triggers(pending, &segments, &index)?;
         for chunk in touched.chunks(DECIDE_CHUNK) {
             let pairs = affected_pairs(pending, &index, chunk, &segments, &triggers, now);
