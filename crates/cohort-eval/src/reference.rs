@@ -204,18 +204,30 @@ impl<'a> Reference<'a> {
         })
     }
 
+    /// The events matching a selection inside a window, in the order
+    /// given (time order for [`evaluate_in_order`]).
+    fn selected<'s>(
+        &self,
+        selection: &'s Selection,
+        window: Option<&cohort_filter::Window>,
+    ) -> impl DoubleEndedIterator<Item = &'a EventRecord> + 's
+    where
+        'a: 's,
+    {
+        let (lo, hi) = bounds(window, self.now);
+        let now = self.now;
+        self.around(lo, hi)
+            .iter()
+            .filter(move |e| e.time >= lo && e.time <= hi && selects(selection, e, now))
+    }
+
     /// The events matching a selection inside a window, in time order.
     fn matching(
         &self,
         selection: &Selection,
         window: Option<&cohort_filter::Window>,
     ) -> Vec<&EventRecord> {
-        let (lo, hi) = bounds(window, self.now);
-        let mut out: Vec<&EventRecord> = self
-            .around(lo, hi)
-            .iter()
-            .filter(|e| e.time >= lo && e.time <= hi && selects(selection, e, self.now))
-            .collect();
+        let mut out: Vec<&EventRecord> = self.selected(selection, window).collect();
         time_order(&mut out);
         out
     }
@@ -311,15 +323,10 @@ impl<'a> Reference<'a> {
                 let got = if self.in_order {
                     // The first (last) matching event in time order is the
                     // first (last) met walking from that end.
-                    let (lo, hi) = bounds(window.as_ref(), self.now);
-                    let now = self.now;
-                    let hit = |e: &&EventRecord| {
-                        e.time >= lo && e.time <= hi && selects(selection, e, now)
-                    };
-                    let mut events = self.around(lo, hi).iter();
+                    let mut hits = self.selected(selection, window.as_ref());
                     match which {
-                        Which::First => events.find(hit),
-                        Which::Last => events.rev().find(hit),
+                        Which::First => hits.next(),
+                        Which::Last => hits.next_back(),
                     }
                     .map(|e| e.time)
                 } else {

@@ -79,24 +79,20 @@ impl HistoryCache {
     /// it stays cached. An entry of another length is stale and goes.
     pub(crate) fn get(&self, key: Key, count: u64) -> Option<History> {
         let mut g = self.lock();
-        let found = match g.young.get(&key) {
-            Some(h) => Some(h.clone()),
-            None => g.old.remove(&key),
-        };
-        match found {
-            Some(h) if h.len() as u64 == count => {
-                // Used: into the young generation (a no-op if there).
-                let dropped = g.put(key, h.clone(), self.half);
-                drop(g);
-                free(dropped);
-                Some(h)
+        if let Some(h) = g.young.get(&key) {
+            if h.len() as u64 == count {
+                return Some(h.clone());
             }
-            Some(_) => {
-                g.remove(key);
-                None
-            }
-            None => None,
+            g.remove(key);
+            return None;
         }
+        // Taken out of the old generation: back into the young one if
+        // whole (used), dropped if stale.
+        let h = g.old.remove(&key).filter(|h| h.len() as u64 == count)?;
+        let dropped = g.put(key, h.clone(), self.half);
+        drop(g);
+        free(dropped);
+        Some(h)
     }
 
     /// Takes the subject's history out of the cache if it holds it with

@@ -30,8 +30,6 @@
 //! Layout (family `live`; `changes`): see `keys.rs`.
 
 use std::collections::{BTreeMap, BTreeSet};
-
-use crate::state::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
@@ -47,6 +45,7 @@ use crate::history::History;
 use crate::keys::{self, meta};
 use crate::profile::{Profile, ProfileEntry};
 use crate::read::EventRecord;
+use crate::state::HashMap;
 use crate::state::{Pending, State};
 use crate::store::Store;
 use crate::view::View;
@@ -1475,11 +1474,6 @@ impl Store {
             }
             segments = declined;
         }
-        // A few thousand subjects at a time, each with all its segments
-        // (its history is read once): a bulk load's commit touching
-        // hundreds of thousands of subjects holds the verdicts of one
-        // chunk, not of every pair (and of the histories read, at most the
-        // cache's budget, kept for after the commit).
         // Only segments of a kind the write touches (a segment of the
         // other kind is not even compiled).
         segments.retain(|s| {
@@ -1487,6 +1481,11 @@ impl Store {
             touched.iter().any(|&(k, _)| k == kind)
         });
         let triggers = self.write_triggers(pending, &segments, &index)?;
+        // A few thousand subjects at a time, each with all its segments
+        // (its history is read once): a bulk load's commit touching
+        // hundreds of thousands of subjects holds the verdicts of one
+        // chunk, not of every pair (and of the histories read, at most the
+        // cache's budget, kept for after the commit).
         for chunk in touched.chunks(DECIDE_CHUNK) {
             let pairs = affected_pairs(pending, &index, chunk, &segments, &triggers, now);
             self.decide_pairs(pending, batch, Cause::Write, &pairs, &index, &mut moved)?;
@@ -2102,19 +2101,17 @@ pub(crate) fn load(db: &rocksdb::DB, state: &mut State, writer: bool) -> Result<
         state.live.defs.insert(id, def);
         Ok(())
     })?;
-    crate::load::scan_prefix(db, family, &[keys::live::MEMBER], |k, _| {
-        let (seg, _, sid) = keys::live::parse_pair(&k[1..])
-            .ok_or_else(|| StoreError::Corrupt("malformed live member key".into()))?;
-        state.live.members.entry(seg).or_default().insert(sid);
-        Ok(())
-    })?;
-    if writer {
-        crate::load::scan_prefix(db, family, &[keys::live::REVERSE], |k, _| {
+    let pair_bits = |prefix: u8, what: &str, bits: &mut HashMap<u32, RoaringBitmap>| {
+        crate::load::scan_prefix(db, family, &[prefix], |k, _| {
             let (seg, _, sid) = keys::live::parse_pair(&k[1..])
-                .ok_or_else(|| StoreError::Corrupt("malformed deadline key".into()))?;
-            state.live.scheduled.entry(seg).or_default().insert(sid);
+                .ok_or_else(|| StoreError::Corrupt(format!("malformed {what} key")))?;
+            bits.entry(seg).or_default().insert(sid);
             Ok(())
-        })?;
+        })
+    };
+    pair_bits(keys::live::MEMBER, "live member", &mut state.live.members)?;
+    if writer {
+        pair_bits(keys::live::REVERSE, "deadline", &mut state.live.scheduled)?;
     }
     state.live.next_change = crate::load::meta_u64(db, meta::NEXT_CHANGE)?.unwrap_or(1);
     Ok(())
